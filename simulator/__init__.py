@@ -1,0 +1,1 @@
+"""Environment of clickloop: ranking datasets and click models."""
