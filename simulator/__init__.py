@@ -1,1 +1,56 @@
-"""Environment of clickloop: ranking datasets and click models."""
+"""Environment of clickloop: ranking datasets and click models.
+
+The environment knows nothing about learners: it turns displayed rankings into
+clicks and the true examination probabilities behind them.
+"""
+
+from ._click_models import (
+    CLICK_MODEL_PRESETS,
+    DBN,
+    DCM,
+    EYE_TRACKING_THETA,
+    PBM,
+    UBM,
+    ULTRA_UBM_GAMMA,
+    CascadeModel,
+    ClickModel,
+    ClickSimulation,
+    TrustBias,
+    click_model,
+)
+from ._dataset import RankingDataset
+from ._grade_mapping import RELEVANCE_MAPPINGS, GradeMapping, relevance_mapping
+from ._letor import LetorFormatError, load_letor, save_letor
+from ._rng import derive_key
+from ._sessions import QueryDistribution, SessionRun, simulate_sessions
+from ._statistics import ClickStatistics, aggregate_clicks
+from ._synthetic import make_synthetic
+
+__all__ = [
+    "CLICK_MODEL_PRESETS",
+    "DBN",
+    "DCM",
+    "EYE_TRACKING_THETA",
+    "PBM",
+    "RELEVANCE_MAPPINGS",
+    "UBM",
+    "ULTRA_UBM_GAMMA",
+    "CascadeModel",
+    "ClickModel",
+    "ClickSimulation",
+    "ClickStatistics",
+    "LetorFormatError",
+    "QueryDistribution",
+    "RankingDataset",
+    "SessionRun",
+    "GradeMapping",
+    "TrustBias",
+    "aggregate_clicks",
+    "click_model",
+    "derive_key",
+    "load_letor",
+    "make_synthetic",
+    "relevance_mapping",
+    "save_letor",
+    "simulate_sessions",
+]
