@@ -1,0 +1,183 @@
+"""Session simulation: draw queries, rank them with a policy, click with a click model.
+
+The pipeline runs in blocks of sessions; each block goes through three numba
+kernels (query draw, the policy's ranking, the click model) and is aggregated
+into :class:`~simulator.ClickStatistics` at once, so memory stays bounded by
+the block size whatever the number of sessions.  Every random draw is a pure
+function of the seed and the global session index, so the result does not
+depend on the block size or the number of threads.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit, prange
+
+from ._rng import derive_key, session_key, uniform
+from ._statistics import ClickStatistics, aggregate_clicks
+
+__all__ = ["QueryDistribution", "SessionRun", "simulate_sessions"]
+
+_QUERY_STREAM, _POLICY_STREAM, _CLICK_STREAM = 0, 1, 2
+
+
+@njit(cache=True, parallel=True)
+def _draw_queries(key, first_session, cdf, out):
+    """out[s] = the query whose cumulative probability interval holds a uniform draw of session s."""
+    n = out.size
+    block = 4096
+    for b in prange((n + block - 1) // block):
+        for s in range(b * block, min(n, (b + 1) * block)):
+            u = uniform(session_key(key, first_session + s), 0)
+            out[s] = np.searchsorted(cdf, u, side="right")
+
+
+@dataclass(frozen=True)
+class QueryDistribution:
+    """How sessions pick their query.
+
+    Parameters
+    ----------
+    kind : {"uniform", "zipf"}
+        ``zipf``: P(query of popularity rank i) proportional to 1 / i^exponent,
+        the popularity ranks being a seeded random permutation of the queries
+        (so popularity is independent of the query order in the data).
+    exponent : float, default=1.0
+        Zipf exponent (> 0); ignored for ``uniform``.
+    seed : int, default=0
+        Seed of the popularity permutation.
+
+    Examples
+    --------
+    >>> QueryDistribution("zipf", 1.0).probabilities(4).round(3).sum()
+    1.0
+    """
+
+    kind: str = "uniform"
+    exponent: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.kind not in ("uniform", "zipf"):
+            raise ValueError(f"query distribution must be 'uniform' or 'zipf', got {self.kind!r}")
+        if not np.isfinite(self.exponent) or self.exponent <= 0:
+            raise ValueError(f"zipf exponent must be > 0, got {self.exponent!r}")
+
+    def probabilities(self, n_queries):
+        """P(query q) for q in 0..n_queries-1, ndarray of shape (n_queries,)."""
+        if self.kind == "uniform":
+            return np.full(n_queries, 1.0 / n_queries)
+        weights = 1.0 / np.arange(1, n_queries + 1) ** self.exponent
+        order = np.random.default_rng(self.seed).permutation(n_queries)
+        p = np.empty(n_queries)
+        p[order] = weights / weights.sum()
+        return p
+
+
+@dataclass(frozen=True)
+class SessionRun:
+    """Result of :func:`simulate_sessions`.
+
+    Attributes
+    ----------
+    statistics : ClickStatistics
+        Impressions, clicks and summed true examination per (document, rank).
+    log : ClickLog or None
+        The per-session log, when ``keep_log=True``.
+    """
+
+    statistics: ClickStatistics
+    log: object = None
+
+
+def _child(seed, stream):
+    """SeedSequence of one stream (queries, policy, clicks) of a seed."""
+    if isinstance(seed, np.random.SeedSequence):
+        return np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + (stream,))
+    derive_key(seed)  # validates the seed
+    return np.random.SeedSequence(int(seed), spawn_key=(stream,))
+
+
+def simulate_sessions(dataset, policy, click_model, n_sessions, seed=0, *, round=0,
+                      queries=None, block_size=1_000_000, first_session=0, keep_log=False,
+                      statistics=None):
+    """Simulate ``n_sessions`` sessions and aggregate their clicks.
+
+    Parameters
+    ----------
+    dataset : RankingDataset
+        Candidates (features, true labels, query boundaries).
+    policy : LoggingPolicy or bound policy
+        Anything with ``bind(features, query_boundaries)`` returning an object
+        with ``rank(queries, seed, first_session)`` and ``k``; an already
+        bound policy (with ``rank``) is used as it is.
+    click_model : ClickModel
+    n_sessions : int
+    seed : int or numpy.random.SeedSequence, default=0
+    round : int, default=0
+        Feedback-loop round, recorded in the log.
+    queries : QueryDistribution, optional
+        Default: uniform over the dataset's queries.
+    block_size : int, default=1_000_000
+        Sessions per block; bounds the memory, not the result.
+    first_session : int, default=0
+        Global index of the first session (for a run continued in pieces).
+    keep_log : bool, default=False
+        Also return the per-session :class:`ClickLog`.
+    statistics : ClickStatistics, optional
+        Accumulator to add to (in place); a new one by default.
+
+    Returns
+    -------
+    SessionRun
+    """
+    if int(n_sessions) != n_sessions or n_sessions < 1:
+        raise ValueError(f"n_sessions must be an integer >= 1, got {n_sessions!r}")
+    if int(block_size) != block_size or block_size < 1:
+        raise ValueError(f"block_size must be an integer >= 1, got {block_size!r}")
+    queries = QueryDistribution() if queries is None else queries
+    bound = policy if hasattr(policy, "rank") else policy.bind(dataset.features, dataset.query_boundaries)
+    k = bound.k
+    if statistics is None:
+        statistics = ClickStatistics.empty(dataset.n_docs, k)
+    elif statistics.impressions.shape != (dataset.n_docs, k):
+        raise ValueError(
+            f"statistics have shape {statistics.impressions.shape}, expected {(dataset.n_docs, k)}"
+        )
+    cdf = np.cumsum(queries.probabilities(dataset.n_queries))
+    cdf[-1] = np.inf  # every draw in [0, 1) lands on a query despite rounding
+    query_key = derive_key(_child(seed, _QUERY_STREAM))
+    policy_seed, click_seed = _child(seed, _POLICY_STREAM), _child(seed, _CLICK_STREAM)
+    placement = bound.placement_probabilities() if keep_log and hasattr(bound, "placement_probabilities") else None
+    blocks = []
+    done = 0
+    while done < n_sessions:
+        size = min(block_size, n_sessions - done)
+        start = first_session + done
+        q = np.empty(size, dtype=np.int64)
+        _draw_queries(query_key, np.int64(start), cdf, q)
+        displayed = bound.rank(q, policy_seed, start)
+        sim = click_model.simulate(displayed, dataset.labels, click_seed, first_session=start)
+        aggregate_clicks(statistics, displayed, sim.clicks, sim.examination)
+        if keep_log:
+            blocks.append(_log_block(q, round, displayed, sim, placement, getattr(policy, "name", "policy")))
+        done += size
+    log = None
+    if keep_log:
+        from ._click_log import ClickLog
+
+        log = blocks[0] if len(blocks) == 1 else ClickLog.concatenate(blocks)
+    return SessionRun(statistics, log)
+
+
+def _log_block(queries, round, displayed, sim, placement, policy_name):
+    from ._click_log import ClickLog
+
+    place = None
+    if placement is not None:
+        rows = np.where(displayed >= 0, displayed, 0)
+        place = np.where(displayed >= 0, placement[rows, np.arange(displayed.shape[1])], 0.0).astype(np.float32)
+    return ClickLog(
+        query=queries, round=np.full(queries.size, round, dtype=np.int32), displayed=displayed,
+        clicks=sim.clicks, examination=sim.examination, placement=place, policy=policy_name,
+    )

@@ -1,0 +1,145 @@
+"""Sufficient statistics of click logs per (document, rank).
+
+Documents are rows of a :class:`~simulator.RankingDataset`, so a (document,
+rank) cell is a (query, document, rank) cell.  Every learner and propensity
+estimator of clickloop can work from these counts alone, so the cost of a fit
+stops growing with the number of sessions once the shown pairs are covered.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = ["ClickStatistics", "aggregate_clicks"]
+
+
+@njit(cache=True, parallel=True)
+def _aggregate_kernel(displayed, clicks, examination, impressions_t, clicks_t, examination_t):
+    """Add a block of sessions to rank-major (k, n_docs) accumulators.
+
+    One thread owns one rank: every cell is updated by one thread in session
+    order, so float sums are identical for any thread count.
+    """
+    n_sessions, k = displayed.shape
+    for r in prange(k):
+        for s in range(n_sessions):
+            d = displayed[s, r]
+            if d >= 0:
+                impressions_t[r, d] += 1
+                if clicks[s, r]:
+                    clicks_t[r, d] += 1
+                examination_t[r, d] += examination[s, r]
+
+
+@dataclass(eq=False)
+class ClickStatistics:
+    """Impressions, clicks and summed true examination per (document, rank).
+
+    A streaming accumulator (hence not frozen): :func:`aggregate_clicks` adds
+    blocks of sessions in place, ``a + b`` merges two.
+
+    Attributes
+    ----------
+    impressions : ndarray of shape (n_docs, k), int64
+        Number of sessions that showed document d at rank r + 1.
+    clicks : ndarray of shape (n_docs, k), int64
+        Number of those sessions with a click on it.
+    examination : ndarray of shape (n_docs, k), float64
+        Sum of the true examination probabilities of those impressions (the
+        oracle propensities); ``examination / impressions`` is their mean.
+    n_sessions : int
+        Number of sessions aggregated.
+
+    Examples
+    --------
+    >>> stats = ClickStatistics.empty(n_docs=3, k=2)
+    >>> aggregate_clicks(stats, displayed=np.array([[2, 0], [2, 1]]),
+    ...                  clicks=np.array([[True, False], [False, False]]),
+    ...                  examination=np.array([[1.0, 0.5], [1.0, 0.5]], dtype=np.float32))
+    >>> stats.impressions.tolist(), stats.clicks[2].tolist(), stats.n_sessions
+    ([[0, 1], [0, 1], [2, 0]], [1, 0], 2)
+    """
+
+    impressions: np.ndarray
+    clicks: np.ndarray
+    examination: np.ndarray
+    n_sessions: int = 0
+
+    def __post_init__(self):
+        shapes = {self.impressions.shape, self.clicks.shape, self.examination.shape}
+        if len(shapes) != 1 or self.impressions.ndim != 2:
+            raise ValueError(f"impressions, clicks and examination must share one 2-D shape, got {shapes}")
+        if np.any(self.clicks > self.impressions) or np.any(self.clicks < 0):
+            raise ValueError("clicks must lie in 0..impressions in every cell")
+
+    @classmethod
+    def empty(cls, n_docs, k):
+        """All-zero statistics for ``n_docs`` documents and ``k`` ranks (rank-major storage)."""
+        if n_docs < 0 or k < 1:
+            raise ValueError(f"need n_docs >= 0 and k >= 1, got n_docs={n_docs}, k={k}")
+        return cls(
+            np.zeros((k, n_docs), dtype=np.int64).T,
+            np.zeros((k, n_docs), dtype=np.int64).T,
+            np.zeros((k, n_docs), dtype=np.float64).T,
+            0,
+        )
+
+    @property
+    def n_docs(self):
+        return self.impressions.shape[0]
+
+    @property
+    def k(self):
+        return self.impressions.shape[1]
+
+    def ctr(self):
+        """Click-through rate per (document, rank); NaN where never shown."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.clicks / np.where(self.impressions > 0, self.impressions, np.nan)
+
+    def __add__(self, other):
+        if not isinstance(other, ClickStatistics) or other.impressions.shape != self.impressions.shape:
+            return NotImplemented
+        out = ClickStatistics.empty(self.n_docs, self.k)
+        for name in ("impressions", "clicks", "examination"):
+            getattr(out, name)[...] = getattr(self, name) + getattr(other, name)
+        out.n_sessions = self.n_sessions + other.n_sessions
+        return out
+
+    def equals(self, other):
+        """Exact equality of every count and sum."""
+        return (
+            self.n_sessions == other.n_sessions
+            and np.array_equal(self.impressions, other.impressions)
+            and np.array_equal(self.clicks, other.clicks)
+            and np.array_equal(self.examination, other.examination)
+        )
+
+
+def aggregate_clicks(stats, displayed, clicks, examination):
+    """Add a block of sessions to ``stats`` in place (a streaming aggregation step).
+
+    Parameters
+    ----------
+    stats : ClickStatistics
+        Accumulator created by :meth:`ClickStatistics.empty`.
+    displayed : ndarray of shape (n_sessions, k), int
+        Document rows shown (-1 for empty slots).
+    clicks : ndarray of shape (n_sessions, k), bool
+    examination : ndarray of shape (n_sessions, k), float32 or float64
+    """
+    displayed = np.asarray(displayed)
+    if displayed.ndim != 2 or displayed.shape[1] != stats.k:
+        raise ValueError(f"displayed must have shape (n_sessions, {stats.k}), got {displayed.shape}")
+    if clicks.shape != displayed.shape or examination.shape != displayed.shape:
+        raise ValueError(
+            f"clicks {clicks.shape} and examination {examination.shape} must match displayed {displayed.shape}"
+        )
+    if displayed.size and displayed.max() >= stats.n_docs:
+        raise ValueError(f"displayed refers to document {displayed.max()} but stats hold {stats.n_docs}")
+    _aggregate_kernel(
+        np.ascontiguousarray(displayed), np.ascontiguousarray(clicks, dtype=np.bool_),
+        np.ascontiguousarray(examination), stats.impressions.T, stats.clicks.T, stats.examination.T,
+    )
+    stats.n_sessions += displayed.shape[0]
