@@ -66,9 +66,9 @@ def derive_key(seed, *path):
 
     Examples
     --------
-    >>> derive_key(0) == derive_key(0)
+    >>> bool(derive_key(0) == derive_key(0))
     True
-    >>> derive_key(0) != derive_key(0, 1)
+    >>> bool(derive_key(0) != derive_key(0, 1))
     True
     """
     if isinstance(seed, np.random.SeedSequence):
