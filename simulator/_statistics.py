@@ -15,7 +15,8 @@ __all__ = ["ClickStatistics", "aggregate_clicks"]
 
 
 @njit(cache=True, parallel=True)
-def _aggregate_kernel(displayed, clicks, examination, impressions_t, clicks_t, examination_t):
+def _aggregate_kernel(displayed, clicks, examination, impressions_t, clicks_t, examination_t,
+                      inverse_t):
     """Add a block of sessions to rank-major (k, n_docs) accumulators.
 
     One thread owns one rank: every cell is updated by one thread in session
@@ -27,9 +28,12 @@ def _aggregate_kernel(displayed, clicks, examination, impressions_t, clicks_t, e
             d = displayed[s, r]
             if d >= 0:
                 impressions_t[r, d] += 1
+                e = examination[s, r]
                 if clicks[s, r]:
                     clicks_t[r, d] += 1
-                examination_t[r, d] += examination[s, r]
+                    if e > 0:
+                        inverse_t[r, d] += 1.0 / e
+                examination_t[r, d] += e
 
 
 @dataclass(eq=False)
@@ -50,6 +54,10 @@ class ClickStatistics:
         oracle propensities); ``examination / impressions`` is their mean.
     n_sessions : int
         Number of sessions aggregated.
+    inverse_examination_clicks : ndarray of shape (n_docs, k), float64
+        Sum over the clicked impressions of 1 / examination: the oracle
+        inverse-propensity weight of each click, exact even where the
+        examination varies between sessions (cascade models).
 
     Examples
     --------
@@ -65,11 +73,15 @@ class ClickStatistics:
     clicks: np.ndarray
     examination: np.ndarray
     n_sessions: int = 0
+    inverse_examination_clicks: np.ndarray = None
 
     def __post_init__(self):
-        shapes = {self.impressions.shape, self.clicks.shape, self.examination.shape}
+        if self.inverse_examination_clicks is None:
+            self.inverse_examination_clicks = np.zeros(self.impressions.shape[::-1]).T
+        shapes = {self.impressions.shape, self.clicks.shape, self.examination.shape,
+                  self.inverse_examination_clicks.shape}
         if len(shapes) != 1 or self.impressions.ndim != 2:
-            raise ValueError(f"impressions, clicks and examination must share one 2-D shape, got {shapes}")
+            raise ValueError(f"the statistics arrays must share one 2-D shape, got {shapes}")
         if np.any(self.clicks > self.impressions) or np.any(self.clicks < 0):
             raise ValueError("clicks must lie in 0..impressions in every cell")
 
@@ -83,6 +95,7 @@ class ClickStatistics:
             np.zeros((k, n_docs), dtype=np.int64).T,
             np.zeros((k, n_docs), dtype=np.float64).T,
             0,
+            np.zeros((k, n_docs), dtype=np.float64).T,
         )
 
     @property
@@ -102,7 +115,7 @@ class ClickStatistics:
         if not isinstance(other, ClickStatistics) or other.impressions.shape != self.impressions.shape:
             return NotImplemented
         out = ClickStatistics.empty(self.n_docs, self.k)
-        for name in ("impressions", "clicks", "examination"):
+        for name in ("impressions", "clicks", "examination", "inverse_examination_clicks"):
             getattr(out, name)[...] = getattr(self, name) + getattr(other, name)
         out.n_sessions = self.n_sessions + other.n_sessions
         return out
@@ -114,6 +127,7 @@ class ClickStatistics:
             and np.array_equal(self.impressions, other.impressions)
             and np.array_equal(self.clicks, other.clicks)
             and np.array_equal(self.examination, other.examination)
+            and np.array_equal(self.inverse_examination_clicks, other.inverse_examination_clicks)
         )
 
 
@@ -141,5 +155,6 @@ def aggregate_clicks(stats, displayed, clicks, examination):
     _aggregate_kernel(
         np.ascontiguousarray(displayed), np.ascontiguousarray(clicks, dtype=np.bool_),
         np.ascontiguousarray(examination), stats.impressions.T, stats.clicks.T, stats.examination.T,
+        stats.inverse_examination_clicks.T,
     )
     stats.n_sessions += displayed.shape[0]
