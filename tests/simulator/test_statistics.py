@@ -59,7 +59,12 @@ def test_blocks_and_threads_give_identical_sums():
     aggregate_clicks(merged, displayed[:7000], clicks[:7000], exam[:7000])
     rest = ClickStatistics.empty(40, 5)
     aggregate_clicks(rest, displayed[7000:], clicks[7000:], exam[7000:])
-    assert (merged + rest).equals(whole)
+    total = merged + rest
+    # Merging partial sums changes the order of float additions: counts are
+    # exact, sums agree to rounding.
+    assert np.array_equal(total.impressions, whole.impressions) and np.array_equal(total.clicks, whole.clicks)
+    np.testing.assert_allclose(total.examination, whole.examination, rtol=1e-12)
+    assert total.n_sessions == whole.n_sessions
 
 
 def test_ctr_is_nan_where_never_shown():
