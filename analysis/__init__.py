@@ -1,5 +1,31 @@
-"""Analysis of clickloop runs: plots and summaries of simulated clicks."""
+"""Analysis of clickloop runs: ranking metrics on true relevance, plots and summaries."""
 
 from ._click_curves import plot_ctr_by_rank
+from ._metrics import (
+    METRICS,
+    arp,
+    dcg,
+    err,
+    evaluate,
+    mean_over_queries,
+    mrr,
+    ndcg,
+    precision,
+    rank_within_queries,
+    top_k,
+)
 
-__all__ = ["plot_ctr_by_rank"]
+__all__ = [
+    "METRICS",
+    "arp",
+    "dcg",
+    "err",
+    "evaluate",
+    "mean_over_queries",
+    "mrr",
+    "ndcg",
+    "plot_ctr_by_rank",
+    "precision",
+    "rank_within_queries",
+    "top_k",
+]
