@@ -18,6 +18,16 @@ from ._click_models import (
     TrustBias,
     click_model,
 )
+from ._click_log import (
+    CLICK_LOG_SCHEMA_VERSION,
+    ClickLog,
+    ClickLogError,
+    ClickLogWriter,
+    aggregate_click_log,
+    iter_click_log,
+    load_click_log,
+    save_click_log,
+)
 from ._dataset import RankingDataset
 from ._grade_mapping import RELEVANCE_MAPPINGS, GradeMapping, relevance_mapping
 from ._letor import LetorFormatError, load_letor, save_letor
@@ -27,6 +37,14 @@ from ._statistics import ClickStatistics, aggregate_clicks
 from ._synthetic import make_synthetic
 
 __all__ = [
+    "CLICK_LOG_SCHEMA_VERSION",
+    "ClickLog",
+    "ClickLogError",
+    "ClickLogWriter",
+    "aggregate_click_log",
+    "iter_click_log",
+    "load_click_log",
+    "save_click_log",
     "CLICK_MODEL_PRESETS",
     "DBN",
     "DCM",

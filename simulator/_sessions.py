@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._rng import derive_key, session_key, uniform
-from ._statistics import ClickStatistics, aggregate_clicks
+from ._statistics import ClickStatistics, aggregate_clicks, aggregate_list_clicks, scatter_list_statistics
 
 __all__ = ["QueryDistribution", "SessionRun", "simulate_sessions"]
 
@@ -23,13 +23,26 @@ _QUERY_STREAM, _POLICY_STREAM, _CLICK_STREAM = 0, 1, 2
 
 @njit(cache=True, parallel=True)
 def _draw_queries(key, first_session, cdf, out):
-    """out[s] = the query whose cumulative probability interval holds a uniform draw of session s."""
+    """out[s] = the query whose cumulative probability interval holds a uniform draw of session s.
+
+    """
     n = out.size
     block = 4096
     for b in prange((n + block - 1) // block):
         for s in range(b * block, min(n, (b + 1) * block)):
             u = uniform(session_key(key, first_session + s), 0)
             out[s] = np.searchsorted(cdf, u, side="right")
+
+
+@njit(cache=True, parallel=True)
+def _draw_uniform_queries(key, first_session, n_queries, out):
+    """out[s] = floor(u_s * n_queries): uniform query draws without a search."""
+    n = out.size
+    block = 4096
+    for b in prange((n + block - 1) // block):
+        for s in range(b * block, min(n, (b + 1) * block)):
+            u = uniform(session_key(key, first_session + s), 0)
+            out[s] = min(np.int64(u * n_queries), n_queries - 1)
 
 
 @dataclass(frozen=True)
@@ -145,8 +158,14 @@ def simulate_sessions(dataset, policy, click_model, n_sessions, seed=0, *, round
         raise ValueError(
             f"statistics have shape {statistics.impressions.shape}, expected {(dataset.n_docs, k)}"
         )
-    cdf = np.cumsum(queries.probabilities(dataset.n_queries))
-    cdf[-1] = np.inf  # every draw in [0, 1) lands on a query despite rounding
+    cdf = None
+    if queries.kind != "uniform":
+        cdf = np.cumsum(queries.probabilities(dataset.n_queries))
+        cdf[-1] = np.inf  # every draw in [0, 1) lands on a query despite rounding
+    # A policy that shows one fixed list per query lets us aggregate per
+    # (query, rank), in cache, and scatter to documents once at the end.
+    table = bound.fixed_lists() if hasattr(bound, "fixed_lists") else None
+    list_stats = ClickStatistics.empty(dataset.n_queries, k) if table is not None else None
     query_key = derive_key(_child(seed, _QUERY_STREAM))
     policy_seed, click_seed = _child(seed, _POLICY_STREAM), _child(seed, _CLICK_STREAM)
     placement = bound.placement_probabilities() if keep_log and hasattr(bound, "placement_probabilities") else None
@@ -156,13 +175,21 @@ def simulate_sessions(dataset, policy, click_model, n_sessions, seed=0, *, round
         size = min(block_size, n_sessions - done)
         start = first_session + done
         q = np.empty(size, dtype=np.int64)
-        _draw_queries(query_key, np.int64(start), cdf, q)
+        if cdf is None:
+            _draw_uniform_queries(query_key, np.int64(start), np.int64(dataset.n_queries), q)
+        else:
+            _draw_queries(query_key, np.int64(start), cdf, q)
         displayed = bound.rank(q, policy_seed, start)
         sim = click_model.simulate(displayed, dataset.labels, click_seed, first_session=start)
-        aggregate_clicks(statistics, displayed, sim.clicks, sim.examination)
+        if table is None:
+            aggregate_clicks(statistics, displayed, sim.clicks, sim.examination)
+        else:
+            aggregate_list_clicks(list_stats, q, sim.clicks, sim.examination)
         if keep_log:
             blocks.append(_log_block(q, round, displayed, sim, placement, getattr(policy, "name", "policy")))
         done += size
+    if table is not None:
+        scatter_list_statistics(statistics, list_stats, table)
     log = None
     if keep_log:
         from ._click_log import ClickLog

@@ -15,6 +15,26 @@ __all__ = ["ClickStatistics", "aggregate_clicks"]
 
 
 @njit(cache=True, parallel=True)
+def _aggregate_lists_kernel(lists, clicks, examination, impressions_t, clicks_t, examination_t, inverse_t):
+    """Add sessions that show fixed lists (session s shows list ``lists[s]``) to (k, n_lists) accumulators.
+
+    Same rule as :func:`_aggregate_kernel` (one thread per rank, sessions in
+    order), on arrays small enough to stay in cache.
+    """
+    n_sessions, k = clicks.shape
+    for r in prange(k):
+        for s in range(n_sessions):
+            q = lists[s]
+            impressions_t[r, q] += 1
+            e = examination[s, r]
+            if clicks[s, r]:
+                clicks_t[r, q] += 1
+                if e > 0:
+                    inverse_t[r, q] += 1.0 / e
+            examination_t[r, q] += e
+
+
+@njit(cache=True, parallel=True)
 def _aggregate_kernel(displayed, clicks, examination, impressions_t, clicks_t, examination_t,
                       inverse_t):
     """Add a block of sessions to rank-major (k, n_docs) accumulators.
@@ -129,6 +149,38 @@ class ClickStatistics:
             and np.array_equal(self.examination, other.examination)
             and np.array_equal(self.inverse_examination_clicks, other.inverse_examination_clicks)
         )
+
+
+def aggregate_list_clicks(list_stats, lists, clicks, examination):
+    """Add sessions of fixed lists to per-(list, rank) statistics in place.
+
+    ``list_stats`` is a :class:`ClickStatistics` whose rows are lists, not
+    documents; :func:`scatter_list_statistics` turns it into document rows.
+    """
+    _aggregate_lists_kernel(
+        lists, clicks, examination, list_stats.impressions.T, list_stats.clicks.T, list_stats.examination.T,
+        list_stats.inverse_examination_clicks.T,
+    )
+    list_stats.n_sessions += lists.size
+
+
+@njit(cache=True)
+def _scatter_kernel(table, source, target):
+    """target[table[l, r], r] += source[l, r] for every shown slot."""
+    n_lists, k = table.shape
+    for l in range(n_lists):
+        for r in range(k):
+            d = table[l, r]
+            if d >= 0:
+                target[d, r] += source[l, r]
+
+
+def scatter_list_statistics(stats, list_stats, table):
+    """Add per-(list, rank) statistics to per-(document, rank) ``stats``; ``table[l, r]`` is the
+    document of list l at rank r (-1: empty slot, whose counts are dropped)."""
+    for name in ("impressions", "clicks", "examination", "inverse_examination_clicks"):
+        _scatter_kernel(table, getattr(list_stats, name), getattr(stats, name))
+    stats.n_sessions += list_stats.n_sessions
 
 
 def aggregate_clicks(stats, displayed, clicks, examination):

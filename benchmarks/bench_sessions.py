@@ -1,0 +1,64 @@
+"""Throughput of the whole session pipeline: draw a query, rank, click, aggregate.
+
+Two settings of issue "Logging policies, session simulation and persistent
+click logs": Plackett-Luce over 50 candidates showing the top 10, and a
+deterministic policy (ranking computed once per query); PBM clicks; the
+statistics aggregated as the sessions are simulated.  Reported in M sessions/s
+(best of ``--repeats``), with the machine load at the start.
+
+Usage::
+
+    python benchmarks/bench_sessions.py [--sessions 10000000] [--json out.json]
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from policies import Deterministic, PlackettLuce  # noqa: E402
+from simulator import PBM, make_synthetic, simulate_sessions  # noqa: E402
+
+
+def scorer(features):
+    return features @ np.linspace(1.0, -1.0, features.shape[1])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=10_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    data = make_synthetic(n_queries=10_000, docs_per_query=50, n_features=20, seed=0)
+    model = PBM(eta=1.0)
+    rows = []
+    for name, policy in (("plackett_luce(T=1), 50 candidates, top 10", PlackettLuce(scorer, 10, 1.0)),
+                         ("deterministic, 50 candidates, top 10", Deterministic(scorer, 10))):
+        bound = policy.bind(data.features, data.query_boundaries)
+        simulate_sessions(data, bound, model, 10_000, seed=0)  # compile outside the timing
+        best = float("inf")
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            simulate_sessions(data, bound, model, args.sessions, seed=1)
+            best = min(best, time.perf_counter() - start)
+        rows.append({"pipeline": name, "sessions_per_s": args.sessions / best})
+    load = os.getloadavg()[0]
+    print(f"{args.sessions:,} sessions, numba threads {numba.get_num_threads()}, load average {load:.2f}")
+    print("| pipeline (query draw + rank + PBM clicks + aggregation) | M sessions/s |")
+    print("|---|---:|")
+    for row in rows:
+        print(f"| {row['pipeline']} | {row['sessions_per_s'] / 1e6:.1f} |")
+    if args.json:
+        args.json.write_text(json.dumps({"sessions": args.sessions, "load": load, "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
