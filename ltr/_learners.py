@@ -280,19 +280,23 @@ class _TowerLikelihood:
     def __init__(self, clicks, impressions, theta, offset):
         self.clicks, self.impressions, self.theta, self.offset = clicks, impressions, theta, offset
 
-    def __call__(self, z):
-        return _tower_terms(z, self.clicks, self.impressions, self.theta)
+    def gradients(self, z):
+        return _tower_gradients(z, self.clicks, self.impressions, self.theta)
+
+    def value(self, z):
+        s = (1.0 / (1.0 + np.exp(-z)))[:, None]
+        ts = np.clip(self.theta * s, 1e-12, 1 - 1e-12)
+        return -np.sum(self.clicks * np.log(ts) + (self.impressions - self.clicks) * np.log1p(-ts))
 
 
-def _tower_terms(z, clk, imp, theta):
-    """Value, gradient and expected Hessian in z of -sum c log(theta s) + (I - c) log(1 - theta s)."""
+def _tower_gradients(z, clk, imp, theta):
+    """Gradient and expected Hessian in z of -sum c log(theta s) + (I - c) log(1 - theta s), s = sigmoid(z)."""
     s = (1.0 / (1.0 + np.exp(-z)))[:, None]
     ts = np.clip(theta * s, 1e-12, 1 - 1e-12)
-    non = imp - clk
-    value = -np.sum(clk * np.log(ts) + non * np.log1p(-ts))
-    grad = -np.sum(clk * (1.0 - s) - non * ts * (1.0 - s) / (1.0 - ts), axis=1)
-    hess = np.sum(imp * ts * (1.0 - s) ** 2 / (1.0 - ts), axis=1)
-    return value, grad, np.maximum(hess, 1e-12)
+    ratio = (1.0 - s) / (1.0 - ts)            # shared by both terms
+    grad = ((imp - clk) * ts * ratio).sum(axis=1) - (clk * (1.0 - s)).sum(axis=1)
+    hess = (imp * ts * (1.0 - s) * ratio).sum(axis=1)
+    return grad, np.maximum(hess, 1e-12)
 
 
 def _theta_step(theta, s, clk, imp, n_newton=5):
@@ -320,11 +324,11 @@ def _training_offsets(f, clk, imp, theta, query, intercept, effect, prior, n_new
     b, u = intercept.copy(), effect.copy()
     n = b.size
     for _ in range(n_newton):
-        _, grad, hess = _tower_terms(f + b[query] + u, clk, imp, theta)
+        grad, hess = _tower_gradients(f + b[query] + u, clk, imp, theta)
         b = np.clip(b - np.bincount(query, weights=grad, minlength=n)
                     / np.maximum(np.bincount(query, weights=hess, minlength=n), 1e-9), -30.0, 30.0)
         if np.isfinite(prior):
-            _, grad, hess = _tower_terms(f + b[query] + u, clk, imp, theta)
+            grad, hess = _tower_gradients(f + b[query] + u, clk, imp, theta)
             u = np.clip(u - (grad + prior * u) / (hess + prior), -30.0, 30.0)
         else:
             u = np.zeros_like(u)

@@ -11,8 +11,9 @@ Losses (targets are reals, one per row; non-negative for the listwise ones):
   mass (the multinomial likelihood of Liang et al. 2018).
 - ``"lambdarank"`` (LightGBM only, integer labels): LambdaMART, for the
   full-information references.
-- a callable ``loss(f) -> (value, gradient, hessian)`` of the row scores f
-  (offset included): any other likelihood, e.g. the position tower's.
+- an object with ``gradients(f) -> (gradient, hessian)`` and
+  ``value(f) -> float`` of the row scores f (offset included): any other
+  likelihood, e.g. the position tower's.
 
 Every row can carry a weight (impressions, or a query weight).
 """
@@ -35,8 +36,8 @@ def _segment_softmax(f, starts, sizes):
 
 def _gradients(loss, f, y, w, starts, sizes):
     """Gradient and (diagonal) Hessian of the weighted loss at scores f."""
-    if callable(loss):
-        return loss(f)[1:]
+    if not isinstance(loss, str):
+        return loss.gradients(f)
     if loss == "logistic":
         p = 1.0 / (1.0 + np.exp(-f))
         return w * (p - y), np.maximum(w * p * (1.0 - p), 1e-12)
@@ -49,8 +50,8 @@ def _gradients(loss, f, y, w, starts, sizes):
 
 
 def _loss_value(loss, f, y, w, starts, sizes):
-    if callable(loss):
-        return float(loss(f)[0])
+    if not isinstance(loss, str):
+        return float(loss.value(f))
     if loss == "logistic":
         return float(np.sum(w * (y * np.logaddexp(0, -f) + (1 - y) * np.logaddexp(0, f))))
     if loss == "squared":
@@ -102,7 +103,7 @@ class RelevanceModel(BaseEstimator):
     def _validate(self):
         if self.backend not in ("lightgbm", "linear"):
             raise ValueError(f"backend must be 'lightgbm' or 'linear', got {self.backend!r}")
-        if callable(self.loss):
+        if hasattr(self.loss, "gradients") and hasattr(self.loss, "value"):
             pass
         elif self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
@@ -200,7 +201,7 @@ class RelevanceModel(BaseEstimator):
         self.coef_ = None
 
     def _constant(self, y, w):
-        if callable(self.loss):
+        if not isinstance(self.loss, str):
             return 0.0
         mean = float(np.sum(w * y) / max(np.sum(w), 1e-300))
         if self.loss == "logistic":
