@@ -1,19 +1,29 @@
-"""Learning to rank from clicks: propensity estimators (learners follow).
+"""Learning to rank from clicks: learners and propensity estimators.
 
 ``ltr`` reads the environment's log format (:mod:`simulator` click statistics)
 and knows nothing about logging policies or the feedback loop.
 """
 
+from ._learners import IPS, FullInformation, LGBMPosition, Naive, PositionTower, shown_documents
 from ._propensity import (
     PropensityEstimate,
     estimate_harvesting,
     estimate_pbm_em,
     estimate_ratio,
 )
+from ._relevance_model import LOSSES, RelevanceModel
 
 __all__ = [
+    "IPS",
+    "LOSSES",
+    "FullInformation",
+    "LGBMPosition",
+    "Naive",
+    "PositionTower",
     "PropensityEstimate",
+    "RelevanceModel",
     "estimate_harvesting",
     "estimate_pbm_em",
     "estimate_ratio",
+    "shown_documents",
 ]

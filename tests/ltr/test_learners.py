@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from analysis import ndcg, top_k
-from ltr._learners import IPS, FullInformation, Naive, PositionTower
+from ltr import IPS, FullInformation, Naive, PositionTower
 from simulator import PBM, ClickStatistics, aggregate_clicks, make_synthetic
 
 K = 10
