@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from analysis import ndcg, top_k
-from ltr import IPS, FullInformation, Naive, PositionTower
+from ltr import IPS, FullInformation, LGBMPosition, Naive, PositionTower
 from simulator import PBM, ClickStatistics, aggregate_clicks, make_synthetic
 
 K = 10
@@ -202,3 +202,19 @@ def test_empty_statistics_are_rejected(setting):
     train = setting[0]
     with pytest.raises(ValueError, match="hold no impression"):
         Naive().fit(train, ClickStatistics.empty(train.n_docs, K))
+
+
+def test_lgbm_position_learns_from_the_session_log(setting):
+    """LightGBM's position-debiased LambdaMART fits on sessions and ranks far above random."""
+    from policies import EpsilonGreedy
+    from simulator import simulate_sessions
+
+    train, test, logger, _ = setting
+    policy = EpsilonGreedy(logger.predict, K, epsilon=0.3)
+    run = simulate_sessions(train, policy, PBM(eta=1.0), 100_000, seed=0, keep_log=True)
+    model = LGBMPosition(n_estimators=50).fit(train, run.statistics, log=run.log)
+    random_scores = np.random.default_rng(0).random(test.n_docs)
+    random_ndcg = float(ndcg(random_scores, test.labels, test.query_boundaries).mean())
+    assert ndcg_of(test, model) > random_ndcg + 0.05
+    with pytest.raises(ValueError, match="lgbm_position fits on sessions: pass the click log"):
+        LGBMPosition().fit(train, run.statistics)
