@@ -18,16 +18,6 @@ from ._click_models import (
     TrustBias,
     click_model,
 )
-from ._click_log import (
-    CLICK_LOG_SCHEMA_VERSION,
-    ClickLog,
-    ClickLogError,
-    ClickLogWriter,
-    aggregate_click_log,
-    iter_click_log,
-    load_click_log,
-    save_click_log,
-)
 from ._dataset import RankingDataset
 from ._grade_mapping import RELEVANCE_MAPPINGS, GradeMapping, relevance_mapping
 from ._letor import LetorFormatError, load_letor, save_letor
@@ -35,6 +25,27 @@ from ._rng import derive_key
 from ._sessions import QueryDistribution, SessionRun, simulate_sessions
 from ._statistics import ClickStatistics, aggregate_clicks
 from ._synthetic import make_synthetic
+
+# The click log needs pyarrow (0.1 s to import): loaded on first use.
+_CLICK_LOG_NAMES = (
+    "CLICK_LOG_SCHEMA_VERSION",
+    "ClickLog",
+    "ClickLogError",
+    "ClickLogWriter",
+    "aggregate_click_log",
+    "iter_click_log",
+    "load_click_log",
+    "save_click_log",
+)
+
+
+def __getattr__(name):
+    if name in _CLICK_LOG_NAMES:
+        from . import _click_log
+
+        return getattr(_click_log, name)
+    raise AttributeError(f"module 'simulator' has no attribute {name!r}")
+
 
 __all__ = [
     "CLICK_LOG_SCHEMA_VERSION",
