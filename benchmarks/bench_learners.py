@@ -3,7 +3,7 @@
 Setting: synthetic data (10,000 queries x 50 documents x 20 features), a
 deterministic top 10 of a linear scorer, PBM clicks (eta = 1), statistics
 aggregated per (document, rank); ``lgbm_position`` gets the session log
-(its objective is defined on sessions, at most 200,000 sessions with a
+(its objective is defined on sessions, at most 50,000 sessions with a
 click are used).  Reported: wall seconds of ``fit`` with LightGBM on
 ``--threads`` threads (default 2).
 

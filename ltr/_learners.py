@@ -245,75 +245,87 @@ class PositionTower(_ClickLearner):
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
         rows, group_sizes, _ = shown_documents(dataset, statistics)
-        imp = statistics.impressions[rows].astype(np.float64)       # (n_rows, k)
-        clk = statistics.clicks[rows].astype(np.float64)
+        # The likelihood is a sum over (document, rank) cells with impressions:
+        # work on that list, not on the mostly empty (n_rows, k) matrix.
+        row, rank = np.nonzero(statistics.impressions[rows])
+        cells = _Cells(row, rank, statistics.clicks[rows][row, rank].astype(np.float64),
+                       statistics.impressions[rows][row, rank].astype(np.float64), rows.size)
         k = statistics.k
-        rank_imp = imp.sum(axis=0)
-        ctr_rank = np.divide(clk.sum(axis=0), rank_imp, out=np.zeros(k), where=rank_imp > 0)
+        rank_imp = np.bincount(rank, weights=cells.imp, minlength=k)
+        rank_clk = np.bincount(rank, weights=cells.clk, minlength=k)
+        ctr_rank = np.divide(rank_clk, rank_imp, out=np.zeros(k), where=rank_imp > 0)
         theta = np.clip(ctr_rank / max(ctr_rank[0], 1e-12), 1e-3, 1.0)
         theta[rank_imp == 0] = 1.0
-        dropped = np.random.default_rng(self.seed).random(imp.shape) < self.dropout
+        dropped = np.random.default_rng(self.seed).random(row.size) < self.dropout
         X = dataset.features[rows]
         query = np.repeat(np.arange(group_sizes.size), group_sizes)
-        start = np.clip(clk.sum(axis=1) / np.maximum(imp @ theta, 1e-12), 1e-4, 1 - 1e-4)
         intercept = np.zeros(group_sizes.size)
         effect = np.zeros(rows.size)
-        f = np.zeros(rows.size)
         for _ in range(int(self.n_iter)):
             mean_theta = np.sum(theta * rank_imp) / rank_imp.sum()
-            t_f = np.where(dropped, mean_theta, theta[None, :])
+            t_f = np.where(dropped, mean_theta, theta[rank])
             offset = intercept[query] + effect
-            self.model_ = self._model(_TowerLikelihood(clk, imp, t_f, offset)).fit(X, np.zeros(rows.size),
-                                                                                   offset=offset)
+            self.model_ = self._model(_TowerLikelihood(cells, t_f)).fit(X, np.zeros(rows.size), offset=offset)
             f = self.model_.predict(X)
-            intercept, effect = _training_offsets(f, clk, imp, t_f, query, intercept, effect,
-                                                  self.document_prior)
+            intercept, effect = _training_offsets(f, cells, t_f, query, intercept, effect, self.document_prior)
             s = 1.0 / (1.0 + np.exp(-(f + intercept[query] + effect)))
-            theta = _theta_step(theta, s, clk, imp)
+            theta = _theta_step(theta, s, cells, k)
         self.theta_ = theta / theta[0]
         return self
+
+
+class _Cells:
+    """(document row, rank) cells with impressions: ``row``, ``rank``, ``clk``, ``imp`` per cell."""
+
+    def __init__(self, row, rank, clk, imp, n_rows):
+        self.row, self.rank, self.clk, self.imp, self.n_rows = row, rank, clk, imp, n_rows
 
 
 class _TowerLikelihood:
     """Negative log-likelihood of the cells as a function of the row logits z (offset included)."""
 
-    def __init__(self, clicks, impressions, theta, offset):
-        self.clicks, self.impressions, self.theta, self.offset = clicks, impressions, theta, offset
+    def __init__(self, cells, theta):
+        self.cells, self.theta = cells, theta
 
     def gradients(self, z):
-        return _tower_gradients(z, self.clicks, self.impressions, self.theta)
+        return _tower_gradients(z, self.cells, self.theta)
 
     def value(self, z):
-        s = (1.0 / (1.0 + np.exp(-z)))[:, None]
-        ts = np.clip(self.theta * s, 1e-12, 1 - 1e-12)
-        return -np.sum(self.clicks * np.log(ts) + (self.impressions - self.clicks) * np.log1p(-ts))
+        c = self.cells
+        ts = np.clip(self.theta / (1.0 + np.exp(-z[c.row])), 1e-12, 1 - 1e-12)
+        return -np.sum(c.clk * np.log(ts) + (c.imp - c.clk) * np.log1p(-ts))
 
 
-def _tower_gradients(z, clk, imp, theta):
-    """Gradient and expected Hessian in z of -sum c log(theta s) + (I - c) log(1 - theta s), s = sigmoid(z)."""
-    s = (1.0 / (1.0 + np.exp(-z)))[:, None]
+def _tower_gradients(z, cells, theta):
+    """Gradient and expected Hessian in z of -sum c log(theta s) + (I - c) log(1 - theta s), s = sigmoid(z).
+
+    ``theta`` holds one value per cell.
+    """
+    s = 1.0 / (1.0 + np.exp(-z[cells.row]))
     ts = np.clip(theta * s, 1e-12, 1 - 1e-12)
     ratio = (1.0 - s) / (1.0 - ts)            # shared by both terms
-    grad = ((imp - clk) * ts * ratio).sum(axis=1) - (clk * (1.0 - s)).sum(axis=1)
-    hess = (imp * ts * (1.0 - s) * ratio).sum(axis=1)
+    grad_cell = (cells.imp - cells.clk) * ts * ratio - cells.clk * (1.0 - s)
+    hess_cell = cells.imp * ts * (1.0 - s) * ratio
+    grad = np.bincount(cells.row, weights=grad_cell, minlength=cells.n_rows)
+    hess = np.bincount(cells.row, weights=hess_cell, minlength=cells.n_rows)
     return grad, np.maximum(hess, 1e-12)
 
 
-def _theta_step(theta, s, clk, imp, n_newton=5):
+def _theta_step(theta, s, cells, k, n_newton=5):
     """Newton steps of each theta_r on sum_d c log(theta s_d) + (I - c) log(1 - theta s_d)."""
-    c_r = clk.sum(axis=0)
-    non = imp - clk
-    s = s[:, None]
+    c_r = np.bincount(cells.rank, weights=cells.clk, minlength=k)
+    non = cells.imp - cells.clk
+    s = s[cells.row]
     for _ in range(n_newton):
-        ts = np.clip(theta * s, 1e-12, 1 - 1e-12)
-        grad = c_r / theta - np.sum(non * s / (1.0 - ts), axis=0)
-        hess = -c_r / theta**2 - np.sum(non * s**2 / (1.0 - ts) ** 2, axis=0)
-        step = np.where(hess < 0, -grad / hess, 0.0)
+        ts = np.clip(theta[cells.rank] * s, 1e-12, 1 - 1e-12)
+        grad = c_r / theta - np.bincount(cells.rank, weights=non * s / (1.0 - ts), minlength=k)
+        hess = -c_r / theta**2 - np.bincount(cells.rank, weights=non * s**2 / (1.0 - ts) ** 2, minlength=k)
+        step = np.where(hess < 0, -grad / np.where(hess < 0, hess, -1.0), 0.0)
         theta = np.clip(theta + step, 1e-6, 1.0)
     return theta
 
 
-def _training_offsets(f, clk, imp, theta, query, intercept, effect, prior, n_newton=3):
+def _training_offsets(f, cells, theta, query, intercept, effect, prior, n_newton=3):
     """Per-query intercepts b_q and per-document effects u_d of the relevance logit f + b_q + u_d.
 
     Newton steps on the tower likelihood; u_d has a Gaussian prior worth
@@ -324,11 +336,11 @@ def _training_offsets(f, clk, imp, theta, query, intercept, effect, prior, n_new
     b, u = intercept.copy(), effect.copy()
     n = b.size
     for _ in range(n_newton):
-        grad, hess = _tower_gradients(f + b[query] + u, clk, imp, theta)
+        grad, hess = _tower_gradients(f + b[query] + u, cells, theta)
         b = np.clip(b - np.bincount(query, weights=grad, minlength=n)
                     / np.maximum(np.bincount(query, weights=hess, minlength=n), 1e-9), -30.0, 30.0)
         if np.isfinite(prior):
-            grad, hess = _tower_gradients(f + b[query] + u, clk, imp, theta)
+            grad, hess = _tower_gradients(f + b[query] + u, cells, theta)
             u = np.clip(u - (grad + prior * u) / (hess + prior), -30.0, 30.0)
         else:
             u = np.zeros_like(u)
@@ -393,13 +405,13 @@ class LGBMPosition(BaseEstimator):
     position_bias_regularization : float, default=0.0
         ``lambdarank_position_bias_regularization``; keep it in 0..1e-3
         (0.01 and above erase the gain, REFERENCE §4).
-    max_sessions : int, default=200_000
+    max_sessions : int, default=50_000
     n_estimators, num_threads, seed
     """
 
     name = "lgbm_position"
 
-    def __init__(self, position_bias_regularization=0.0, max_sessions=200_000, n_estimators=100,
+    def __init__(self, position_bias_regularization=0.0, max_sessions=50_000, n_estimators=100,
                  num_threads=1, seed=0):
         self.position_bias_regularization = position_bias_regularization
         self.max_sessions = max_sessions
