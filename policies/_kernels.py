@@ -23,7 +23,11 @@ order : int32 array (n_docs,)
 
 Counters
 --------
-Plackett-Luce: draw ``i`` is the race time of the i-th candidate of the query.
+Plackett-Luce: draw ``j`` picks the document of rank j for j < n_sequential
+(inverse CDF over the remaining weights); beyond, draw ``n_sequential + p``
+is the race time of the candidate at position p of the weight order; in a
+query whose weights span beyond exp(700), draw ``i`` is the race time of
+the i-th candidate.
 Uniform permutation: draw ``j`` picks the document of rank j (partial
 Fisher-Yates).  Epsilon-greedy: draw 0 decides exploration, draws 1.. are the
 uniform permutation.  Interventions run on their own key and use draws 0, 1, ...
@@ -37,8 +41,8 @@ from numba import njit, prange
 from simulator._rng import session_key, uniform
 
 BLOCK = 2048
-# Plackett-Luce keeps the best `depth` race times by insertion up to this
-# depth and sorts all race times of the session beyond it.
+# The Plackett-Luce races keep the best race times by insertion up to this
+# many and sort all race times of the session beyond it.
 _INSERTION_DEPTH = 32
 
 
@@ -246,7 +250,20 @@ def epsilon_greedy_rank(queries, order, boundaries, epsilon, first_session, key,
 # Plackett-Luce
 # --------------------------------------------------------------------------
 
-_U_MAX = 1.0 - 2.0**-53  # largest value of simulator._rng.uniform
+@njit(cache=True)
+def suffix_sums(weight, boundaries, tail):
+    """tail[start + p] = weight[start + p] + tail[start + p + 1] within each query (0 beyond).
+
+    Summed from the end of each query, one addition at a time, in exactly the
+    order :func:`plackett_luce_rank` relies on (see there).
+    """
+    n_queries = boundaries.size - 1
+    for q in range(n_queries):
+        start, stop = boundaries[q], boundaries[q + 1]
+        acc = 0.0
+        for p in range(stop - 1, start - 1, -1):
+            acc = weight[p] + acc
+            tail[p] = acc
 
 
 @njit(cache=True, inline="always")
@@ -255,117 +272,107 @@ def _exponential(u):
     return -math.log(u) if u > 0.0 else np.inf
 
 
-@njit(cache=True, parallel=True)
-def race_cutoffs(boundaries, inv_weight, wide, depth, z, tau, cutoff):
-    """Cutoffs of the fast path of :func:`plackett_luce_rank` for ``depth`` ranks.
+@njit(cache=True)
+def _earliest(times, n, m, best_t, best_i, index, scratch):
+    """Indices of the m smallest of times[:n], ascending, equal times by lower index.
 
-    Candidate i (rate w_i = 1 / inv_weight[i]) finishes before a time x with
-    probability p_i = 1 - exp(-x w_i).  For each query, x is about the
-    smallest time whose count of arrivals N has mean - z sd >= m,
-    m = min(depth, n_q), and cutoff[i] = exp(-x w_i): u_i > cutoff[i] means
-    candidate i arrives before x.  tau[q] is a time that no candidate with
-    u_i <= cutoff[i] can beat, computed with the kernel's own arithmetic;
-    tau = inf when m = n_q (every candidate is shown), -1 where the fast path
-    is not used (``wide`` and empty queries).  Only the speed of the kernel
-    depends on these values, never its result.
+    Insertion into ``best_t``/``best_i`` up to ``_INSERTION_DEPTH``, a stable
+    merge sort of all n beyond; returns the array holding the indices.
     """
-    n_queries = boundaries.size - 1
-    for q in prange(n_queries):
-        start, stop = boundaries[q], boundaries[q + 1]
-        n = stop - start
-        m = min(depth, n)
-        if wide[q] or m == 0:
-            tau[q] = -1.0
-            for i in range(start, stop):
-                cutoff[i] = 1.0
-            continue
-        if m == n:
-            tau[q] = np.inf
-            for i in range(start, stop):
-                cutoff[i] = 0.0
-            continue
-        lo = 0.0
-        hi = 1.0
-        for it in range(2100):
-            mean = 0.0
-            var = 0.0
-            for i in range(start, stop):
-                p = 1.0 - math.exp(-hi / inv_weight[i])
-                mean += p
-                var += p * (1.0 - p)
-            if mean - z * math.sqrt(var) >= m:
-                break
-            lo = hi
-            hi *= 2.0
-        for it in range(24):
-            mid = 0.5 * (lo + hi)
-            mean = 0.0
-            var = 0.0
-            for i in range(start, stop):
-                p = 1.0 - math.exp(-mid / inv_weight[i])
-                mean += p
-                var += p * (1.0 - p)
-            if mean - z * math.sqrt(var) >= m:
-                hi = mid
-            else:
-                lo = mid
-        # A candidate left out has u <= min(cutoff, _U_MAX), hence (log being
-        # monotone) a computed time >= the same expression at that bound.
-        bound = np.inf
-        for i in range(start, stop):
-            c = math.exp(-hi / inv_weight[i])
-            cutoff[i] = c
-            bound = min(bound, _exponential(min(c, _U_MAX)) * inv_weight[i])
-        tau[q] = bound
-
-
-# Largest candidate subset ranked by pairwise counting (O(size^2)).
-_SUBSET_CAP = 64
+    if m > _INSERTION_DEPTH:
+        return stable_argsort(times, n, index, scratch)
+    filled = 0
+    for i in range(n):
+        t = times[i]
+        if filled == m:
+            if t >= best_t[m - 1]:
+                continue
+            pos = m - 1
+        else:
+            pos = filled
+            filled += 1
+        while pos > 0 and best_t[pos - 1] > t:
+            best_t[pos] = best_t[pos - 1]
+            best_i[pos] = best_i[pos - 1]
+            pos -= 1
+        best_t[pos] = t
+        best_i[pos] = i
+    return best_i
 
 
 @njit(cache=True, parallel=True)
-def plackett_luce_rank(queries, boundaries, inv_weight, log_inv_weight, wide, cutoff, tau,
+def plackett_luce_rank(queries, boundaries, order, weight, tail, log_inv_weight, wide, n_sequential,
                        max_size, first_session, key, out):
-    """Plackett-Luce sampling without replacement by an exponential race.
+    """Plackett-Luce sampling without replacement: one uniform draw per shown rank.
 
-    Candidate i of the query finishes at time t_i = E_i / w_i with
-    E_i = -log(u_i), u_i the i-th draw of the session, and
-    w_i = exp((s_i - max_q s) / T) = 1 / inv_weight[i]; the ranking is the
-    order of arrival (earlier candidate first on equal times), so only the
-    ``depth`` earliest are selected, never a full sort of the candidates.
+    The candidates of a query are kept in ``order`` (weight descending, ties by
+    lower row); ``weight[start + p]`` = w_p = exp((s - max_q s) / T) of the
+    candidate at position p, all in (0, 1] for a query that is not ``wide``,
+    and ``tail`` its suffix sums (:func:`suffix_sums`).  Position p owns the
+    interval [tail[p + 1], tail[p]) of the line [0, tail[0]) (tail[n_q] = 0).
 
-    Fast path: the candidates with u_i > cutoff[i] (likely early arrivals,
-    see :func:`race_cutoffs`) are collected without a logarithm; when they
-    are at least m = min(depth, n_q) (and at most ``_SUBSET_CAP``), only
-    their times are computed and ranked by counting, and the result is kept
-    if the m-th time is below tau[q], which proves that no candidate left out
-    arrives earlier.  Otherwise (rarely: 0.3 to 1.3 % of sessions at the default
-    z) all n_q times are computed and the m earliest selected by insertion
-    (a stable merge sort beyond ``_INSERTION_DEPTH``).  Both paths select
-    the m earliest of the same computed times, so the result does not depend
-    on the cutoffs.
+    Rank j < n_sequential (draw j): let f be the frontier (positions < f are
+    all shown) and H the shown positions beyond it (the holes, kept sorted
+    with their weights).  The remaining mass is W = tail[f] - sum_{h in H} w_h,
+    x = u_j * W is a point of the line with the holes collapsed, and adding
+    w_h for every hole whose interval starts at or below it (from the bottom
+    up) maps it back to y; the position shown is the one whose interval holds
+    y, found by counting the suffix sums above y.  So candidate i is shown
+    with probability w_i / W, the Plackett-Luce step.  Per rank: one draw, a
+    count over the query's n_q suffix sums (a vectorised loop over data that
+    is never written, so no store has to reach it first) and O(|H|) work on
+    the holes; no copy of the weights.
 
-    Queries flagged ``wide`` (weights spanning beyond the double range) race
-    in log time log(E_i) + log_inv_weight[i] instead: the same ranking
-    distribution.
+    Floating point: the weights are sorted descending, so every hole weighs
+    <= w_f and W >= tail[f] / depth: the subtraction loses at most
+    log2(depth) bits (no cancellation when the heaviest candidates are
+    shown: they join the frontier).  tail[p] <= (n_q - p) w_p, so the
+    interval of every position has width w_p to about n_q roundings relative
+    to w_p itself, down to the lightest candidate.  Rounding is monotone and
+    ``tail`` is built with the same additions, so y never falls inside a
+    hole; y >= tail[f] (a rounding at the top) gives position f.  A hole
+    found anyway is replaced by f, deterministically.
+
+    Ranks n_sequential.. (only when depth > n_sequential): the remaining
+    candidates race, position p arriving at E_p / w_p, E_p = -log(u) of draw
+    n_sequential + p; the ranking continues in order of arrival, which is the
+    Plackett-Luce distribution of the rest given the ranks already drawn.  A
+    ranking to a smaller depth is therefore always the prefix of a deeper one.
+
+    Queries flagged ``wide`` (weights spanning beyond exp(700), where the
+    smallest would underflow) race in log time instead: candidate i (row
+    start + i) arrives at log(E_i) + log_inv_weight[start + i], E_i of draw i.
     """
     n_blocks = (out.shape[0] + BLOCK - 1) // BLOCK
     for b in prange(n_blocks):
         # np.int64: the parfor index is unsigned after lowering; one signature only
-        _plackett_luce_block(np.int64(b), queries, boundaries, inv_weight, log_inv_weight, wide, cutoff, tau,
-                             max_size, first_session, key, out)
+        _plackett_luce_block(np.int64(b), queries, boundaries, order, weight, tail, log_inv_weight, wide,
+                             n_sequential, max_size, first_session, key, out)
 
 
 @njit(cache=True)
-def _plackett_luce_block(b, queries, boundaries, inv_weight, log_inv_weight, wide, cutoff, tau,
+def _count_above(values, n, y):
+    """Number of values[:n] > y (a loop over a view indexed from 0: vectorised)."""
+    count = 0
+    for p in range(n):
+        count += values[p] > y
+    return count
+
+
+@njit(cache=True)
+def _plackett_luce_block(b, queries, boundaries, order, weight, tail, log_inv_weight, wide, n_sequential,
                          max_size, first_session, key, out):
     """Sessions of block b of :func:`plackett_luce_rank` (a plain function: quick to compile)."""
     n_sessions, depth = out.shape
     stop = min(n_sessions, (b + 1) * BLOCK)
-    values = np.empty(max_size, dtype=np.float64)
+    capacity = max(n_sequential, 1)
+    hole_pos = np.empty(capacity, dtype=np.int64)   # H, ascending
+    hole_w = np.empty(capacity, dtype=np.float64)
+    hole_below = np.empty(capacity, dtype=np.float64)  # tail[h + 1]: where h's interval starts
     times = np.empty(max_size, dtype=np.float64)
+    rest = np.empty(max_size, dtype=np.int64)
     index = np.empty(max_size, dtype=np.int64)
-    ranks = np.empty(max_size, dtype=np.int64)
+    scratch = np.empty(max_size, dtype=np.int64)
     best_t = np.empty(max(depth, 1), dtype=np.float64)
     best_i = np.empty(max(depth, 1), dtype=np.int64)
     for s in range(b * BLOCK, stop):
@@ -374,70 +381,82 @@ def _plackett_luce_block(b, queries, boundaries, inv_weight, log_inv_weight, wid
         start = boundaries[q]
         n = boundaries[q + 1] - start
         m = min(depth, n)
-        done = m == 0
-        threshold = tau[q]
-        if not done and threshold >= 0.0:
-            kept = 0
+        row = out[s]
+        if wide[q]:
             for i in range(n):
-                u = uniform(skey, i)
-                values[kept] = u
-                index[kept] = i
-                kept += 1 if u > cutoff[start + i] else 0
-            if m <= kept <= _SUBSET_CAP:
-                for a in range(kept):
-                    times[a] = _exponential(values[a]) * inv_weight[start + index[a]]
-                    ranks[a] = 0
-                # ranks[a] = number of strictly earlier arrivals
-                for c in range(kept):
-                    tc = times[c]
-                    for a in range(kept):
-                        ranks[a] += tc < times[a]
-                count = 0
-                total = 0
-                last = -np.inf
-                for a in range(kept):
-                    r = ranks[a]
-                    if r < m:
-                        out[s, r] = start + index[a]
-                        count += 1
-                        total += r
-                        last = max(last, times[a])
-                # Strict ranks are at most the positions (ties by index); the m
-                # selected ones are exactly positions 0..m-1 iff they sum to
-                # m (m - 1) / 2.  Equal times (probability ~2**-53) fall back.
-                done = count == m and total == m * (m - 1) // 2 and last < threshold
-        if not done:
-            if wide[q]:
-                for i in range(n):
-                    times[i] = math.log(_exponential(uniform(skey, i))) + log_inv_weight[start + i]
-            else:
-                for i in range(n):
-                    times[i] = _exponential(uniform(skey, i)) * inv_weight[start + i]
-            if m > _INSERTION_DEPTH:
-                arrival = stable_argsort(times, n, index, ranks)
-                for j in range(m):
-                    out[s, j] = start + arrival[j]
-            else:
-                filled = 0
-                for i in range(n):
-                    t = times[i]
-                    if filled == m:
-                        if t >= best_t[m - 1]:
-                            continue
-                        pos = m - 1
+                times[i] = math.log(_exponential(uniform(skey, i))) + log_inv_weight[start + i]
+            arrival = _earliest(times, n, m, best_t, best_i, index, scratch)
+            for j in range(m):
+                row[j] = start + arrival[j]
+        else:
+            # views indexed from 0: no negative-index handling in the loops
+            tail_q = tail[start:start + n]
+            weight_q = weight[start:start + n]
+            order_q = order[start:start + n]
+            first = min(m, n_sequential)
+            f = 0
+            n_holes = 0
+            hole_mass = 0.0
+            for j in range(first):
+                y = uniform(skey, j) * (tail_q[f] - hole_mass)
+                for h in range(n_holes - 1, -1, -1):
+                    if hole_below[h] > y:
+                        break
+                    y += hole_w[h]
+                i = max(f, _count_above(tail_q, n, y) - 1)
+                if i != f:
+                    # insert i into H (ascending)
+                    r = n_holes
+                    while r > 0 and hole_pos[r - 1] > i:
+                        hole_pos[r] = hole_pos[r - 1]
+                        hole_w[r] = hole_w[r - 1]
+                        hole_below[r] = hole_below[r - 1]
+                        r -= 1
+                    if r > 0 and hole_pos[r - 1] == i:
+                        # a hole: impossible by monotone rounding; undo, show f instead
+                        for h in range(r, n_holes):
+                            hole_pos[h] = hole_pos[h + 1]
+                            hole_w[h] = hole_w[h + 1]
+                            hole_below[h] = hole_below[h + 1]
+                        i = f
                     else:
-                        pos = filled
-                        filled += 1
-                    while pos > 0 and best_t[pos - 1] > t:
-                        best_t[pos] = best_t[pos - 1]
-                        best_i[pos] = best_i[pos - 1]
-                        pos -= 1
-                    best_t[pos] = t
-                    best_i[pos] = i
-                for j in range(m):
-                    out[s, j] = start + best_i[j]
+                        hole_pos[r] = i
+                        hole_w[r] = weight_q[i]
+                        hole_below[r] = tail_q[i + 1] if i + 1 < n else 0.0
+                        n_holes += 1
+                        hole_mass += weight_q[i]
+                if i == f:
+                    # advance the frontier over f and the holes right after it
+                    f += 1
+                    lead = 0
+                    while lead < n_holes and hole_pos[lead] == f:
+                        lead += 1
+                        f += 1
+                    if lead > 0:
+                        n_holes -= lead
+                        hole_mass = 0.0
+                        for h in range(n_holes):
+                            hole_pos[h] = hole_pos[h + lead]
+                            hole_w[h] = hole_w[h + lead]
+                            hole_below[h] = hole_below[h + lead]
+                            hole_mass += hole_w[h]
+                row[j] = order_q[i]
+            if m > first:
+                # the race over the candidates not shown yet, in position order
+                n_rest = 0
+                h = 0
+                for p in range(f, n):
+                    if h < n_holes and hole_pos[h] == p:
+                        h += 1
+                        continue
+                    rest[n_rest] = p
+                    times[n_rest] = _exponential(uniform(skey, n_sequential + p)) / weight_q[p]
+                    n_rest += 1
+                arrival = _earliest(times, n_rest, m - first, best_t, best_i, index, scratch)
+                for j in range(m - first):
+                    row[first + j] = order_q[rest[arrival[j]]]
         for j in range(m, depth):
-            out[s, j] = -1
+            row[j] = -1
 
 
 # --------------------------------------------------------------------------

@@ -43,9 +43,10 @@ DEFAULT_N_SAMPLES = 10_000
 _CHUNK_ENTRIES = 1 << 22
 # A query whose weights span more than exp(_WIDE) races in log time (see the kernel).
 _WIDE = 700.0
-# The race's fast path expects at least k arrivals before its cutoff at this many
-# standard deviations (it only changes the speed, never the ranking).
-_CUTOFF_Z = 2.0
+# Plackett-Luce draws ranks 1.._SEQUENTIAL_DEPTH one by one (one uniform each; per
+# rank a vectorised count over the n_q suffix sums and O(rank) work on the ranks
+# already shown) and races the remaining candidates beyond it.
+_SEQUENTIAL_DEPTH = 32
 
 
 # --------------------------------------------------------------------------
@@ -344,29 +345,22 @@ class _BoundPlackettLuce(BoundPolicy):
         gap = (np.repeat(query_max, self._sizes) - scores) / float(policy.temperature)
         gap = np.maximum(gap, 0.0)  # exactly 0 at the maximum; guards -0.0
         self._log_inv_weight = np.ascontiguousarray(gap)
-        self._inv_weight = np.exp(np.minimum(gap, _WIDE))
         self._wide = np.zeros(self.n_queries, dtype=np.bool_)
         if nonempty.size:
             self._wide[nonempty] = np.maximum.reduceat(gap, boundaries[nonempty]) > _WIDE
+        # Candidates by weight descending (ties by lower row), their weights in
+        # (0, 1] (clipped in wide queries, which do not use them) and suffix sums.
+        self._order = kernels.sorted_by_score(scores, boundaries)
+        self._weight = np.exp(-np.minimum(gap[self._order], _WIDE))
+        self._tail = np.empty(self.n_docs)
+        kernels.suffix_sums(self._weight, boundaries, self._tail)
         self._max_size = max(1, int(self._sizes.max()))
-        self._cutoff_cache = {}
-
-    def _cutoffs(self, depth):
-        """Race cutoffs of the fast path for ``depth`` ranks, computed once per depth."""
-        if depth not in self._cutoff_cache:
-            tau = np.empty(self.n_queries)
-            cutoff = np.empty(self.n_docs)
-            kernels.race_cutoffs(self.query_boundaries, self._inv_weight, self._wide, depth,
-                                 _CUTOFF_Z, tau, cutoff)
-            self._cutoff_cache[depth] = (cutoff, tau)
-        return self._cutoff_cache[depth]
 
     def _rank(self, queries, key, first_session, depth):
         out = np.empty((queries.size, depth), dtype=np.int32)
-        cutoff, tau = self._cutoffs(depth)
         kernels.plackett_luce_rank(
-            queries, self.query_boundaries, self._inv_weight, self._log_inv_weight, self._wide,
-            cutoff, tau, self._max_size, first_session, key, out,
+            queries, self.query_boundaries, self._order, self._weight, self._tail, self._log_inv_weight,
+            self._wide, _SEQUENTIAL_DEPTH, self._max_size, first_session, key, out,
         )
         return out
 
@@ -465,11 +459,15 @@ class Deterministic(LoggingPolicy):
 class PlackettLuce(LoggingPolicy):
     """Plackett-Luce: softmax(scores / temperature) sampled without replacement.
 
-    Sampled by the exponential race (equivalent to the Gumbel top-k trick):
-    the ranking is the order of E_i / w_i, E_i = -log(u_i) and
-    w_i = exp((s_i - max s) / temperature), of which only the top k are
-    selected.  ``placement_probabilities`` is a Monte Carlo estimate over
-    ``n_samples`` sessions per query (default 10 000) made by the same kernel.
+    Sampled rank by rank, with one uniform draw per rank: rank j shows a
+    remaining candidate i with probability w_i / (sum of the remaining
+    weights), w_i = exp((s_i - max s) / temperature), found by inverse CDF
+    over suffix sums of the weights computed once in ``bind``.  Beyond rank
+    32 the remaining candidates are ranked by the exponential race, and so
+    is every query whose weights span beyond the double range (score range
+    / temperature > 700), in log time.  ``placement_probabilities`` is a
+    Monte Carlo estimate over ``n_samples`` sessions per query (default
+    10 000) made by the same kernel.
 
     Parameters
     ----------

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import simulator._rng as _rng
+from policies import _policies as policies_impl
 from policies import (
     BoundPolicy,
     Deterministic,
@@ -294,22 +295,76 @@ def test_compiled_kernels_equal_py_func(bound, monkeypatch):
 
 
 @pytest.mark.parametrize("depth", [K, 36])
-def test_plackett_luce_fast_path_equals_full_race(depth):
-    # tau = -1 sends every session through the full race over all candidates
-    # (insertion up to depth 32, the merge sort beyond).
+def test_plackett_luce_deeper_ranking_extends_shallower(depth):
+    # Rank j < 32 is drawn with draw j, the ranks beyond by a race of the candidates left
+    # (insertion up to depth 32, the merge sort beyond): a ranking to any depth is the
+    # prefix of a deeper one, as interventions that need a deeper base ranking assume.
     rng = np.random.default_rng(depth)
     boundaries = np.concatenate([[0], np.cumsum(rng.integers(3, 60, size=12))]).astype(np.int64)
     features = rng.normal(size=(boundaries[-1], 4))
     policy = PlackettLuce(scorer, depth, temperature=0.7).bind(features, boundaries)
     queries = rng.integers(0, 12, size=20_000).astype(np.int64)
-    fast = policy.rank(queries, seed=13)
-    cutoff, tau = policy._cutoffs(depth)
-    full = np.empty_like(fast)
-    kernels.plackett_luce_rank(
-        queries, policy.query_boundaries, policy._inv_weight, policy._log_inv_weight, policy._wide,
-        cutoff, np.full_like(tau, -1.0), policy._max_size, np.int64(0), _rng.derive_key(13), full,
+    key = _rng.derive_key(13)
+    shallow = policy._rank(queries, key, np.int64(0), depth)
+    deep = policy._rank(queries, key, np.int64(0), 70)
+    np.testing.assert_array_equal(shallow, deep[:, :depth])
+    np.testing.assert_array_equal(shallow, policy.rank(queries, seed=13))
+
+
+@pytest.mark.parametrize("n_sequential", [32, 1])
+def test_plackett_luce_rank_matches_exact_enumeration(monkeypatch, n_sequential):
+    # One query of 5 candidates, k = 3: the frequencies of rank() over 2 * 10**5 sessions
+    # against the exact placement from every permutation.  n_sequential = 1 draws rank 1
+    # by inverse CDF and races the rest, so both paths of the kernel are checked.
+    monkeypatch.setattr(policies_impl, "_SEQUENTIAL_DEPTH", n_sequential)
+    scores, temperature, n_sessions = np.array([0.4, -1.1, 1.7, 0.9, 0.0]), 0.6, 200_000
+    policy = PlackettLuce(lambda X: X[:, 0], k=3, temperature=temperature).bind(scores[:, None], [0, 5])
+    shown = policy.rank(np.zeros(n_sessions, dtype=np.int64), seed=31)
+    empirical = _frequencies(shown, 5, n_sessions)
+    exact = _exact_plackett_luce(scores, temperature)[:, :3]
+    se = np.sqrt(exact * (1 - exact) / n_sessions)
+    diff = np.abs(empirical - exact)
+    bad = diff > Z * se + 1e-12
+    d, j = np.argwhere(bad)[0] if bad.any() else (0, 0)
+    assert not bad.any(), (
+        f"P(doc {d} at rank {j + 1}) = {exact[d, j]:.5f} but rank() shows it with frequency "
+        f"{empirical[d, j]:.5f} ({diff[d, j] / se[d, j]:.1f} SE; {bad.sum()} cells fail)"
     )
-    np.testing.assert_array_equal(fast, full)
+
+
+def test_plackett_luce_every_path_compiled_equals_py_func(monkeypatch):
+    # Query 0 ranks by inverse CDF then by the race (n_sequential = 2 < k = 4), query 1 spans
+    # beyond exp(700) (the log-time race), query 2 has fewer candidates than k.
+    monkeypatch.setattr(policies_impl, "_SEQUENTIAL_DEPTH", 2)
+    scores = np.concatenate([RNG.normal(size=7), [0.0, 300.0, 800.0, 5.0, 1.0], [0.3, 0.1]])
+    policy = PlackettLuce(lambda X: X[:, 0], k=4).bind(scores[:, None], [0, 7, 12, 14])
+    queries = RNG.integers(0, 3, size=300)
+    compiled = policy.rank(queries, seed=23)
+    for attr in dir(kernels):
+        func = getattr(kernels, attr)
+        if isinstance(func, numba.core.registry.CPUDispatcher):
+            monkeypatch.setattr(kernels, attr, func.py_func)
+    monkeypatch.setattr(_rng, "mix64", _rng.mix64.py_func)
+    with np.errstate(over="ignore"):  # uint64 arithmetic wraps by design
+        python = policy.rank(queries, seed=23)
+    np.testing.assert_array_equal(compiled, python)
+    assert set(np.unique(compiled[queries == 1])) == set(range(7, 12))
+
+
+def test_plackett_luce_guard_keeps_rankings_valid():
+    # Weights halved against their suffix sums send the collapsed point into intervals
+    # already shown, which exact (or monotone-rounded) arithmetic excludes: the kernel's
+    # guard must still show distinct candidates of the query.
+    scores = np.random.default_rng(1).normal(size=12)
+    policy = PlackettLuce(lambda X: X[:, 0], k=8).bind(scores[:, None], [0, 12])
+    queries = np.zeros(5_000, dtype=np.int64)
+    out = np.empty((queries.size, 8), dtype=np.int32)
+    kernels.plackett_luce_rank(
+        queries, policy.query_boundaries, policy._order, policy._weight * 0.5, policy._tail,
+        policy._log_inv_weight, policy._wide, 32, policy._max_size, np.int64(0), _rng.derive_key(7), out,
+    )
+    assert out.min() >= 0 and out.max() < 12
+    assert np.all(np.diff(np.sort(out, axis=1), axis=1) != 0), "a candidate is shown twice in a session"
 
 
 # --------------------------------------------------------------------------
