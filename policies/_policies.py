@@ -291,6 +291,14 @@ class _BoundDeterministic(BoundPolicy):
     def _placement(self, depth, n_samples, key):
         return _deterministic_placement(self.order, self.query_boundaries, self._sizes, depth)
 
+    def fixed_lists(self):
+        """The top-k list of every query, ndarray (n_queries, k) int32 (-1 padded).
+
+        Every session of a query shows this list, so a session simulator may
+        aggregate clicks per (query, rank) instead of per (document, rank).
+        """
+        return self._table
+
 
 def _deterministic_placement(order, boundaries, sizes, depth):
     placement = np.zeros((order.size, depth))
