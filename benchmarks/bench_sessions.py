@@ -27,8 +27,13 @@ from policies import Deterministic, PlackettLuce  # noqa: E402
 from simulator import PBM, make_synthetic, simulate_sessions  # noqa: E402
 
 
-def scorer(features):
-    return features @ np.linspace(1.0, -1.0, features.shape[1])
+def make_scorer(features):
+    """A linear scorer on standardised features with unit-norm weights: scores of a few units,
+    so softmax(scores / 1) is a genuinely stochastic Plackett-Luce policy."""
+    mean, std = features.mean(axis=0), features.std(axis=0) + 1e-12
+    weights = np.linspace(1.0, -1.0, features.shape[1])
+    weights /= np.linalg.norm(weights)
+    return lambda X: ((X - mean) / std) @ weights
 
 
 def main(argv=None):
@@ -39,6 +44,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     data = make_synthetic(n_queries=10_000, docs_per_query=50, n_features=20, seed=0)
     model = PBM(eta=1.0)
+    scorer = make_scorer(data.features)
     rows = []
     for name, policy in (("plackett_luce(T=1), 50 candidates, top 10", PlackettLuce(scorer, 10, 1.0)),
                          ("deterministic, 50 candidates, top 10", Deterministic(scorer, 10))):

@@ -167,7 +167,7 @@ class BoundPolicy(ABC):
     def __repr__(self):
         return f"<BoundPolicy {self.name}: k={self.k}, {self.n_queries} queries, {self.n_docs} documents>"
 
-    def rank(self, queries, seed, first_session=0):
+    def rank(self, queries, seed, first_session=0, out=None):
         """Rankings shown in a batch of sessions.
 
         Parameters
@@ -179,6 +179,10 @@ class BoundPolicy(ABC):
         first_session : int, default=0
             Global index of the first session: a run ranked block by block
             with these offsets equals a run ranked at once.
+        out : ndarray of shape (n_sessions, k), int32, optional
+            Buffer to write into (reusing one across blocks avoids paging in
+            fresh memory for every block); used by the base policies, ignored
+            by interventions.
 
         Returns
         -------
@@ -188,7 +192,21 @@ class BoundPolicy(ABC):
         """
         queries = self._check_queries(queries)
         first_session = _check_int(first_session, "first_session", 0)
-        return self._rank(queries, derive_key(seed), np.int64(first_session), self.k)
+        if out is not None and (out.shape != (queries.size, self.k) or out.dtype != np.int32
+                                or not out.flags.c_contiguous):
+            raise ValueError(f"out must be a C-contiguous int32 array of shape {(queries.size, self.k)}")
+        self._out = out
+        try:
+            return self._rank(queries, derive_key(seed), np.int64(first_session), self.k)
+        finally:
+            self._out = None
+
+    def _buffer(self, n, depth):
+        """The caller's buffer when it fits this call, else a new array."""
+        out = getattr(self, "_out", None)
+        if out is not None and out.shape == (n, depth):
+            return out
+        return np.empty((n, depth), dtype=np.int32)
 
     def placement_probabilities(self, n_samples=None, seed=0):
         """P(document d is shown at rank j | a session of d's query).
@@ -281,7 +299,7 @@ class _BoundDeterministic(BoundPolicy):
         self._table = kernels.top_table(self.order, boundaries, self.k)
 
     def _rank(self, queries, key, first_session, depth):
-        out = np.empty((queries.size, depth), dtype=np.int32)
+        out = self._buffer(queries.size, depth)
         if depth == self.k:
             kernels.gather_rows(queries, self._table, out)
         else:
@@ -315,7 +333,7 @@ def _uniform_placement(sizes, depth):
 
 class _BoundUniform(BoundPolicy):
     def _rank(self, queries, key, first_session, depth):
-        out = np.empty((queries.size, depth), dtype=np.int32)
+        out = self._buffer(queries.size, depth)
         kernels.uniform_rank(queries, self.query_boundaries, first_session, key, out)
         return out
 
@@ -329,7 +347,7 @@ class _BoundEpsilonGreedy(BoundPolicy):
         self.order = kernels.sorted_by_score(scores, boundaries)
 
     def _rank(self, queries, key, first_session, depth):
-        out = np.empty((queries.size, depth), dtype=np.int32)
+        out = self._buffer(queries.size, depth)
         kernels.epsilon_greedy_rank(
             queries, self.order, self.query_boundaries, float(self.policy.epsilon), first_session, key, out
         )
@@ -365,7 +383,7 @@ class _BoundPlackettLuce(BoundPolicy):
         self._max_size = max(1, int(self._sizes.max()))
 
     def _rank(self, queries, key, first_session, depth):
-        out = np.empty((queries.size, depth), dtype=np.int32)
+        out = self._buffer(queries.size, depth)
         kernels.plackett_luce_rank(
             queries, self.query_boundaries, self._order, self._weight, self._tail, self._log_inv_weight,
             self._wide, _SEQUENTIAL_DEPTH, self._max_size, first_session, key, out,

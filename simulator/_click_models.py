@@ -132,7 +132,7 @@ def _rank_table(values, name, k, *, upper=1.0):
 class ClickModel(ABC):
     """Base of all click models: validation, seeding and output allocation."""
 
-    def simulate(self, displayed, labels, seed=0, *, first_session=0, examination="conditional"):
+    def simulate(self, displayed, labels, seed=0, *, first_session=0, examination="conditional", out=None):
         """Simulate the clicks of a batch of sessions.
 
         Parameters
@@ -150,6 +150,10 @@ class ClickModel(ABC):
             block by block equals a run simulated at once.
         examination : {"conditional", "marginal"}, default="conditional"
             Which examination probability to return (see the module docs).
+        out : tuple of two ndarrays, optional
+            ``(clicks, examination)`` buffers of shape (n_sessions, k), bool
+            and float32, C-contiguous, to write into: reusing them across
+            blocks avoids paging in fresh memory for every block.
 
         Returns
         -------
@@ -162,8 +166,16 @@ class ClickModel(ABC):
         if int(first_session) != first_session or first_session < 0:
             raise ValueError(f"first_session must be an integer >= 0, got {first_session!r}")
         key = derive_key(seed)
-        clicks = np.empty(displayed.shape, dtype=np.bool_)
-        exam = np.empty(displayed.shape, dtype=np.float32)
+        if out is None:
+            clicks = np.empty(displayed.shape, dtype=np.bool_)
+            exam = np.empty(displayed.shape, dtype=np.float32)
+        else:
+            clicks, exam = out
+            for buffer, dtype in ((clicks, np.bool_), (exam, np.float32)):
+                if buffer.shape != displayed.shape or buffer.dtype != dtype or not buffer.flags.c_contiguous:
+                    raise ValueError(
+                        f"out must be C-contiguous (bool, float32) arrays of shape {displayed.shape}"
+                    )
         self._run(displayed, labels, np.int64(first_session), key, examination == "marginal", clicks, exam)
         return ClickSimulation(clicks, exam)
 

@@ -171,16 +171,26 @@ def simulate_sessions(dataset, policy, click_model, n_sessions, seed=0, *, round
     placement = bound.placement_probabilities() if keep_log and hasattr(bound, "placement_probabilities") else None
     blocks = []
     done = 0
+    # Buffers reused across blocks (fresh memory costs a page fault per 4 KiB);
+    # a kept log needs its own arrays per block.
+    full = min(block_size, n_sessions)
+    buffers = None if keep_log else (np.empty(full, dtype=np.int64), np.empty((full, k), dtype=np.int32),
+                                     np.empty((full, k), dtype=np.bool_), np.empty((full, k), dtype=np.float32))
     while done < n_sessions:
         size = min(block_size, n_sessions - done)
         start = first_session + done
-        q = np.empty(size, dtype=np.int64)
+        if buffers is None:
+            q, ranked, click_out = np.empty(size, dtype=np.int64), None, None
+        else:
+            q, ranked = buffers[0][:size], buffers[1][:size]
+            click_out = (buffers[2][:size], buffers[3][:size])
         if cdf is None:
             _draw_uniform_queries(query_key, np.int64(start), np.int64(dataset.n_queries), q)
         else:
             _draw_queries(query_key, np.int64(start), cdf, q)
-        displayed = bound.rank(q, policy_seed, start)
-        sim = click_model.simulate(displayed, dataset.labels, click_seed, first_session=start)
+        displayed = bound.rank(q, policy_seed, start, out=ranked) if ranked is not None else bound.rank(
+            q, policy_seed, start)
+        sim = click_model.simulate(displayed, dataset.labels, click_seed, first_session=start, out=click_out)
         if table is None:
             aggregate_clicks(statistics, displayed, sim.clicks, sim.examination)
         else:
