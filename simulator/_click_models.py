@@ -122,7 +122,7 @@ def _check_labels(labels):
     return labels
 
 
-def _rank_table(values, name, k, *, upper=1.0):
+def _rank_table(values, name, k):
     """First k entries of a per-rank table, or a clear error when it is too short."""
     if values.size < k:
         raise ValueError(f"{name} defines {values.size} ranks but the sessions show k={k}")
