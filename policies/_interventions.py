@@ -107,8 +107,8 @@ class _BoundRandPair(_BoundIntervention):
         return max(depth, self._swap_depth())
 
     def _apply(self, ranking, queries, first_session, key):
-        kernels.rand_pair(ranking, queries, self.query_boundaries, self.policy.effective_max_rank,
-                          first_session, key)
+        kernels.swap_top(ranking, queries, self.query_boundaries, self.policy.effective_max_rank, 1,
+                         first_session, key)
 
     def _placement_depth(self, depth):
         return max(depth, self._swap_depth())
@@ -295,8 +295,8 @@ class _BoundSwapToRandomRank(_BoundIntervention):
         return max(depth, self._swap_depth())
 
     def _apply(self, ranking, queries, first_session, key):
-        kernels.swap_to_random_rank(ranking, queries, self.query_boundaries, self.policy.max_rank,
-                                    first_session, key)
+        kernels.swap_top(ranking, queries, self.query_boundaries, self.policy.max_rank, 0,
+                         first_session, key)
 
     def _placement_depth(self, depth):
         return max(depth, self._swap_depth())

@@ -464,8 +464,12 @@ def _plackett_luce_block(b, queries, boundaries, order, weight, tail, log_inv_we
 # --------------------------------------------------------------------------
 
 @njit(cache=True, parallel=True)
-def rand_pair(ranking, queries, boundaries, max_rank, first_session, key):
-    """Swap rank 1 with rank j, j uniform in 2..min(max_rank, n_q) (draw 0)."""
+def swap_top(ranking, queries, boundaries, max_rank, lowest, first_session, key):
+    """Swap rank 1 with rank j + 1, j uniform in lowest..min(max_rank, n_q) - 1 (draw 0).
+
+    ``lowest=1``: RandPair (j + 1 in 2..m); ``lowest=0``: swap to a random rank
+    1..m (Joachims 2017), where rank 1 leaves the ranking unchanged.
+    """
     n_sessions = ranking.shape[0]
     n_blocks = (n_sessions + BLOCK - 1) // BLOCK
     for b in prange(n_blocks):
@@ -476,26 +480,7 @@ def rand_pair(ranking, queries, boundaries, max_rank, first_session, key):
             if m < 2:
                 continue
             skey = session_key(key, first_session + s)
-            j = 1 + _uniform_index(uniform(skey, 0), m - 1)
-            d = ranking[s, 0]
-            ranking[s, 0] = ranking[s, j]
-            ranking[s, j] = d
-
-
-@njit(cache=True, parallel=True)
-def swap_to_random_rank(ranking, queries, boundaries, max_rank, first_session, key):
-    """Swap rank 1 with rank j, j uniform in 1..min(max_rank, n_q) (draw 0)."""
-    n_sessions = ranking.shape[0]
-    n_blocks = (n_sessions + BLOCK - 1) // BLOCK
-    for b in prange(n_blocks):
-        stop = min(n_sessions, (b + 1) * BLOCK)
-        for s in range(b * BLOCK, stop):
-            q = queries[s]
-            m = min(max_rank, boundaries[q + 1] - boundaries[q])
-            if m < 2:
-                continue
-            skey = session_key(key, first_session + s)
-            j = _uniform_index(uniform(skey, 0), m)
+            j = lowest + _uniform_index(uniform(skey, 0), m - lowest)
             d = ranking[s, 0]
             ranking[s, 0] = ranking[s, j]
             ranking[s, j] = d
