@@ -301,18 +301,22 @@ def _check_ideal_zero(ideal_zero):
     return ideal_zero
 
 
-def _check_scores_and_boundaries(scores, query_boundaries):
-    """Validated float64 scores and int64 boundaries."""
+def _check_scores_and_boundaries(scores, query_boundaries, name="scores"):
+    """Validated float64 scores and int64 boundaries.
+
+    ``name`` is the parameter the messages name (other per-document arrays,
+    such as an exposure vector, share these checks).
+    """
     given = np.asarray(scores)
     if given.dtype.kind not in "biuf":
-        raise ValueError(f"scores must be a numeric array, got {_describe(given)}")
+        raise ValueError(f"{name} must be a numeric array, got {_describe(given)}")
     if given.ndim != 1:
-        raise ValueError(f"scores must be 1-dimensional, got {_describe(given)}")
+        raise ValueError(f"{name} must be 1-dimensional, got {_describe(given)}")
     scores = np.ascontiguousarray(given, dtype=np.float64)
     finite = np.isfinite(scores)
     if not finite.all():
         i = int(np.flatnonzero(~finite)[0])
-        raise ValueError(f"scores must be finite, got {given[i].item()!r} at index {i}")
+        raise ValueError(f"{name} must be finite, got {given[i].item()!r} at index {i}")
     n_docs = scores.shape[0]
 
     given = np.asarray(query_boundaries)
@@ -335,7 +339,7 @@ def _check_scores_and_boundaries(scores, query_boundaries):
     if boundaries[-1] != n_docs:
         raise ValueError(
             f"query_boundaries must end at n_docs={n_docs} (the length of "
-            f"scores), got {int(boundaries[-1])}"
+            f"{name}), got {int(boundaries[-1])}"
         )
     steps = np.diff(boundaries)
     if (steps <= 0).any():
@@ -347,8 +351,11 @@ def _check_scores_and_boundaries(scores, query_boundaries):
     return scores, boundaries
 
 
-def _check_labels(labels, n_docs):
-    """Validated int64 labels: non-negative integers, one per document."""
+def _check_labels(labels, n_docs, reference="scores"):
+    """Validated int64 labels: non-negative integers, one per document.
+
+    ``reference`` names the array whose length is ``n_docs``.
+    """
     given = np.asarray(labels)
     if given.dtype.kind not in "biuf":
         raise ValueError(
@@ -359,7 +366,7 @@ def _check_labels(labels, n_docs):
     if given.shape[0] != n_docs:
         raise ValueError(
             f"labels must have one entry per document (n_docs={n_docs}, the length "
-            f"of scores), got {given.shape[0]}"
+            f"of {reference}), got {given.shape[0]}"
         )
     if given.dtype.kind == "f":
         bad = ~np.isfinite(given) | (given != np.round(given))
