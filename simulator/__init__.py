@@ -4,6 +4,7 @@ The environment knows nothing about learners: it turns displayed rankings into
 clicks and the true examination probabilities behind them.
 """
 
+from ._config import PRESETS, VARIANTS, ConfigError, ExperimentConfig, config_from_dict, config_to_dict, config_to_toml, load_config, preset
 from ._click_models import (
     CLICK_MODEL_PRESETS,
     DBN,
@@ -21,6 +22,7 @@ from ._click_models import (
 from ._dataset import RankingDataset
 from ._grade_mapping import RELEVANCE_MAPPINGS, GradeMapping, relevance_mapping
 from ._letor import LetorFormatError, load_letor, save_letor
+from ._loop import LoopEnvironment, RoundRecord, Variant, engagement_features, run_loop
 from ._rng import derive_key
 from ._sessions import QueryDistribution, SessionRun, simulate_sessions
 from ._statistics import ClickStatistics, aggregate_clicks
@@ -48,6 +50,20 @@ def __getattr__(name):
 
 
 __all__ = [
+    "PRESETS",
+    "VARIANTS",
+    "ConfigError",
+    "ExperimentConfig",
+    "LoopEnvironment",
+    "RoundRecord",
+    "Variant",
+    "config_from_dict",
+    "config_to_dict",
+    "config_to_toml",
+    "engagement_features",
+    "load_config",
+    "preset",
+    "run_loop",
     "CLICK_LOG_SCHEMA_VERSION",
     "ClickLog",
     "ClickLogError",

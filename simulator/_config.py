@@ -1,0 +1,417 @@
+"""Experiment configuration: frozen dataclasses validated from TOML, and the named presets.
+
+A configuration is a tree of sections (``data``, ``click_model``, ``policy``,
+``logger``, ``loop``, ``learner``, ``ips``, ``tower``, ``lgbm_position``,
+``evaluation``, ``output``); every leaf has a type and, where it matters, a
+range or a set of allowed values, declared once on the field.  Reading a
+configuration (:func:`config_from_dict`) rejects an unknown key, a wrong type
+or a value out of range with a :class:`ConfigError` whose one-line message
+names the key path (``loop.rounds``) and what is allowed.
+
+The configuration is pure data: it names learners and policies by string and
+knows nothing of their classes (the composition root, ``run_simulation.py``,
+turns it into objects).
+
+Examples
+--------
+>>> config = preset("smoke", overrides=["loop.rounds=2"])
+>>> config.loop.rounds, config.click_model.name
+(2, 'pbm')
+>>> config_from_dict({"loop": {"roundz": 3}})
+Traceback (most recent call last):
+...
+simulator._config.ConfigError: unknown key 'loop.roundz'; allowed keys of [loop]: rounds, sessions_per_round, window, engagement, variants
+"""
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = [
+    "PRESETS",
+    "VARIANTS",
+    "ConfigError",
+    "ExperimentConfig",
+    "config_from_dict",
+    "config_to_dict",
+    "config_to_toml",
+    "load_config",
+    "preset",
+]
+
+#: Variant names of the feedback loop, in the order of reports.
+VARIANTS = ("skyline", "logger", "naive", "ips", "tower", "lgbm_position")
+#: Variants that are fitted once and never retrained (the references).
+STATIC_VARIANTS = ("skyline", "logger")
+_CLICK_MODELS = ("pbm", "pbm_eye_tracking", "trust_vardasbi", "cascade", "dcm_navigational",
+                 "dcm_informational", "dcm_perfect", "dcm_almost_random", "dbn", "sdbn", "ubm")
+_ETA_MODELS = ("pbm", "pbm_eye_tracking", "trust_vardasbi", "ubm")
+_RELEVANCE = ("graded", "binarized", "linear", "perfect", "near_random")
+
+
+class ConfigError(ValueError):
+    """A configuration value that is not allowed; the message names the key path."""
+
+
+def _opt(default, *, low=None, high=None, choices=None, low_open=False, doc=""):
+    """A config field with its allowed range or values (kept in the field's metadata)."""
+    meta = {"low": low, "high": high, "choices": choices, "low_open": low_open, "doc": doc}
+    if isinstance(default, (list, tuple)):
+        return field(default_factory=lambda d=tuple(default): d, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the queries come from: built-in synthetic data or a LETOR file."""
+
+    source: str = _opt("synthetic", choices=("synthetic", "letor"))
+    path: str = _opt("", doc="LETOR/SVMlight file (source = letor); a group file path.query beside it is read")
+    n_queries: int = _opt(1000, low=4)
+    docs_per_query: tuple = _opt((20, 40), doc="[low, high] candidates per query (synthetic)")
+    n_features: int = _opt(20, low=1)
+    relevance: str = _opt("linear", choices=("linear", "nonlinear"))
+    label_noise: float = _opt(0.5, low=0.0)
+    document_share: float = _opt(0.3, low=0.0, high=1.0)
+    seed: int = _opt(0, low=0, doc="seed of the data set (fixed across experiment seeds)")
+    test_fraction: float = _opt(0.2, low=0.0, high=0.9, doc="held-out queries, never served")
+
+
+@dataclass(frozen=True)
+class ClickModelConfig:
+    """The simulated users: a click-model preset of REFERENCE.md and its bias strength."""
+
+    name: str = _opt("pbm", choices=_CLICK_MODELS)
+    eta: float = _opt(1.0, low=0.0, high=10.0, doc="position-bias strength (pbm, pbm_eye_tracking, trust_vardasbi, ubm)")
+    relevance: str = _opt("graded", choices=_RELEVANCE, doc="P(click | examined, grade) mapping")
+    noise: float = _opt(0.1, low=0.0, high=1.0, doc="click probability of an irrelevant examined document (graded mapping)")
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """How every variant serves its current ranker."""
+
+    kind: str = _opt("deterministic", choices=("deterministic", "plackett_luce", "epsilon_greedy"))
+    k: int = _opt(10, low=1, doc="ranks shown (top-k cutoff)")
+    temperature: float = _opt(1.0, low=0.0, low_open=True, doc="plackett_luce: softmax temperature on standardised scores")
+    epsilon: float = _opt(0.1, low=0.0, high=1.0, doc="epsilon_greedy: share of sessions shown a random ranking")
+
+
+@dataclass(frozen=True)
+class LoggerConfig:
+    """The initial production ranker: full information on a small share of the served queries."""
+
+    query_fraction: float = _opt(0.01, low=0.0, high=1.0, low_open=True)
+    min_queries: int = _opt(20, low=1)
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """The rounds of the feedback loop."""
+
+    rounds: int = _opt(10, low=1, doc="retrainings; rankers 0..rounds are deployed")
+    sessions_per_round: int = _opt(20_000, low=1)
+    window: int = _opt(0, low=0, doc="rounds of history a variant trains on; 0 = all")
+    engagement: str = _opt("none", choices=("none", "ctr", "ctr_count"),
+                           doc="engagement features fed back from the logs (raw for naive, debiased otherwise)")
+    variants: tuple = _opt(VARIANTS, choices=VARIANTS)
+
+
+@dataclass(frozen=True)
+class LearnerConfig:
+    """The relevance model shared by the learners."""
+
+    backend: str = _opt("lightgbm", choices=("lightgbm", "linear"))
+    loss: str = _opt("softmax", choices=("softmax", "logistic", "squared"))
+    n_estimators: int = _opt(100, low=1)
+    num_threads: int = _opt(1, low=1)
+
+
+@dataclass(frozen=True)
+class IPSConfig:
+    propensity: str = _opt("oracle", choices=("oracle", "per_click"))
+    clip: float = _opt(-1.0, low=-1.0, high=1.0, doc="clip propensities at max(p, clip); -1 = auto (10 / sqrt(N))")
+
+
+@dataclass(frozen=True)
+class TowerConfig:
+    n_iter: int = _opt(5, low=1)
+    dropout: float = _opt(0.0, low=0.0, high=0.99)
+    document_prior: float = _opt(10.0, low=0.0, low_open=True)
+
+
+@dataclass(frozen=True)
+class LGBMPositionConfig:
+    max_sessions: int = _opt(50_000, low=1)
+    position_bias_regularization: float = _opt(0.0, low=0.0, high=1.0)
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    ndcg_k: int = _opt(10, low=1, doc="cut-off of the headline NDCG")
+    relevant_threshold: int = _opt(3, low=1, doc="grade from which a document counts as relevant (coverage)")
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    save_logs: bool = _opt(False, doc="write every round's click log as Parquet")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """A whole experiment; every section has defaults (see each section's fields)."""
+
+    seeds: int = _opt(5, low=1, doc="seeds 0..seeds-1")
+    data: DataConfig = field(default_factory=DataConfig)
+    click_model: ClickModelConfig = field(default_factory=ClickModelConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    loop: LoopConfig = field(default_factory=LoopConfig)
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
+    ips: IPSConfig = field(default_factory=IPSConfig)
+    tower: TowerConfig = field(default_factory=TowerConfig)
+    lgbm_position: LGBMPositionConfig = field(default_factory=LGBMPositionConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    def __post_init__(self):
+        lo, hi = self.data.docs_per_query
+        if lo > hi:
+            raise ConfigError(f"data.docs_per_query must be [low, high] with low <= high, got [{lo}, {hi}]")
+        if self.policy.k > lo and self.data.source == "synthetic":
+            raise ConfigError(
+                f"policy.k = {self.policy.k} is larger than the smallest candidate list "
+                f"(data.docs_per_query low = {lo})")
+        if self.data.source == "letor" and not self.data.path:
+            raise ConfigError("data.path is required when data.source = 'letor'")
+        if not self.loop.variants:
+            raise ConfigError(f"loop.variants must name at least one of {', '.join(VARIANTS)}")
+        if len(set(self.loop.variants)) != len(self.loop.variants):
+            raise ConfigError(f"loop.variants must not repeat a name, got {list(self.loop.variants)}")
+        if self.click_model.name not in _ETA_MODELS and self.click_model.eta != 1.0:
+            raise ConfigError(f"click_model.eta applies to {', '.join(_ETA_MODELS)} only, "
+                              f"not to {self.click_model.name!r}")
+
+
+# --------------------------------------------------------------------------
+# Reading and checking
+# --------------------------------------------------------------------------
+
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false", tuple: "a list"}
+
+
+def _describe(value):
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _check_leaf(f, value, path):
+    """Convert and check one leaf value against its field's type and metadata."""
+    kind = f.type
+    meta = f.metadata
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path} must be true or false, got {_describe(value)}")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path} must be an integer, got {_describe(value)}")
+    elif kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{path} must be a number, got {_describe(value)}")
+        value = float(value)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ConfigError(f"{path} must be a finite number, got {value!r}")
+    elif kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{path} must be a string, got {_describe(value)}")
+    elif kind is tuple:
+        if isinstance(value, (int, str)) and not isinstance(value, bool) and path == "data.docs_per_query":
+            value = [value, value]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path} must be a list, got {_describe(value)}")
+        value = tuple(value)
+        if path == "data.docs_per_query":
+            if len(value) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 2 for v in value):
+                raise ConfigError(f"{path} must be [low, high], two integers >= 2, got {list(value)}")
+            return value
+    choices = meta.get("choices")
+    if choices is not None:
+        items = value if kind is tuple else (value,)
+        for item in items:
+            if item not in choices:
+                raise ConfigError(f"{path} must be one of {', '.join(map(str, choices))}; got {item!r}")
+        return value
+    low, high = meta.get("low"), meta.get("high")
+    if low is not None and (value < low or (meta.get("low_open") and value == low)):
+        op = ">" if meta.get("low_open") else ">="
+        raise ConfigError(f"{path} must be {op} {low}" + (f" and <= {high}" if high is not None else "")
+                          + f", got {value!r}")
+    if high is not None and value > high:
+        raise ConfigError(f"{path} must be <= {high}" + (f" and >= {low}" if low is not None else "")
+                          + f", got {value!r}")
+    return value
+
+
+def _section_from_dict(cls, data, path):
+    if not isinstance(data, dict):
+        raise ConfigError(f"[{path}] must be a table, got {_describe(data)}" if path else
+                          f"the configuration must be a table, got {_describe(data)}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        full = f"{path}.{key}" if path else key
+        if key not in fields:
+            where = f"[{path}]" if path else "the top level"
+            raise ConfigError(f"unknown key {full!r}; allowed keys of {where}: {', '.join(fields)}")
+        f = fields[key]
+        if dataclasses.is_dataclass(f.type):
+            kwargs[key] = _section_from_dict(f.type, value, full)
+        else:
+            kwargs[key] = _check_leaf(f, value, full)
+    return cls(**kwargs)
+
+
+def config_from_dict(data):
+    """Validate a nested dict (as read from TOML) into an :class:`ExperimentConfig`.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown key, a wrong type or a value out of range; the message
+        names the key path and what is allowed.
+    """
+    return _section_from_dict(ExperimentConfig, data, "")
+
+
+def config_to_dict(config):
+    """The configuration as a nested dict of TOML-ready values (lists, not tuples)."""
+    out = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            out[f.name] = config_to_dict(value)
+        elif isinstance(value, tuple):
+            out[f.name] = list(value)
+        else:
+            out[f.name] = value
+    return out
+
+
+def config_to_toml(config):
+    """TOML text of the resolved configuration; :func:`load_config` reads it back to an equal config."""
+    import tomli_w
+
+    return tomli_w.dumps(config_to_dict(config))
+
+
+def _merge(base, update):
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _parse_override(text):
+    """``"loop.rounds=3"`` -> ({"loop": {"rounds": 3}}); the value is read as a TOML value."""
+    if "=" not in text:
+        raise ConfigError(f"--set expects key.path=value, got {text!r}")
+    key, raw = (part.strip() for part in text.split("=", 1))
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"--set expects key.path=value, got {text!r}")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # a bare word is a string: --set policy.kind=plackett_luce
+    nested = value
+    for part in reversed(key.split(".")):
+        nested = {part: nested}
+    return nested
+
+
+def _read_toml(path):
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {str(path)!r}: {exc.strerror}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def load_config(path=None, *, preset_name=None, overrides=()):
+    """Build a configuration from a preset and/or a TOML file, then ``key.path=value`` overrides.
+
+    A file may start from a preset with a top-level ``preset = "NAME"`` key.
+    """
+    data = {}
+    file_data = _read_toml(path) if path is not None else {}
+    base = file_data.pop("preset", None) if isinstance(file_data, dict) else None
+    name = preset_name or base
+    if name is not None:
+        if name not in PRESETS:
+            raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        data = PRESETS[name]["config"]
+    data = _merge(data, file_data)
+    for text in overrides:
+        data = _merge(data, _parse_override(text))
+    try:
+        return config_from_dict(data)
+    except TypeError as exc:  # a section given as a scalar inside a merge
+        raise ConfigError(str(exc)) from None
+
+
+def preset(name, overrides=()):
+    """The configuration of a named preset, with optional ``key.path=value`` overrides."""
+    return load_config(preset_name=name, overrides=overrides)
+
+
+# --------------------------------------------------------------------------
+# Presets
+# --------------------------------------------------------------------------
+
+#: Named experiments: a description and the config (a nested dict over the defaults).
+PRESETS = {
+    "default": {
+        "description": "the headline experiment: deterministic top-10 serving, PBM eta = 1 with 10 % "
+                       "noise clicks, CTR engagement features fed back, 10 rounds, 5 seeds",
+        "config": {
+            "seeds": 5,
+            "data": {"n_queries": 500, "docs_per_query": [20, 40]},
+            "loop": {"rounds": 10, "sessions_per_round": 20_000, "engagement": "ctr"},
+            "learner": {"n_estimators": 50},
+            "lgbm_position": {"max_sessions": 10_000},
+        },
+    },
+    "smoke": {
+        "description": "a tiny run of every variant for tests (a few seconds once compiled)",
+        "config": {
+            "seeds": 2,
+            "data": {"n_queries": 60, "docs_per_query": [10, 16], "n_features": 8},
+            "logger": {"min_queries": 5},
+            "loop": {"rounds": 2, "sessions_per_round": 2_000, "engagement": "ctr"},
+            "learner": {"n_estimators": 10},
+            "tower": {"n_iter": 2},
+            "lgbm_position": {"max_sessions": 1_000},
+        },
+    },
+    "letor-sample": {
+        "description": "semi-synthetic: the real features and labels of ../shared/data/lightgbm-lambdarank "
+                       "with simulated clicks (override data.path for any LETOR file)",
+        "config": {
+            "seeds": 5,
+            "data": {"source": "letor", "path": "../shared/data/lightgbm-lambdarank/rank.train",
+                     "test_fraction": 0.2},
+            "logger": {"query_fraction": 0.1, "min_queries": 20},
+            "policy": {"k": 10},
+            "loop": {"rounds": 10, "sessions_per_round": 20_000},
+            "learner": {"n_estimators": 50},
+            "lgbm_position": {"max_sessions": 10_000},
+        },
+    },
+}

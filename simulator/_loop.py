@@ -1,0 +1,354 @@
+"""The multi-round feedback loop: serve, click, retrain, redeploy.
+
+Every variant runs its own loop.  Round 0 deploys the initial ranker (the
+logger); in round t the deployed ranker's scores make the policy of the
+round, ``sessions_per_round`` sessions are simulated with it and added to the
+variant's own history (all rounds, or the last ``window`` ones), and a new
+ranker is fitted on that history and deployed in round t + 1.  Rankers
+0..rounds are deployed, so there are ``rounds`` retrainings.
+
+Two feedback channels:
+
+(a) the training targets are the variant's own clicks (the learner turns the
+    history's :class:`~simulator.ClickStatistics` into targets);
+(b) optionally, engagement features computed from the history are appended to
+    the ranking features, as real systems do: a document's historic
+    click-through rate (``engagement="ctr"``) and also its log click count
+    (``"ctr_count"``).  Raw for a variant that ignores the bias; for a
+    debiased one the CTR divides the clicks by the expected examinations
+    (the learner's own position-bias estimate ``theta_`` where it has one,
+    else the true examination probabilities of the log), so it estimates
+    P(click | examined).  The features of a round are those of the history
+    before the round: the ranker trains on the features its impressions were
+    served with and the clicks they got.
+
+The loop knows learners and policies only by duck typing (``fit(dataset,
+statistics, log=None)``, ``predict(features)``; ``make_policy(scorer)``),
+and returns per-round :class:`RoundRecord` values; metrics are computed from
+them downstream (:mod:`analysis`).
+
+Randomness: the sessions of round t use the seed ``SeedSequence(seed,
+spawn_key=(_ROUND_STREAM, t))``, the same for every variant of a seed (common
+random numbers: round 0 is identical across variants).  A continued run
+(``completed=``) replays the records of the finished rounds and refits the
+ranker from them, so it equals an uninterrupted run exactly as long as the
+learner's fit is deterministic.
+"""
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from ._dataset import RankingDataset
+from ._sessions import simulate_sessions
+from ._statistics import ClickStatistics
+
+__all__ = ["LoopEnvironment", "RoundRecord", "Variant", "engagement_features", "run_loop"]
+
+_ROUND_STREAM = 7
+ENGAGEMENT = ("none", "ctr", "ctr_count")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One arm of the study: how a ranker is (re)trained from its own clicks.
+
+    Parameters
+    ----------
+    name : str
+        Name in the reports (``naive``, ``ips``, ...).
+    make_learner : callable
+        ``make_learner()`` returns a new unfitted learner with ``fit(dataset,
+        statistics, log=None)`` and ``predict(features)``.
+    static : bool, default=False
+        A reference fitted once (``initial`` is then its ranker) and never
+        retrained: the skyline and the initial logger.
+    debiased : bool, default=False
+        Its engagement features are position-debiased.
+    needs_log : bool, default=False
+        Its learner fits on the session log (``fit(..., log=...)``), not only on
+        the aggregated statistics.
+    max_log_sessions : int, default=0
+        Sessions of the log kept for such a learner (the most recent ones).
+    """
+
+    name: str
+    make_learner: Callable[[], Any]
+    static: bool = False
+    debiased: bool = False
+    needs_log: bool = False
+    max_log_sessions: int = 0
+
+
+@dataclass(frozen=True)
+class LoopEnvironment:
+    """What every variant of one seed shares: queries, users, serving, protocol.
+
+    Parameters
+    ----------
+    train : RankingDataset
+        The served queries (sessions are drawn from them; rankers train on them).
+    test : RankingDataset or None
+        Held-out queries, never served (for generalisation of the ranker).
+    click_model : ClickModel
+    make_policy : callable
+        ``make_policy(scorer)`` returns a logging policy (``bind``) that shows
+        the top k of the scorer's scores.
+    sessions_per_round : int
+    window : int, default=0
+        Rounds of history to train on; 0 = all rounds.
+    engagement : {"none", "ctr", "ctr_count"}, default="none"
+    keep_logs : bool, default=False
+        Return every round's session log in its record.
+    """
+
+    train: RankingDataset
+    test: RankingDataset | None
+    click_model: Any
+    make_policy: Callable[[Any], Any]
+    sessions_per_round: int
+    window: int = 0
+    engagement: str = "none"
+    keep_logs: bool = False
+
+    def __post_init__(self):
+        if self.engagement not in ENGAGEMENT:
+            raise ValueError(f"engagement must be one of {ENGAGEMENT}, got {self.engagement!r}")
+        if int(self.sessions_per_round) != self.sessions_per_round or self.sessions_per_round < 1:
+            raise ValueError(f"sessions_per_round must be an integer >= 1, got {self.sessions_per_round!r}")
+        if int(self.window) != self.window or self.window < 0:
+            raise ValueError(f"window must be an integer >= 0 (0 = all rounds), got {self.window!r}")
+
+
+@dataclass(frozen=True, eq=False)
+class RoundRecord:
+    """What one round of one variant produced.
+
+    Attributes
+    ----------
+    round : int
+    statistics : ClickStatistics
+        The round's sessions aggregated per (document, rank) of ``train``.
+    scores : ndarray of shape (train.n_docs,)
+        Scores of the deployed ranker on the served queries (as served).
+    test_scores : ndarray of shape (test.n_docs,) or None
+        Its scores on the held-out queries (engagement features 0: never shown).
+    theta : ndarray of shape (k,) or None
+        The deployed ranker's position-bias estimate (theta_1 = 1), if it has one.
+    click_probability : ndarray of shape (train.n_docs, k) or None
+        The deployed ranker's predicted P(click | document at rank), made before
+        the round's clicks, if its loss gives probabilities.
+    log : ClickLog or None
+        The round's sessions, when kept.
+    """
+
+    round: int
+    statistics: ClickStatistics
+    scores: np.ndarray
+    test_scores: np.ndarray | None = None
+    theta: np.ndarray | None = None
+    click_probability: np.ndarray | None = None
+    log: Any = field(default=None, repr=False)
+
+
+def engagement_features(statistics, kind, debiased, theta=None):
+    """Engagement features of every document from a history of clicks.
+
+    Parameters
+    ----------
+    statistics : ClickStatistics or None
+        The history (None: nothing logged yet, every feature 0).
+    kind : {"ctr", "ctr_count"}
+    debiased : bool
+        Divide clicks by expected examinations instead of impressions.
+    theta : ndarray of shape (k,), optional
+        Examination per rank to use for the expected examinations (a
+        learner's estimate); default: the true examination of the log.
+
+    Returns
+    -------
+    ndarray of shape (n_docs, 1 or 2), float32
+        CTR (0 for a document never shown), then log1p of the (debiased) click count.
+
+    Examples
+    --------
+    >>> stats = ClickStatistics.empty(n_docs=2, k=2)
+    >>> stats.impressions[0] = [10, 10]; stats.clicks[0] = [6, 2]
+    >>> stats.examination[0] = [10.0, 5.0]
+    >>> engagement_features(stats, "ctr", debiased=False)[:, 0].tolist()
+    [0.4000000059604645, 0.0]
+    >>> engagement_features(stats, "ctr", debiased=True)[:, 0].round(4).tolist()
+    [0.5333, 0.0]
+    """
+    if statistics is None:
+        raise ValueError("engagement_features needs click statistics")
+    impressions = statistics.impressions.sum(axis=1).astype(np.float64)
+    clicks = statistics.clicks.sum(axis=1).astype(np.float64)
+    if debiased:
+        if theta is None:
+            expected = statistics.examination.sum(axis=1)
+        else:
+            expected = statistics.impressions @ np.asarray(theta, dtype=np.float64)
+        # guard: an impression is examined with probability >= 1e-3 (clicks / tiny examination explode)
+        denominator = np.maximum(expected, 1e-3 * impressions)
+    else:
+        denominator = impressions
+    ctr = np.divide(clicks, denominator, out=np.zeros_like(clicks), where=denominator > 0)
+    columns = [ctr]
+    if kind == "ctr_count":
+        scaled = np.divide(clicks * impressions, denominator, out=np.zeros_like(clicks), where=denominator > 0)
+        columns.append(np.log1p(scaled))
+    elif kind != "ctr":
+        raise ValueError(f"engagement kind must be 'ctr' or 'ctr_count', got {kind!r}")
+    return np.column_stack(columns).astype(np.float32)
+
+
+def _with_features(dataset, extra):
+    """The dataset with ``extra`` columns appended to its features (None: unchanged)."""
+    if extra is None:
+        return dataset
+    return RankingDataset(np.hstack([dataset.features, extra]), dataset.labels, dataset.query_boundaries,
+                          dataset.query_ids, name=dataset.name)
+
+
+class _History:
+    """A variant's click history: per-round statistics in a window, their sum, and the log tail."""
+
+    def __init__(self, n_docs, k, window, max_log_sessions):
+        self.rounds = deque(maxlen=window or None)
+        self.logs = deque(maxlen=window or None)
+        self.total = ClickStatistics.empty(n_docs, k)
+        self.max_log_sessions = max_log_sessions
+
+    def add(self, statistics, log=None):
+        full = self.rounds.maxlen is not None and len(self.rounds) == self.rounds.maxlen
+        self.rounds.append(statistics)  # drops the oldest round when the window is full
+        if full:
+            self.total = sum(self.rounds, ClickStatistics.empty(*statistics.impressions.shape))
+        else:
+            self.total = self.total + statistics
+        if log is not None and self.max_log_sessions:
+            self.logs.append(log)
+            # Whole rounds, oldest first, as long as the rest still holds max_log_sessions.
+            while len(self.logs) > 1 and sum(x.n_sessions for x in self.logs) - self.logs[0].n_sessions \
+                    >= self.max_log_sessions:
+                self.logs.popleft()
+
+    def log(self):
+        if not self.logs:
+            return None
+        from ._click_log import ClickLog
+
+        return self.logs[0] if len(self.logs) == 1 else ClickLog.concatenate(list(self.logs))
+
+
+def _click_probability(ranker, features, k, oracle_theta):
+    """P(click | document at rank r) predicted by a ranker whose loss is pointwise logistic, else None."""
+    loss = getattr(ranker, "loss", None)
+    theta = getattr(ranker, "theta_", None)
+    if theta is None and loss != "logistic":
+        return None
+    z = ranker.model_.predict(features) if hasattr(ranker, "model_") else ranker.predict(features)
+    attractiveness = 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
+    if theta is not None:
+        examination = np.asarray(theta, dtype=np.float64)
+    elif getattr(ranker, "name", "") == "naive":
+        examination = np.ones(k)  # naive models the click-through rate itself, whatever the rank
+    else:
+        examination = oracle_theta
+    return attractiveness[:, None] * examination[None, :k]
+
+
+def run_loop(env, variant, initial, rounds, seed, *, completed=(), on_round=None):
+    """Run one variant's feedback loop.
+
+    Parameters
+    ----------
+    env : LoopEnvironment
+    variant : Variant
+    initial : fitted ranker
+        Deployed in round 0 (for a static variant: in every round).  It scores
+        the base features (no engagement columns).
+    rounds : int
+        Number of retrainings; rankers 0..rounds are deployed.
+    seed : int
+        Experiment seed; the sessions of round t use ``SeedSequence(seed,
+        spawn_key=(7, t))``.
+    completed : sequence of RoundRecord, default=()
+        Records of rounds 0..c-1 of an earlier run of the same configuration,
+        to continue from round c.
+    on_round : callable, optional
+        ``on_round(record)`` after every round, as soon as it is done (a
+        checkpoint).
+
+    Returns
+    -------
+    list of RoundRecord
+        Rounds 0..rounds, the completed ones included.
+    """
+    if int(rounds) != rounds or rounds < 0:
+        raise ValueError(f"rounds must be an integer >= 0, got {rounds!r}")
+    train, test = env.train, env.test
+    probe = env.make_policy(lambda X: np.zeros(len(X))).bind(train.features[:1], np.array([0, 1]))
+    k = probe.k
+    history = _History(train.n_docs, k, env.window, variant.max_log_sessions if variant.needs_log else 0)
+    oracle_theta = getattr(env.click_model, "examination_by_rank", None)
+    oracle_theta = oracle_theta(k) if oracle_theta is not None else np.ones(k)
+    records = list(completed)
+    ranker, engaged = initial, False
+    for record in records:  # replay the finished rounds: same history, same refits
+        extra = _engagement(env, variant, history, ranker)
+        history.add(record.statistics, record.log if variant.needs_log else None)
+        if not variant.static and record.round < rounds:
+            ranker, engaged = _refit(env, variant, history, extra), env.engagement != "none"
+    for t in range(len(records), rounds + 1):
+        # Engagement features of the history before this round: what the round is served with,
+        # and what the ranker of the next round trains on (with this round's clicks as targets).
+        extra = _engagement(env, variant, history, ranker)
+        served = _with_features(train, extra) if engaged else train
+        scores = np.asarray(ranker.predict(served.features), dtype=np.float64)
+        test_scores = None
+        if test is not None:
+            test_features = test.features
+            if engaged:  # held-out documents were never shown: engagement 0
+                test_features = np.hstack([test.features, np.zeros((test.n_docs, extra.shape[1]), np.float32)])
+            test_scores = np.asarray(ranker.predict(test_features), dtype=np.float64)
+        policy = env.make_policy(lambda X, s=scores: s)
+        keep_log = env.keep_logs or variant.needs_log
+        run = simulate_sessions(train, policy, env.click_model, env.sessions_per_round,
+                                seed=np.random.SeedSequence(seed, spawn_key=(_ROUND_STREAM, t)),
+                                round=t, keep_log=keep_log)
+        theta = getattr(ranker, "theta_", None)
+        record = RoundRecord(
+            round=t, statistics=run.statistics, scores=scores, test_scores=test_scores,
+            theta=None if theta is None else np.asarray(theta, dtype=np.float64),
+            click_probability=_click_probability(ranker, served.features, k, oracle_theta),
+            log=run.log if keep_log else None,
+        )
+        records.append(record)
+        if on_round is not None:
+            on_round(record)
+        if variant.static or t == rounds:
+            continue
+        history.add(run.statistics, run.log if variant.needs_log else None)
+        ranker, engaged = _refit(env, variant, history, extra), env.engagement != "none"
+    return records
+
+
+def _engagement(env, variant, history, ranker):
+    """Engagement features of the history so far (zeros before any round), or None when switched off."""
+    if env.engagement == "none" or variant.static:
+        return None
+    if history.total.n_sessions == 0:
+        width = 1 if env.engagement == "ctr" else 2
+        return np.zeros((env.train.n_docs, width), dtype=np.float32)
+    theta = getattr(ranker, "theta_", None) if variant.debiased else None
+    return engagement_features(history.total, env.engagement, variant.debiased, theta)
+
+
+def _refit(env, variant, history, extra):
+    learner = variant.make_learner()
+    data = _with_features(env.train, extra)
+    return learner.fit(data, history.total, log=history.log() if variant.needs_log else None)

@@ -1,0 +1,133 @@
+"""The feedback loop: rounds, history window, engagement features, continuation, static references.
+
+A tiny duck-typed learner (the historic CTR of each document as its score)
+keeps these tests fast and makes the expected behaviour computable by hand.
+"""
+
+import numpy as np
+import pytest
+
+from policies import Deterministic
+from simulator import PBM, ClickStatistics, LoopEnvironment, Variant, engagement_features, make_synthetic, run_loop
+
+
+class CTRLearner:
+    """Scores a document by its click-through rate in the training history (features unused)."""
+
+    name = "ctr"
+
+    def fit(self, dataset, statistics, log=None):
+        self.n_features_ = dataset.features.shape[1]
+        imp = statistics.impressions.sum(axis=1)
+        self.scores_ = np.divide(statistics.clicks.sum(axis=1), imp, out=np.zeros(imp.size), where=imp > 0)
+        self.sessions_ = statistics.n_sessions
+        return self
+
+    def predict(self, features):
+        assert features.shape[1] == self.n_features_
+        return self.scores_ if features.shape[0] == self.scores_.size else np.zeros(features.shape[0])
+
+
+class Fixed:
+    """A fitted ranker that scores by one feature."""
+
+    def __init__(self, column):
+        self.column = column
+
+    def predict(self, features):
+        return np.asarray(features[:, self.column], dtype=np.float64)
+
+
+@pytest.fixture(scope="module")
+def env():
+    data = make_synthetic(n_queries=40, docs_per_query=12, n_features=4, seed=3)
+    return LoopEnvironment(data, None, PBM(eta=1.0), lambda scorer: Deterministic(scorer, 5), 2_000)
+
+
+def test_rounds_and_common_random_numbers(env):
+    records = run_loop(env, Variant("ctr", CTRLearner), Fixed(0), rounds=3, seed=5)
+    assert [r.round for r in records] == [0, 1, 2, 3]
+    assert all(r.statistics.n_sessions == 2_000 for r in records)
+    # Round 0 serves the initial ranker: identical for any variant of the same seed.
+    other = run_loop(env, Variant("other", CTRLearner, debiased=True), Fixed(0), rounds=0, seed=5)
+    assert other[0].statistics.equals(records[0].statistics)
+    # Round 1 serves the CTR of round 0's sessions.
+    stats = records[0].statistics
+    imp = stats.impressions.sum(axis=1)
+    expected = np.divide(stats.clicks.sum(axis=1), imp, out=np.zeros(imp.size), where=imp > 0)
+    np.testing.assert_array_equal(records[1].scores, expected)
+
+
+def test_history_window_keeps_the_last_rounds(env):
+    learners = []
+
+    def make():
+        learners.append(CTRLearner())
+        return learners[-1]
+
+    run_loop(env, Variant("ctr", make), Fixed(0), rounds=4, seed=1)
+    assert [lrn.sessions_ for lrn in learners] == [2_000, 4_000, 6_000, 8_000]
+    learners.clear()
+    windowed = LoopEnvironment(env.train, None, env.click_model, env.make_policy, 2_000, window=2)
+    run_loop(windowed, Variant("ctr", make), Fixed(0), rounds=4, seed=1)
+    assert [lrn.sessions_ for lrn in learners] == [2_000, 4_000, 4_000, 4_000]
+
+
+def test_continued_run_equals_uninterrupted(env):
+    full = run_loop(env, Variant("ctr", CTRLearner), Fixed(0), rounds=3, seed=2)
+    seen = []
+    part = run_loop(env, Variant("ctr", CTRLearner), Fixed(0), rounds=3, seed=2, completed=full[:2],
+                    on_round=seen.append)
+    assert [r.round for r in seen] == [2, 3]
+    for a, b in zip(full, part):
+        assert a.statistics.equals(b.statistics)
+        np.testing.assert_array_equal(a.scores, b.scores)
+
+
+def test_static_variant_serves_one_ranker(env):
+    calls = []
+    records = run_loop(env, Variant("ref", lambda: calls.append(1), static=True), Fixed(1), rounds=2, seed=0)
+    assert calls == []  # never retrained
+    np.testing.assert_array_equal(records[0].scores, records[2].scores)
+    assert not records[0].statistics.equals(records[1].statistics)  # new sessions every round
+
+
+def test_engagement_features_are_appended_and_debiased(env):
+    engaged = LoopEnvironment(env.train, None, env.click_model, env.make_policy, 2_000, engagement="ctr_count")
+    learners = []
+
+    def make():
+        learners.append(CTRLearner())
+        return learners[-1]
+
+    run_loop(engaged, Variant("ctr", make), Fixed(0), rounds=2, seed=0)
+    assert [lrn.n_features_ for lrn in learners] == [6, 6]  # 4 features + CTR + log count
+
+
+def test_engagement_features_by_hand():
+    stats = ClickStatistics.empty(n_docs=3, k=2)
+    stats.impressions[:] = [[4, 0], [0, 10], [0, 0]]
+    stats.clicks[:] = [[2, 0], [0, 1], [0, 0]]
+    stats.examination[:] = [[4.0, 0.0], [0.0, 5.0], [0.0, 0.0]]
+    raw = engagement_features(stats, "ctr_count", debiased=False)
+    np.testing.assert_allclose(raw[:, 0], [0.5, 0.1, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(raw[:, 1], np.log1p([2.0, 1.0, 0.0]), rtol=1e-6)
+    # Debiased: clicks / expected examinations (rank 2 examined half the time): 1 / 5 = 0.2.
+    fair = engagement_features(stats, "ctr_count", debiased=True)
+    np.testing.assert_allclose(fair[:, 0], [0.5, 0.2, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(fair[:, 1], np.log1p([2.0, 2.0, 0.0]), rtol=1e-6)
+    # A learner's theta instead of the true examination.
+    own = engagement_features(stats, "ctr", debiased=True, theta=[1.0, 0.25])
+    np.testing.assert_allclose(own[:, 0], [0.5, 0.4, 0.0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"engagement": "views"}, "engagement must be one of"),
+    ({"sessions_per_round": 0}, "sessions_per_round must be an integer >= 1"),
+    ({"window": -1}, "window must be an integer >= 0"),
+])
+def test_invalid_environment(env, kwargs, message):
+    base = {"train": env.train, "test": None, "click_model": env.click_model, "make_policy": env.make_policy,
+            "sessions_per_round": 10}
+    with pytest.raises(ValueError, match=message):
+        LoopEnvironment(**{**base, **kwargs})
