@@ -23,11 +23,12 @@ order : int32 array (n_docs,)
 
 Counters
 --------
-Plackett-Luce: draw ``j`` picks the document of rank j for j < n_sequential
-(inverse CDF over the remaining weights); beyond, draw ``n_sequential + p``
-is the race time of the candidate at position p of the weight order; in a
-query whose weights span beyond exp(700), draw ``i`` is the race time of
-the i-th candidate.
+Plackett-Luce: draws 0, 1, ... in turn rank the first n_sequential ranks
+(each draw of the rejection phase proposes one candidate from the alias
+table, each draw of the inverse-CDF phase picks the document of one rank);
+beyond, draw ``_RACE_COUNTER + p`` (2**40 + p) is the race time of the
+candidate at position p of the weight order; in a query whose weights span
+beyond exp(700), draw ``i`` is the race time of the i-th candidate.
 Uniform permutation: draw ``j`` picks the document of rank j (partial
 Fisher-Yates).  Epsilon-greedy: draw 0 decides exploration, draws 1.. are the
 uniform permutation.  Interventions run on their own key and use draws 0, 1, ...
@@ -38,12 +39,18 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from simulator._click_kernels import affine_click
 from simulator._rng import session_key, uniform
 
 BLOCK = 2048
 # The Plackett-Luce races keep the best race times by insertion up to this
 # many and sort all race times of the session beyond it.
 _INSERTION_DEPTH = 32
+# Counter of the race time of position 0 beyond the sequential Plackett-Luce ranks
+# (above any counter that rejection and inverse CDF can reach).
+_RACE_COUNTER = 1 << 40
+# Queries per parallel work item of the fused Plackett-Luce session kernel.
+_QUERY_GROUP = 16
 
 
 # --------------------------------------------------------------------------
@@ -300,54 +307,73 @@ def _earliest(times, n, m, best_t, best_i, index, scratch):
     return best_i
 
 
+@njit(cache=True)
+def alias_tables(weight, boundaries, prob, alias):
+    """Walker's alias tables of every query's weights (Vose's construction), local positions.
+
+    Position p of query q (row ``start + p``) keeps itself when the fractional
+    part of ``u * n_q`` is below ``prob[start + p]`` and gives ``alias[start + p]``
+    otherwise, so one uniform u draws position p with probability
+    w_p / sum(w) (to rounding).
+    """
+    n_queries = boundaries.size - 1
+    largest = 0
+    for q in range(n_queries):
+        largest = max(largest, boundaries[q + 1] - boundaries[q])
+    small = np.empty(largest, dtype=np.int64)
+    large = np.empty(largest, dtype=np.int64)
+    for q in range(n_queries):
+        start, stop = boundaries[q], boundaries[q + 1]
+        n = stop - start
+        total = 0.0
+        for p in range(n):
+            total += weight[start + p]
+        n_small = 0
+        n_large = 0
+        for p in range(n):
+            v = weight[start + p] * n / total
+            prob[start + p] = v
+            alias[start + p] = p
+            if v < 1.0:
+                small[n_small] = p
+                n_small += 1
+            else:
+                large[n_large] = p
+                n_large += 1
+        while n_small > 0 and n_large > 0:
+            n_small -= 1
+            a = small[n_small]
+            g = large[n_large - 1]
+            alias[start + a] = g
+            prob[start + g] = (prob[start + g] + prob[start + a]) - 1.0
+            if prob[start + g] < 1.0:
+                n_large -= 1
+                small[n_small] = g
+                n_small += 1
+        # what is left is 1 up to rounding
+        for t in range(n_large):
+            prob[start + large[t]] = 1.0
+        for t in range(n_small):
+            prob[start + small[t]] = 1.0
+
+
 @njit(cache=True, parallel=True)
-def plackett_luce_rank(queries, boundaries, order, weight, tail, log_inv_weight, wide, n_sequential,
-                       max_size, first_session, key, out):
-    """Plackett-Luce sampling without replacement: one uniform draw per shown rank.
+def plackett_luce_rank(queries, boundaries, order, weight, tail, alias_prob, alias_index, log_inv_weight, wide,
+                       n_sequential, rejection_mass, max_size, first_session, key, out):
+    """Plackett-Luce sampling without replacement: about one uniform draw per shown rank.
 
     The candidates of a query are kept in ``order`` (weight descending, ties by
     lower row); ``weight[start + p]`` = w_p = exp((s - max_q s) / T) of the
     candidate at position p, all in (0, 1] for a query that is not ``wide``,
-    and ``tail`` its suffix sums (:func:`suffix_sums`).  Position p owns the
-    interval [tail[p + 1], tail[p]) of the line [0, tail[0]) (tail[n_q] = 0).
-
-    Rank j < n_sequential (draw j): let f be the frontier (positions < f are
-    all shown) and H the shown positions beyond it (the holes, kept sorted
-    with their weights).  The remaining mass is W = tail[f] - sum_{h in H} w_h,
-    x = u_j * W is a point of the line with the holes collapsed, and adding
-    w_h for every hole whose interval starts at or below it (from the bottom
-    up) maps it back to y; the position shown is the one whose interval holds
-    y, found by counting the suffix sums above y.  So candidate i is shown
-    with probability w_i / W, the Plackett-Luce step.  Per rank: one draw, a
-    count over the query's n_q suffix sums (a vectorised loop over data that
-    is never written, so no store has to reach it first) and O(|H|) work on
-    the holes; no copy of the weights.
-
-    Floating point: the weights are sorted descending, so every hole weighs
-    <= w_f and W >= tail[f] / depth: the subtraction loses at most
-    log2(depth) bits (no cancellation when the heaviest candidates are
-    shown: they join the frontier).  tail[p] <= (n_q - p) w_p, so the
-    interval of every position has width w_p to about n_q roundings relative
-    to w_p itself, down to the lightest candidate.  Rounding is monotone and
-    ``tail`` is built with the same additions, so y never falls inside a
-    hole; y >= tail[f] (a rounding at the top) gives position f.  A hole
-    found anyway is replaced by f, deterministically.
-
-    Ranks n_sequential.. (only when depth > n_sequential): the remaining
-    candidates race, position p arriving at E_p / w_p, E_p = -log(u) of draw
-    n_sequential + p; the ranking continues in order of arrival, which is the
-    Plackett-Luce distribution of the rest given the ranks already drawn.  A
-    ranking to a smaller depth is therefore always the prefix of a deeper one.
-
-    Queries flagged ``wide`` (weights spanning beyond exp(700), where the
-    smallest would underflow) race in log time instead: candidate i (row
-    start + i) arrives at log(E_i) + log_inv_weight[start + i], E_i of draw i.
+    ``tail`` its suffix sums (:func:`suffix_sums`) and ``alias_prob``,
+    ``alias_index`` its alias tables (:func:`alias_tables`).  Each session is
+    ranked by :func:`_plackett_luce_session`.
     """
     n_blocks = (out.shape[0] + BLOCK - 1) // BLOCK
     for b in prange(n_blocks):
         # np.int64: the parfor index is unsigned after lowering; one signature only
-        _plackett_luce_block(np.int64(b), queries, boundaries, order, weight, tail, log_inv_weight, wide,
-                             n_sequential, max_size, first_session, key, out)
+        _plackett_luce_block(np.int64(b), queries, boundaries, order, weight, tail, alias_prob, alias_index,
+                             log_inv_weight, wide, n_sequential, rejection_mass, max_size, first_session, key, out)
 
 
 @njit(cache=True)
@@ -359,46 +385,115 @@ def _count_above(values, n, y):
     return count
 
 
-@njit(cache=True)
-def _plackett_luce_block(b, queries, boundaries, order, weight, tail, log_inv_weight, wide, n_sequential,
-                         max_size, first_session, key, out):
-    """Sessions of block b of :func:`plackett_luce_rank` (a plain function: quick to compile)."""
-    n_sessions, depth = out.shape
-    stop = min(n_sessions, (b + 1) * BLOCK)
-    capacity = max(n_sequential, 1)
-    hole_pos = np.empty(capacity, dtype=np.int64)   # H, ascending
-    hole_w = np.empty(capacity, dtype=np.float64)
-    hole_below = np.empty(capacity, dtype=np.float64)  # tail[h + 1]: where h's interval starts
-    times = np.empty(max_size, dtype=np.float64)
-    rest = np.empty(max_size, dtype=np.int64)
-    index = np.empty(max_size, dtype=np.int64)
-    scratch = np.empty(max_size, dtype=np.int64)
-    best_t = np.empty(max(depth, 1), dtype=np.float64)
-    best_i = np.empty(max(depth, 1), dtype=np.int64)
-    for s in range(b * BLOCK, stop):
-        skey = session_key(key, first_session + s)
-        q = queries[s]
-        start = boundaries[q]
-        n = boundaries[q + 1] - start
-        m = min(depth, n)
-        row = out[s]
-        if wide[q]:
-            for i in range(n):
-                times[i] = math.log(_exponential(uniform(skey, i))) + log_inv_weight[start + i]
-            arrival = _earliest(times, n, m, best_t, best_i, index, scratch)
-            for j in range(m):
-                row[j] = start + arrival[j]
-        else:
-            # views indexed from 0: no negative-index handling in the loops
-            tail_q = tail[start:start + n]
-            weight_q = weight[start:start + n]
-            order_q = order[start:start + n]
-            first = min(m, n_sequential)
+@njit(cache=True, inline="always")
+def _plackett_luce_session(skey, q, boundaries, order, weight, tail, alias_prob, alias_index, log_inv_weight,
+                           wide, n_sequential, rejection_mass, shown, hole_pos, hole_w, hole_below, times, rest,
+                           index, scratch, best_t, best_i, out, s):
+    """Rank one session of query q into ``out[s]`` (draws of the session key ``skey``).
+
+    Ranks j < n_sequential, first by rejection: while the candidates shown
+    weigh less than ``rejection_mass`` of the query's total, draw c (counters
+    0, 1, ...) picks a position from the alias table of all the weights and is
+    kept unless it is shown already; the accepted position is a draw of w_i /
+    (remaining weights), the Plackett-Luce step, with at least
+    1 - rejection_mass acceptance per draw.  Then by inverse CDF (the next
+    counters, one per rank): let f be the frontier (positions < f are all
+    shown) and H the shown positions beyond it (the holes, kept sorted with
+    their weights).  The remaining mass is W = tail[f] - sum_{h in H} w_h,
+    x = u * W is a point of the line with the holes collapsed, and adding
+    w_h for every hole whose interval starts at or below it (from the bottom
+    up) maps it back to y; the position shown is the one whose interval holds
+    y, found by counting the suffix sums above y.
+
+    Floating point of the inverse CDF: the weights are sorted descending, so
+    every hole weighs <= w_f and W >= tail[f] / depth: the subtraction loses
+    at most log2(depth) bits.  tail[p] <= (n_q - p) w_p, so the interval of
+    every position has width w_p to about n_q roundings relative to w_p
+    itself.  Rounding is monotone and ``tail`` is built with the same
+    additions, so y never falls inside a hole; y >= tail[f] (a rounding at
+    the top) gives position f.  A hole found anyway is replaced by f,
+    deterministically.
+
+    Ranks n_sequential.. (only when depth > n_sequential): the remaining
+    candidates race, position p arriving at E_p / w_p, E_p = -log(u) of draw
+    ``_RACE_COUNTER + p``; the ranking continues in order of arrival, which is
+    the Plackett-Luce distribution of the rest given the ranks already drawn.
+    Every rank depends only on the ranks above it and its own draws, so a
+    ranking to a smaller depth is always the prefix of a deeper one.
+
+    Queries flagged ``wide`` (weights spanning beyond exp(700), where the
+    smallest would underflow) race in log time instead: candidate i (row
+    start + i) arrives at log(E_i) + log_inv_weight[start + i], E_i of draw i.
+    """
+    depth = out.shape[1]
+    start = boundaries[q]
+    n = boundaries[q + 1] - start
+    m = min(depth, n)
+    if wide[q]:
+        for i in range(n):
+            times[i] = math.log(_exponential(uniform(skey, i))) + log_inv_weight[start + i]
+        arrival = _earliest(times, n, m, best_t, best_i, index, scratch)
+        for j in range(m):
+            out[s, j] = start + arrival[j]
+    else:
+        # views indexed from 0: no negative-index handling in the loops
+        tail_q = tail[start:start + n]
+        weight_q = weight[start:start + n]
+        order_q = order[start:start + n]
+        prob_q = alias_prob[start:start + n]
+        alias_q = alias_index[start:start + n]
+        first = min(m, n_sequential)
+        limit = rejection_mass * tail_q[0] if n > 0 else 0.0
+        mass = 0.0
+        counter = 0
+        j = 0
+        mask = np.uint64(0)  # positions shown, when n <= 64: branch-free acceptance
+        while j < first and mass < limit:
+            x = uniform(skey, counter) * n
+            counter += 1
+            i = min(np.int64(x), n - 1)
+            a = np.int64(alias_q[i])
+            i = a if x - i >= prob_q[i] else i
+            if n <= 64:
+                bit = np.uint64(1) << np.uint64(i)
+                fresh = (mask & bit) == 0
+                mask |= bit
+            else:
+                fresh = True
+                for t in range(j):
+                    if shown[t] == i:
+                        fresh = False
+            # written either way; kept only when j advances
+            shown[j] = i
+            out[s, j] = order_q[i]
+            mass += weight_q[i] * fresh
+            j += fresh
+        if j < first or m > first:
+            # frontier and holes of the positions shown so far
+            for a in range(1, j):
+                v = shown[a]
+                r = a
+                while r > 0 and shown[r - 1] > v:
+                    shown[r] = shown[r - 1]
+                    r -= 1
+                shown[r] = v
             f = 0
+            t = 0
+            while t < j and shown[t] == f:
+                f += 1
+                t += 1
             n_holes = 0
             hole_mass = 0.0
-            for j in range(first):
-                y = uniform(skey, j) * (tail_q[f] - hole_mass)
+            for h in range(t, j):
+                p = shown[h]
+                hole_pos[n_holes] = p
+                hole_w[n_holes] = weight_q[p]
+                hole_below[n_holes] = tail_q[p + 1] if p + 1 < n else 0.0
+                hole_mass += weight_q[p]
+                n_holes += 1
+            for jj in range(j, first):
+                y = uniform(skey, counter) * (tail_q[f] - hole_mass)
+                counter += 1
                 for h in range(n_holes - 1, -1, -1):
                     if hole_below[h] > y:
                         break
@@ -440,7 +535,7 @@ def _plackett_luce_block(b, queries, boundaries, order, weight, tail, log_inv_we
                             hole_w[h] = hole_w[h + lead]
                             hole_below[h] = hole_below[h + lead]
                             hole_mass += hole_w[h]
-                row[j] = order_q[i]
+                out[s, jj] = order_q[i]
             if m > first:
                 # the race over the candidates not shown yet, in position order
                 n_rest = 0
@@ -450,13 +545,85 @@ def _plackett_luce_block(b, queries, boundaries, order, weight, tail, log_inv_we
                         h += 1
                         continue
                     rest[n_rest] = p
-                    times[n_rest] = _exponential(uniform(skey, n_sequential + p)) / weight_q[p]
+                    times[n_rest] = _exponential(uniform(skey, _RACE_COUNTER + p)) / weight_q[p]
                     n_rest += 1
                 arrival = _earliest(times, n_rest, m - first, best_t, best_i, index, scratch)
-                for j in range(m - first):
-                    row[first + j] = order_q[rest[arrival[j]]]
-        for j in range(m, depth):
-            row[j] = -1
+                for j2 in range(m - first):
+                    out[s, first + j2] = order_q[rest[arrival[j2]]]
+    for j3 in range(m, depth):
+        out[s, j3] = -1
+
+
+@njit(cache=True)
+def _plackett_luce_block(b, queries, boundaries, order, weight, tail, alias_prob, alias_index, log_inv_weight,
+                         wide, n_sequential, rejection_mass, max_size, first_session, key, out):
+    """Sessions of block b of :func:`plackett_luce_rank` (a plain function: quick to compile)."""
+    n_sessions, depth = out.shape
+    stop = min(n_sessions, (b + 1) * BLOCK)
+    capacity = max(n_sequential, 1)
+    shown = np.empty(capacity, dtype=np.int64)
+    hole_pos = np.empty(capacity, dtype=np.int64)   # H, ascending
+    hole_w = np.empty(capacity, dtype=np.float64)
+    hole_below = np.empty(capacity, dtype=np.float64)  # tail[h + 1]: where h's interval starts
+    times = np.empty(max_size, dtype=np.float64)
+    rest = np.empty(max_size, dtype=np.int64)
+    index = np.empty(max_size, dtype=np.int64)
+    scratch = np.empty(max_size, dtype=np.int64)
+    best_t = np.empty(max(depth, 1), dtype=np.float64)
+    best_i = np.empty(max(depth, 1), dtype=np.int64)
+    for s in range(b * BLOCK, stop):
+        skey = session_key(key, first_session + s)
+        _plackett_luce_session(skey, queries[s], boundaries, order, weight, tail, alias_prob, alias_index,
+                               log_inv_weight, wide, n_sequential, rejection_mass, shown, hole_pos, hole_w,
+                               hole_below, times, rest, index, scratch, best_t, best_i, out, s)
+
+
+@njit(cache=True, parallel=True)
+def plackett_luce_affine_counts(by_query, query_offsets, first_session, policy_key, click_key, boundaries, order,
+                                weight, tail, alias_prob, alias_index, log_inv_weight, wide, n_sequential,
+                                rejection_mass, max_size, depth, theta, eps_minus, eps_slope, relevance,
+                                impressions_t, clicks_t):
+    """Rank sessions by Plackett-Luce, click them by an affine model (PBM, trust bias) and count.
+
+    ``by_query[query_offsets[q]:query_offsets[q + 1]]`` are the block indices
+    of the sessions of query q (global index ``first_session + i``).  Session
+    i shows what :func:`plackett_luce_rank` shows it and clicks as
+    :func:`simulator._click_kernels.affine_clicks` clicks it, with the same
+    keys; ``impressions_t[r, d]`` and ``clicks_t[r, d]`` (rank-major int64)
+    count its impressions and clicks.  One thread owns whole queries, whose
+    candidates (and so cells) are disjoint, and the counts are integers: the
+    result is the same for any thread count and any order of the sessions.
+    """
+    n_queries = query_offsets.size - 1
+    n_groups = (n_queries + _QUERY_GROUP - 1) // _QUERY_GROUP
+    for g in prange(n_groups):
+        capacity = max(n_sequential, 1)
+        shown = np.empty(capacity, dtype=np.int64)
+        hole_pos = np.empty(capacity, dtype=np.int64)
+        hole_w = np.empty(capacity, dtype=np.float64)
+        hole_below = np.empty(capacity, dtype=np.float64)
+        times = np.empty(max_size, dtype=np.float64)
+        rest = np.empty(max_size, dtype=np.int64)
+        index = np.empty(max_size, dtype=np.int64)
+        scratch = np.empty(max_size, dtype=np.int64)
+        best_t = np.empty(max(depth, 1), dtype=np.float64)
+        best_i = np.empty(max(depth, 1), dtype=np.int64)
+        row = np.empty((1, depth), dtype=np.int32)
+        for q in range(g * _QUERY_GROUP, min(n_queries, (g + 1) * _QUERY_GROUP)):
+            for t in range(query_offsets[q], query_offsets[q + 1]):
+                session = first_session + by_query[t]
+                _plackett_luce_session(session_key(policy_key, session), q, boundaries, order, weight, tail,
+                                       alias_prob, alias_index, log_inv_weight, wide, n_sequential,
+                                       rejection_mass, shown, hole_pos, hole_w, hole_below, times, rest, index,
+                                       scratch, best_t, best_i, row, 0)
+                ckey = session_key(click_key, session)
+                for r in range(depth):
+                    d = row[0, r]
+                    if d < 0:
+                        continue
+                    impressions_t[r, d] += 1
+                    if affine_click(ckey, r, theta, eps_minus, eps_slope, relevance[d]):
+                        clicks_t[r, d] += 1
 
 
 # --------------------------------------------------------------------------

@@ -47,6 +47,10 @@ _WIDE = 700.0
 # rank a vectorised count over the n_q suffix sums and O(rank) work on the ranks
 # already shown) and races the remaining candidates beyond it.
 _SEQUENTIAL_DEPTH = 32
+# ... of which ranks are drawn by rejection from the query's alias table while the
+# candidates shown weigh less than this fraction of the query's weight (so at least
+# half of the draws are accepted), by inverse CDF over the remaining weights beyond.
+_REJECTION_MASS = 0.5
 
 
 # --------------------------------------------------------------------------
@@ -380,15 +384,34 @@ class _BoundPlackettLuce(BoundPolicy):
         self._weight = np.exp(-np.minimum(gap[self._order], _WIDE))
         self._tail = np.empty(self.n_docs)
         kernels.suffix_sums(self._weight, boundaries, self._tail)
+        self._alias_prob = np.empty(self.n_docs)
+        self._alias_index = np.empty(self.n_docs, dtype=np.int32)
+        kernels.alias_tables(self._weight, boundaries, self._alias_prob, self._alias_index)
         self._max_size = max(1, int(self._sizes.max()))
 
     def _rank(self, queries, key, first_session, depth):
         out = self._buffer(queries.size, depth)
         kernels.plackett_luce_rank(
-            queries, self.query_boundaries, self._order, self._weight, self._tail, self._log_inv_weight,
-            self._wide, _SEQUENTIAL_DEPTH, self._max_size, first_session, key, out,
+            queries, self.query_boundaries, self._order, self._weight, self._tail, self._alias_prob,
+            self._alias_index, self._log_inv_weight, self._wide, _SEQUENTIAL_DEPTH, _REJECTION_MASS,
+            self._max_size, first_session, key, out,
         )
         return out
+
+    def _affine_click_counts(self, by_query, query_offsets, first_session, policy_key, click_key, theta,
+                             eps_minus, eps_slope, relevance, impressions_t, clicks_t):
+        """Rank, click (affine model) and count sessions grouped by query, in one kernel.
+
+        Used by the session simulator: the same rankings as :meth:`rank` and
+        the same clicks as the affine click models, counted per (rank,
+        document) into ``impressions_t`` and ``clicks_t`` (int64, (k, n_docs)).
+        """
+        kernels.plackett_luce_affine_counts(
+            by_query, query_offsets, np.int64(first_session), policy_key, click_key, self.query_boundaries,
+            self._order, self._weight, self._tail, self._alias_prob, self._alias_index, self._log_inv_weight,
+            self._wide, _SEQUENTIAL_DEPTH, _REJECTION_MASS, self._max_size, self.k, theta, eps_minus,
+            eps_slope, relevance, impressions_t, clicks_t,
+        )
 
     def _placement(self, depth, n_samples, key):
         return self._monte_carlo_placement(depth, n_samples, key)

@@ -34,6 +34,12 @@ from ._rng import session_key, uniform
 BLOCK = 2048
 
 
+@njit(cache=True, inline="always")
+def affine_click(skey, r, theta, eps_minus, eps_slope, relevance_d):
+    """Click at rank r of the affine model, P = theta_r * (eps_minus_r + eps_slope_r * R_d) (draw 2 r)."""
+    return uniform(skey, 2 * r) < theta[r] * (eps_minus[r] + eps_slope[r] * relevance_d)
+
+
 @njit(cache=True, parallel=True)
 def affine_clicks(displayed, first_session, key, theta, eps_minus, eps_slope,
                   relevance, clicks, examination):
@@ -50,8 +56,7 @@ def affine_clicks(displayed, first_session, key, theta, eps_minus, eps_slope,
                     clicks[s, r] = False
                     examination[s, r] = 0.0
                     continue
-                p = theta[r] * (eps_minus[r] + eps_slope[r] * relevance[d])
-                clicks[s, r] = uniform(skey, 2 * r) < p
+                clicks[s, r] = affine_click(skey, r, theta, eps_minus, eps_slope, relevance[d])
                 examination[s, r] = theta[r]
 
 

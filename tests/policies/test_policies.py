@@ -311,12 +311,14 @@ def test_plackett_luce_deeper_ranking_extends_shallower(depth):
     np.testing.assert_array_equal(shallow, policy.rank(queries, seed=13))
 
 
-@pytest.mark.parametrize("n_sequential", [32, 1])
-def test_plackett_luce_rank_matches_exact_enumeration(monkeypatch, n_sequential):
+@pytest.mark.parametrize("n_sequential, rejection_mass", [(32, 0.5), (1, 0.5), (32, 0.0), (32, 1.0)])
+def test_plackett_luce_rank_matches_exact_enumeration(monkeypatch, n_sequential, rejection_mass):
     # One query of 5 candidates, k = 3: the frequencies of rank() over 2 * 10**5 sessions
     # against the exact placement from every permutation.  n_sequential = 1 draws rank 1
-    # by inverse CDF and races the rest, so both paths of the kernel are checked.
+    # sequentially and races the rest; rejection_mass 0 ranks by inverse CDF only, 1 by
+    # rejection from the alias table only, 0.5 switches between them: every path is checked.
     monkeypatch.setattr(policies_impl, "_SEQUENTIAL_DEPTH", n_sequential)
+    monkeypatch.setattr(policies_impl, "_REJECTION_MASS", rejection_mass)
     scores, temperature, n_sessions = np.array([0.4, -1.1, 1.7, 0.9, 0.0]), 0.6, 200_000
     policy = PlackettLuce(lambda X: X[:, 0], k=3, temperature=temperature).bind(scores[:, None], [0, 5])
     shown = policy.rank(np.zeros(n_sessions, dtype=np.int64), seed=31)
@@ -359,9 +361,11 @@ def test_plackett_luce_guard_keeps_rankings_valid():
     policy = PlackettLuce(lambda X: X[:, 0], k=8).bind(scores[:, None], [0, 12])
     queries = np.zeros(5_000, dtype=np.int64)
     out = np.empty((queries.size, 8), dtype=np.int32)
+    # rejection_mass = 0: every rank by inverse CDF, the path that has the guard
     kernels.plackett_luce_rank(
-        queries, policy.query_boundaries, policy._order, policy._weight * 0.5, policy._tail,
-        policy._log_inv_weight, policy._wide, 32, policy._max_size, np.int64(0), _rng.derive_key(7), out,
+        queries, policy.query_boundaries, policy._order, policy._weight * 0.5, policy._tail, policy._alias_prob,
+        policy._alias_index, policy._log_inv_weight, policy._wide, 32, 0.0, policy._max_size, np.int64(0),
+        _rng.derive_key(7), out,
     )
     assert out.min() >= 0 and out.max() < 12
     assert np.all(np.diff(np.sort(out, axis=1), axis=1) != 0), "a candidate is shown twice in a session"

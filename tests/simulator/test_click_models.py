@@ -227,7 +227,7 @@ def test_compiled_equals_py_func(name, monkeypatch):
     displayed = rng.integers(-1, 50, size=(300, 10))
     model = click_model(name)
     compiled = model.simulate(displayed, labels, seed=7, examination="marginal")
-    for kernel in ("affine_clicks", "cascade_clicks", "ubm_clicks", "session_key", "uniform"):
+    for kernel in ("affine_clicks", "affine_click", "cascade_clicks", "ubm_clicks", "session_key", "uniform"):
         monkeypatch.setattr(kernels, kernel, getattr(kernels, kernel).py_func)
     monkeypatch.setattr(_rng, "mix64", _rng.mix64.py_func)
     with np.errstate(over="ignore"):  # uint64 arithmetic wraps by design
