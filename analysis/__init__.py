@@ -26,6 +26,14 @@ from ._metrics import (
     rank_within_queries,
     top_k,
 )
+from ._plots import (
+    METRIC_LABELS,
+    VARIANT_LABELS,
+    plot_degeneracy,
+    plot_final_round,
+    plot_propensity,
+    replot,
+)
 from ._results import (
     METRIC_ORDER,
     METRICS_HEADER,
@@ -46,6 +54,7 @@ from ._summary import summary_table, t_interval, write_summary
 __all__ = [
     "METRICS",
     "METRICS_HEADER",
+    "METRIC_LABELS",
     "METRIC_ORDER",
     "MetricRows",
     "PROPENSITY_HEADER",
@@ -53,6 +62,7 @@ __all__ = [
     "REFERENCE_VARIANTS",
     "Results",
     "ResultsError",
+    "VARIANT_LABELS",
     "arp",
     "brier",
     "coverage",
@@ -69,6 +79,9 @@ __all__ = [
     "mrr",
     "ndcg",
     "plot_ctr_by_rank",
+    "plot_degeneracy",
+    "plot_final_round",
+    "plot_propensity",
     "precision",
     "propensity_error",
     "rank_within_queries",
@@ -76,6 +89,7 @@ __all__ = [
     "read_metrics",
     "read_propensity",
     "read_results",
+    "replot",
     "rich_get_richer_slope",
     "summary_table",
     "t_interval",
