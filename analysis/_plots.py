@@ -100,6 +100,9 @@ def _metric_labels(metric):
     match = _AT_K.fullmatch(metric)
     if match:
         family, k = match.groups()
+        if f"{family}@10" in METRIC_LABELS:  # the same words at another cut-off
+            return tuple(text.replace("@10", f"@{k}").replace("top 10", f"top {k}")
+                         for text in METRIC_LABELS[f"{family}@10"])
         return (f"{family.replace('_', ' ')}@{k}", f"{family.upper()}@{k}")
     return (metric, metric)
 
@@ -423,7 +426,7 @@ def replot(outdir):
 
     Writes ``plots/degeneracy.{png,svg}``, ``plots/propensity.{png,svg}`` (only
     if ``propensity.csv`` has rows), ``plots/final_round.{png,svg}`` (of
-    ``ndcg@10``, or of the first metric in display order if it is absent) and
+    ``ndcg@10``, else of another ``ndcg@K``, else of the first metric) and
     ``summary.md``, each atomically.
 
     Parameters
@@ -458,7 +461,8 @@ def replot(outdir):
     if len(results.propensity):
         written += plot_propensity(results.propensity, plots / "propensity")
     metrics = results.metrics.metrics
-    metric = "ndcg@10" if "ndcg@10" in metrics else metrics[0]
+    ndcgs = [m for m in metrics if m.startswith("ndcg@")]
+    metric = "ndcg@10" if "ndcg@10" in metrics else (ndcgs or metrics)[0]
     written += plot_final_round(results, plots / "final_round", metric=metric)
     written.append(write_summary(results, results.outdir / "summary.md"))
     return written

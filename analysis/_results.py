@@ -79,8 +79,18 @@ def variant_order(variants):
                  + [v for v in seen if v not in REFERENCE_VARIANTS])
 
 
+def _display_key(metric):
+    """Position in METRIC_ORDER; a cut-off other than 10 sorts with its @10 form."""
+    family, at, k = metric.partition("@")
+    name = f"{family}@10" if at and k.isdigit() else metric
+    return METRIC_ORDER.index(name) if name in METRIC_ORDER else None
+
+
 def metric_order(metrics):
     """Known metrics in :data:`METRIC_ORDER`, then the others as first seen.
+
+    ``ndcg@5``, ``heldout_ndcg@20`` or ``rbo@5`` sort where their ``@10``
+    forms are listed (a smaller cut-off first).
 
     Parameters
     ----------
@@ -94,12 +104,13 @@ def metric_order(metrics):
     Examples
     --------
     >>> from analysis._results import metric_order
-    >>> metric_order(["ctr", "my_metric", "ndcg@10", "ctr"])
-    ('ndcg@10', 'ctr', 'my_metric')
+    >>> metric_order(["ctr", "my_metric", "ndcg@10", "ctr", "rbo@5", "ndcg@5"])
+    ('ndcg@5', 'ndcg@10', 'ctr', 'rbo@5', 'my_metric')
     """
     seen = list(dict.fromkeys(metrics))
-    return tuple([m for m in METRIC_ORDER if m in seen]
-                 + [m for m in seen if m not in METRIC_ORDER])
+    known = [m for m in seen if _display_key(m) is not None]
+    known.sort(key=lambda m: (_display_key(m), int(m.partition("@")[2] or 0)))
+    return tuple(known + [m for m in seen if _display_key(m) is None])
 
 
 def _grid(seed, round_, value, mask):

@@ -20,7 +20,7 @@ from analysis import (
     replot,
 )
 from analysis.__main__ import main
-from analysis._plots import _styles
+from analysis._plots import _metric_labels, _styles
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 SEEDS = (0, 1, 2)
@@ -143,6 +143,14 @@ def test_plots_name_variants_in_words_with_fixed_colours(replotted):
     # A variant keeps its colour whatever the other variants are.
     assert _styles(["skyline", "naive"])["naive"][0] == _styles(["naive", "ips", "x"])["naive"][0]
     assert len({colour for colour, _ in _styles(VARIANTS).values()}) == len(VARIANTS)
+
+
+def test_metric_labels_have_units_and_follow_the_cut_off():
+    assert _metric_labels("ctr") == ("Click-through rate", "clicks per impression")
+    assert _metric_labels("ndcg@5") == ("NDCG@5 of the deployed ranker", "NDCG@5 on true labels")
+    assert _metric_labels("rbo@5")[1] == "rank-biased overlap (1 = same top 5)"
+    assert _metric_labels("mrr@3") == ("mrr@3", "MRR@3")
+    assert _metric_labels("custom") == ("custom", "custom")
 
 
 def test_summary_holds_the_interval_computed_by_hand(replotted):

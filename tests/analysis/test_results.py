@@ -120,6 +120,8 @@ def test_orders_put_references_and_known_metrics_first():
     assert variant_order(["b", "logger", "a", "skyline", "b"]) == ("skyline", "logger", "b", "a")
     assert variant_order(["naive"]) == ("naive",)
     assert metric_order(["zzz", "ece", "ctr", "ndcg@10"]) == ("ndcg@10", "ctr", "ece", "zzz")
+    assert metric_order(["rbo@5", "ndcg@20", "ndcg@5", "heldout_ndcg@5", "ndcg@x"]) == \
+        ("ndcg@5", "ndcg@20", "heldout_ndcg@5", "rbo@5", "ndcg@x")
 
 
 def test_curve_and_final():
