@@ -145,3 +145,44 @@ def ubm_clicks(displayed, first_session, key, gamma, attractiveness, marginal,
                     examination[s, r] = e_marg
                 else:
                     examination[s, r] = e
+
+
+# --------------------------------------------------------------------------
+# Fused paths of the session simulator (fixed lists x affine clicks)
+# --------------------------------------------------------------------------
+
+@njit(cache=True)
+def affine_probability_table(table, theta, eps_minus, eps_slope, relevance, out):
+    """out[l, r] = the affine click probability of list l at rank r (-1: empty slot, never clicked).
+
+    The same expression as :func:`affine_click`, so ``uniform < out[l, r]``
+    is the click decision of :func:`affine_clicks` bit for bit.
+    """
+    n_lists, k = table.shape
+    for l in range(n_lists):
+        for r in range(k):
+            d = table[l, r]
+            out[l, r] = theta[r] * (eps_minus[r] + eps_slope[r] * relevance[d]) if d >= 0 else -1.0
+
+
+@njit(cache=True, parallel=True)
+def fixed_list_affine_counts(queries, first_session, key, probability, sessions, clicks):
+    """Click sessions that show fixed lists (affine model) and count per (list, rank).
+
+    Session s shows list ``queries[s]`` and clicks rank r when draw ``2 r`` of
+    its key is below ``probability[queries[s], r]`` (as :func:`affine_clicks`).
+    Chunk c of the sessions adds to ``sessions[c, l]`` and ``clicks[c, l, r]``
+    (int32 partial counts; the caller sums them over c): integer counts, so
+    the sum is the same for any number of chunks or threads.
+    """
+    n = queries.size
+    n_chunks = sessions.shape[0]
+    k = probability.shape[1]
+    per = (n + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        for s in range(c * per, min(n, (c + 1) * per)):
+            q = queries[s]
+            skey = session_key(key, first_session + s)
+            sessions[c, q] += 1
+            for r in range(k):
+                clicks[c, q, r] += uniform(skey, 2 * r) < probability[q, r]

@@ -10,11 +10,20 @@ depend on the block size or the number of threads.
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from numba import njit, prange
 
+from . import _click_kernels
+from ._click_models import PBM, _check_labels
 from ._rng import derive_key, session_key, uniform
-from ._statistics import ClickStatistics, aggregate_clicks, aggregate_list_clicks, scatter_list_statistics
+from ._statistics import (
+    ClickStatistics,
+    add_constant_examination,
+    aggregate_clicks,
+    aggregate_list_clicks,
+    scatter_list_statistics,
+)
 
 __all__ = ["QueryDistribution", "SessionRun", "simulate_sessions"]
 
@@ -43,6 +52,25 @@ def _draw_uniform_queries(key, first_session, n_queries, out):
         for s in range(b * block, min(n, (b + 1) * block)):
             u = uniform(session_key(key, first_session + s), 0)
             out[s] = min(np.int64(u * n_queries), n_queries - 1)
+
+
+@njit(cache=True)
+def _group_by_query(queries, offsets, by_query):
+    """Counting sort: by_query[offsets[q]:offsets[q + 1]] = the sessions of query q, ascending."""
+    offsets[:] = 0
+    for s in range(queries.size):
+        offsets[queries[s] + 1] += 1
+    for q in range(offsets.size - 1):
+        offsets[q + 1] += offsets[q]
+    cursor = offsets[:-1].copy()
+    for s in range(queries.size):
+        q = queries[s]
+        by_query[cursor[q]] = s
+        cursor[q] += 1
+
+
+# Sessions per block of a fused path at most (int32 session offsets and counts).
+_FUSED_BLOCK = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -114,7 +142,7 @@ def _child(seed, stream):
 
 def simulate_sessions(dataset, policy, click_model, n_sessions, seed=0, *, round=0,
                       queries=None, block_size=1_000_000, first_session=0, keep_log=False,
-                      statistics=None):
+                      statistics=None, fused=True):
     """Simulate ``n_sessions`` sessions and aggregate their clicks.
 
     Parameters
@@ -140,6 +168,12 @@ def simulate_sessions(dataset, policy, click_model, n_sessions, seed=0, *, round
         Also return the per-session :class:`ClickLog`.
     statistics : ClickStatistics, optional
         Accumulator to add to (in place); a new one by default.
+    fused : bool, default=True
+        Use a fused kernel where one exists: PBM clicks (without a kept log)
+        under a fixed-list policy (deterministic) or Plackett-Luce, which
+        draws, ranks, clicks and counts without materialising the rankings.
+        The statistics are identical to the general pipeline's
+        (``fused=False``), bit for bit.
 
     Returns
     -------
@@ -162,6 +196,13 @@ def simulate_sessions(dataset, policy, click_model, n_sessions, seed=0, *, round
     if queries.kind != "uniform":
         cdf = np.cumsum(queries.probabilities(dataset.n_queries))
         cdf[-1] = np.inf  # every draw in [0, 1) lands on a query despite rounding
+    if fused and not keep_log and type(click_model) is PBM:
+        path = _fused_fixed_lists if hasattr(bound, "fixed_lists") else (
+            _fused_plackett_luce if hasattr(bound, "_affine_click_counts") else None)
+        if path is not None:
+            path(dataset, bound, click_model, int(n_sessions), seed, cdf, int(block_size), int(first_session),
+                 statistics)
+            return SessionRun(statistics, None)
     # A policy that shows one fixed list per query lets us aggregate per
     # (query, rank), in cache, and scatter to documents once at the end.
     table = bound.fixed_lists() if hasattr(bound, "fixed_lists") else None
@@ -206,6 +247,103 @@ def simulate_sessions(dataset, policy, click_model, n_sessions, seed=0, *, round
 
         log = blocks[0] if len(blocks) == 1 else ClickLog.concatenate(blocks)
     return SessionRun(statistics, log)
+
+
+def _fused_blocks(dataset, seed, cdf, n_sessions, block_size, first_session):
+    """(start, queries) of every block of a fused path: the query draws of the general pipeline."""
+    query_key = derive_key(_child(seed, _QUERY_STREAM))
+    size = min(block_size, _FUSED_BLOCK, n_sessions)
+    q = np.empty(size, dtype=np.int64)
+    done = 0
+    while done < n_sessions:
+        size = min(q.size, n_sessions - done)
+        start = first_session + done
+        if cdf is None:
+            _draw_uniform_queries(query_key, np.int64(start), np.int64(dataset.n_queries), q[:size])
+        else:
+            _draw_queries(query_key, np.int64(start), cdf, q[:size])
+        yield start, q[:size]
+        done += size
+
+
+def _affine_parameters(click_model, dataset, k):
+    """theta, eps_minus, eps_slope and relevance of PBM, as its ``_run`` passes them to ``affine_clicks``."""
+    theta = np.ascontiguousarray(click_model.examination_by_rank(k), dtype=np.float64)
+    relevance = np.ascontiguousarray(click_model.attractiveness(_check_labels(dataset.labels)), dtype=np.float64)
+    return theta, np.zeros(k), np.ones(k), relevance
+
+
+def _fused_plackett_luce(dataset, bound, click_model, n_sessions, seed, cdf, block_size, first_session,
+                         statistics):
+    """Query draw, Plackett-Luce ranking, PBM clicks and counting in one kernel per block.
+
+    Sessions are grouped by query (a counting sort) so that a query's weights
+    and its cells stay in cache while its sessions are ranked; every draw is
+    the general pipeline's (same keys, same counters), the counts are
+    integers, and the float sums follow from them (PBM examines rank r with
+    the constant theta_r): the statistics equal the general path's.
+    """
+    k = bound.k
+    theta, eps_minus, eps_slope, relevance = _affine_parameters(click_model, dataset, k)
+    policy_key = derive_key(_child(seed, _POLICY_STREAM))
+    click_key = derive_key(_child(seed, _CLICK_STREAM))
+    impressions_t = np.zeros((k, dataset.n_docs), dtype=np.int64)
+    clicks_t = np.zeros((k, dataset.n_docs), dtype=np.int64)
+    offsets = np.empty(dataset.n_queries + 1, dtype=np.int64)
+    by_query = None
+    for start, q in _fused_blocks(dataset, seed, cdf, n_sessions, block_size, first_session):
+        if by_query is None:
+            by_query = np.empty(q.size, dtype=np.int32)
+        _group_by_query(q, offsets, by_query[:q.size])
+        bound._affine_click_counts(by_query[:q.size], offsets, start, policy_key, click_key, theta, eps_minus,
+                                   eps_slope, relevance, impressions_t, clicks_t)
+    add_constant_examination(
+        (statistics.impressions.T, statistics.clicks.T, statistics.examination.T,
+         statistics.inverse_examination_clicks.T), impressions_t, clicks_t, theta.astype(np.float32),
+    )
+    statistics.n_sessions += n_sessions
+
+
+def _fused_fixed_lists(dataset, bound, click_model, n_sessions, seed, cdf, block_size, first_session,
+                       statistics):
+    """Query draw, PBM clicks and per-(list, rank) counts in one kernel per block, for fixed lists.
+
+    Partial counts per chunk of sessions (integers: any number of chunks
+    gives the same sums); the per-list statistics follow from the counts as
+    in the general path and are scattered to documents the same way.
+    """
+    table = bound.fixed_lists()
+    k = bound.k
+    n_lists = table.shape[0]
+    theta, eps_minus, eps_slope, relevance = _affine_parameters(click_model, dataset, k)
+    probability = np.empty((n_lists, k))
+    _click_kernels.affine_probability_table(table, theta, eps_minus, eps_slope, relevance, probability)
+    click_key = derive_key(_child(seed, _CLICK_STREAM))
+    n_chunks = max(1, numba.get_num_threads())
+    part_sessions = np.empty((n_chunks, n_lists), dtype=np.int32)
+    part_clicks = np.empty((n_chunks, n_lists, k), dtype=np.int32)
+    sessions = np.zeros(n_lists, dtype=np.int64)
+    clicks = np.zeros((n_lists, k), dtype=np.int64)
+    for start, q in _fused_blocks(dataset, seed, cdf, n_sessions, block_size, first_session):
+        part_sessions[...] = 0
+        part_clicks[...] = 0
+        _click_kernels.fixed_list_affine_counts(q, np.int64(start), click_key, probability, part_sessions,
+                                                part_clicks)
+        sessions += part_sessions.sum(axis=0)
+        clicks += part_clicks.sum(axis=0)
+    # The general path counts every rank of a list (empty slots examine 0 and are
+    # dropped by the scatter).
+    shown = table >= 0
+    list_stats = ClickStatistics.empty(n_lists, k)
+    add_constant_examination(
+        (list_stats.impressions.T, list_stats.clicks.T, list_stats.examination.T,
+         list_stats.inverse_examination_clicks.T),
+        np.ascontiguousarray(np.where(shown, sessions[:, None], 0).T), np.ascontiguousarray(clicks.T),
+        theta.astype(np.float32),
+    )
+    list_stats.impressions[~shown] = np.broadcast_to(sessions[:, None], shown.shape)[~shown]
+    list_stats.n_sessions = n_sessions
+    scatter_list_statistics(statistics, list_stats, table)
 
 
 def _log_block(queries, round, displayed, sim, placement, policy_name):

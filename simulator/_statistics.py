@@ -151,6 +151,70 @@ class ClickStatistics:
         )
 
 
+@njit(cache=True)
+def _repeated_sum_table(increments, length):
+    """table[r, n] = 0.0 + increments[r] + ... (n additions, left to right), n = 0..length."""
+    table = np.zeros((increments.size, length + 1))
+    for r in range(increments.size):
+        acc = 0.0
+        for n in range(1, length + 1):
+            acc += increments[r]
+            table[r, n] = acc
+    return table
+
+
+@njit(cache=True, parallel=True)
+def _add_repeatedly_kernel(values_t, counts_t, increments, table):
+    """values_t[r, i] += increments[r], counts_t[r, i] times, one addition at a time.
+
+    Exactly the float sums of adding a constant once per impression in session
+    order; a zero start is read from ``table`` (:func:`_repeated_sum_table`).
+    One thread per rank; every cell is independent of the others.
+    """
+    k, m = values_t.shape
+    length = table.shape[1] - 1
+    for r in prange(k):
+        c = increments[r]
+        for i in range(m):
+            n = counts_t[r, i]
+            if n == 0:
+                continue
+            v = values_t[r, i]
+            if v == 0.0:
+                if n <= length:
+                    values_t[r, i] = table[r, n]
+                    continue
+                v = table[r, length]
+                n -= length
+            for _ in range(n):
+                v += c
+            values_t[r, i] = v
+
+
+def add_constant_examination(stats_arrays_t, impressions_t, clicks_t, examination):
+    """Add counted sessions whose examination at rank r is the constant ``examination[r]``.
+
+    ``stats_arrays_t`` are the rank-major (k, n) views of a statistics'
+    ``(impressions, clicks, examination, inverse_examination_clicks)``;
+    ``impressions_t`` and ``clicks_t`` (int64, (k, n)) the counts to add.  The
+    float sums equal those of :func:`aggregate_clicks` adding ``examination``
+    (float32, as a click model returns it) once per impression and its inverse
+    once per click, in any session order, because every addition to a cell
+    adds the same number.
+    """
+    imp, clk, exam, inverse = stats_arrays_t
+    e = np.asarray(examination, dtype=np.float32).astype(np.float64)
+    with np.errstate(divide="ignore"):
+        inv = np.where(e > 0, 1.0 / np.where(e > 0, e, 1.0), 0.0)
+    for values, counts, increments in ((exam, impressions_t, e), (inverse, np.where((e > 0)[:, None], clicks_t, 0),
+                                                                   inv)):
+        longest = int(counts.max()) if counts.size else 0
+        table = _repeated_sum_table(increments, min(longest, 1 << 16))
+        _add_repeatedly_kernel(values, np.ascontiguousarray(counts), increments, table)
+    imp += impressions_t
+    clk += clicks_t
+
+
 def aggregate_list_clicks(list_stats, lists, clicks, examination):
     """Add sessions of fixed lists to per-(list, rank) statistics in place.
 

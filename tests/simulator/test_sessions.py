@@ -99,3 +99,51 @@ def test_invalid_query_distribution():
         QueryDistribution("pareto")
     with pytest.raises(ValueError, match="zipf exponent must be > 0"):
         QueryDistribution("zipf", exponent=0.0)
+
+
+@pytest.mark.parametrize("policy", [Deterministic(linear_scorer, 5), PlackettLuce(linear_scorer, 5, 0.5),
+                                    PlackettLuce(linear_scorer, 30, 0.5)], ids=["det", "pl", "pl_padded"])
+@pytest.mark.parametrize("kind", ["uniform", "zipf"])
+def test_fused_path_equals_general_pipeline(data, policy, kind):
+    # The fused kernels (query draw + rank + PBM clicks + counts) give the general
+    # pipeline's statistics bit for bit, for any thread count, block size and continuation.
+    dist, model = QueryDistribution(kind, exponent=1.1), PBM(eta=1.0)
+    general = simulate_sessions(data, policy, model, 40_000, seed=9, queries=dist, fused=False).statistics
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = simulate_sessions(data, policy, model, 40_000, seed=9, queries=dist, block_size=40_000).statistics
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        head = simulate_sessions(data, policy, model, 15_000, seed=9, queries=dist, block_size=4_321).statistics
+        simulate_sessions(data, policy, model, 25_000, seed=9, queries=dist, first_session=15_000,
+                          statistics=head, block_size=9_999)
+    finally:
+        numba.set_num_threads(before)
+    # (a fixed-list run continued in two calls scatters two per-list sums, in either path)
+    general_head = simulate_sessions(data, policy, model, 15_000, seed=9, queries=dist, fused=False).statistics
+    simulate_sessions(data, policy, model, 25_000, seed=9, queries=dist, first_session=15_000,
+                      statistics=general_head, fused=False)
+    for name, stats, reference in (("one thread", one, general), ("continued", head, general_head)):
+        for field in ("impressions", "clicks", "examination", "inverse_examination_clicks"):
+            assert np.array_equal(getattr(stats, field), getattr(reference, field)), f"{name}: {field} differs"
+        assert stats.n_sessions == reference.n_sessions
+
+
+def test_fused_kernels_compiled_equal_py_func(data, monkeypatch):
+    import policies._kernels as policy_kernels
+    import simulator._click_kernels as click_kernels
+    import simulator._rng as rng
+
+    model = PBM(eta=1.0)
+    policies = (Deterministic(linear_scorer, 5), PlackettLuce(linear_scorer, 5, 0.5))
+    compiled = [simulate_sessions(data, p, model, 300, seed=4).statistics for p in policies]
+    for module in (policy_kernels, click_kernels):
+        for attr in dir(module):
+            func = getattr(module, attr)
+            if isinstance(func, numba.core.registry.CPUDispatcher):
+                monkeypatch.setattr(module, attr, func.py_func)
+    monkeypatch.setattr(rng, "mix64", rng.mix64.py_func)
+    with np.errstate(over="ignore"):  # uint64 arithmetic wraps by design
+        python = [simulate_sessions(data, p, model, 300, seed=4).statistics for p in policies]
+    for c, p in zip(compiled, python):
+        assert c.equals(p)

@@ -90,3 +90,22 @@ def test_invalid_statistics():
         ClickStatistics(np.zeros((2, 2), int), np.ones((2, 2), int), np.zeros((2, 2)))
     with pytest.raises(ValueError, match="need n_docs >= 0 and k >= 1"):
         ClickStatistics.empty(3, 0)
+
+
+def test_repeated_additions_equal_one_at_a_time():
+    # The fused session paths add a constant examination once per impression from counts:
+    # from a zero start through the table (and past its end), from any other start by a loop.
+    from simulator._statistics import _add_repeatedly_kernel, _repeated_sum_table
+
+    increments = np.array([1.0, 0.1, 1.0 / 3.0], dtype=np.float32).astype(np.float64)
+    counts = np.array([[0, 2, 9], [5, 3, 7], [1, 4, 8]], dtype=np.int64)
+    start = np.array([[0.0, 0.7, 0.0], [0.0, 0.0, 2.5], [1e-3, 0.0, 0.0]])
+    expected = start.copy()
+    for r in range(3):
+        for i in range(3):
+            for _ in range(counts[r, i]):
+                expected[r, i] += increments[r]
+    for length in (0, 3, 20):
+        values = start.copy()
+        _add_repeatedly_kernel(values, counts, increments, _repeated_sum_table(increments, length))
+        assert np.array_equal(values, expected), f"table length {length}: {values - expected}"
