@@ -1,42 +1,379 @@
-"""clickloop's main command.
+"""clickloop's main command: run a feedback-loop experiment and write its results.
 
-Until the multi-round feedback loop lands, this runs the click-simulation demo:
-a synthetic data set, a logging ranker of middling quality (rank by
-w * y + (1 - w) * U(0, 4), Zhang et al. 2023, w = 0.5) showing the top 10, and
-every click-model preset of ../shared/REFERENCE.md simulating the same
-sessions.  It prints the click-through rate by rank and writes
-``OUT/ctr_by_rank.csv`` and ``OUT/plots/ctr_by_rank.{png,svg}``.
+With no arguments it runs the ``default`` preset (the headline experiment on
+built-in synthetic data) into ``results/``::
 
-Usage::
+    python run_simulation.py [--config FILE.toml] [--preset NAME] [--set key.path=value ...]
+                             [--seeds N] [--out DIR] [--resume] [--jobs N] [--quiet]
+    python run_simulation.py --list-presets
 
-    python run_simulation.py [--out results] [--sessions 1000000] [--seed 0]
+This module is the composition root: it turns a validated
+:class:`simulator.ExperimentConfig` into datasets, click models, policies and
+learners, runs every (seed, variant) loop as an independent task (in this
+process or in ``--jobs`` worker processes), checkpoints every round, and
+writes ``OUT/config.toml``, ``OUT/metrics.csv`` (long format
+``seed,variant,round,metric,value``), ``OUT/propensity.csv``,
+``OUT/summary.md`` and ``OUT/plots/``.
+
+Bad input (an unknown key, a wrong type, a value out of range, an unreadable
+data file) prints one line naming what is wrong and exits with code 2,
+before anything is written.
 """
 
 import argparse
+import csv
+import io
+import os
+import shutil
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-K = 10
-DEMO_MODELS = ["pbm", "pbm_eye_tracking", "trust_vardasbi", "cascade", "dcm_informational", "dbn", "ubm"]
+__all__ = ["main", "run_task"]
+
+_STATE = ".state"
+METRICS_HEADER = ("seed", "variant", "round", "metric", "value")
+PROPENSITY_HEADER = ("seed", "variant", "round", "rank", "true", "estimated")
 
 
-def _logged_rankings(dataset, n_sessions, seed):
-    """Displayed top-K of each session: a uniformly drawn query ranked by a noisy logger."""
-    rng = np.random.default_rng(seed)
-    sizes = dataset.query_sizes
-    starts = dataset.query_boundaries[:-1]
-    w = 0.5
-    score = w * dataset.labels + (1 - w) * rng.uniform(0, 4, size=dataset.n_docs)
-    top = np.full((dataset.n_queries, K), -1, dtype=np.int32)
-    for q in range(dataset.n_queries):
-        order = np.argsort(-score[starts[q]: starts[q] + sizes[q]], kind="stable")[:K]
-        top[q, : order.size] = starts[q] + order
-    queries = rng.integers(0, dataset.n_queries, size=n_sessions)
-    return top[queries]
+class UsageError(Exception):
+    """Bad input from the command line: one line on stderr, exit code 2."""
 
+
+# --------------------------------------------------------------------------
+# Composition: config -> objects
+# --------------------------------------------------------------------------
+
+def build_datasets(config):
+    """(served, held-out or None) datasets of the configuration."""
+    from simulator import load_letor, make_synthetic
+
+    data = config.data
+    if data.source == "synthetic":
+        lo, hi = data.docs_per_query
+        full = make_synthetic(n_queries=data.n_queries, docs_per_query=(lo, hi) if lo != hi else lo,
+                              n_features=data.n_features, relevance=data.relevance, label_noise=data.label_noise,
+                              document_share=data.document_share, seed=data.seed)
+    else:
+        full = load_letor(data.path)
+    if data.test_fraction == 0:
+        return full, None
+    train, test = full.split((1 - data.test_fraction, data.test_fraction), seed=data.seed)
+    return train, test
+
+
+def build_click_model(config):
+    from simulator import DBN, UBM, CascadeModel, GradeMapping, TrustBias, click_model, relevance_mapping
+
+    cm = config.click_model
+    mapping = (GradeMapping.graded(eps_minus=cm.noise) if cm.relevance == "graded"
+               else relevance_mapping(cm.relevance))
+    if cm.name in ("pbm", "pbm_eye_tracking"):
+        return click_model(cm.name, eta=cm.eta, attractiveness=mapping)
+    if cm.name == "ubm":
+        return UBM(eta=cm.eta, attractiveness=mapping)
+    if cm.name == "trust_vardasbi":
+        return TrustBias.vardasbi(eta=cm.eta, n_ranks=max(config.policy.k, 10))
+    if cm.name == "cascade":
+        return CascadeModel(attractiveness=mapping)
+    if cm.name == "dbn":
+        return DBN(attractiveness=mapping)
+    if cm.name == "sdbn":
+        return DBN(attractiveness=mapping, gamma=1.0)
+    return click_model(cm.name)  # the DCM presets carry their own click and stop tables
+
+
+class _Standardised:
+    """Scores standardised over the whole data set, so a Plackett-Luce temperature has one meaning."""
+
+    def __init__(self, scorer):
+        self.scorer = scorer
+
+    def __call__(self, features):
+        s = np.asarray(self.scorer(features), dtype=np.float64)
+        return (s - s.mean()) / (s.std() + 1e-12)
+
+
+def policy_factory(config):
+    """``make_policy(scorer)`` of the configuration's serving policy."""
+    from policies import Deterministic, EpsilonGreedy, PlackettLuce
+
+    p = config.policy
+    if p.kind == "deterministic":
+        return lambda scorer: Deterministic(scorer, p.k)
+    if p.kind == "epsilon_greedy":
+        return lambda scorer: EpsilonGreedy(scorer, p.k, p.epsilon)
+    return lambda scorer: PlackettLuce(_Standardised(scorer), p.k, p.temperature)
+
+
+def build_variant(config, name, seed):
+    """The :class:`simulator.Variant` of a variant name."""
+    from ltr import IPS, FullInformation, LGBMPosition, Naive, PositionTower
+    from simulator import Variant
+
+    lc = config.learner
+    common = {"n_estimators": lc.n_estimators, "num_threads": lc.num_threads, "seed": seed}
+    shared = dict(common, backend=lc.backend)
+    if name == "naive":
+        return Variant(name, lambda: Naive(loss=lc.loss, **shared))
+    if name == "ips":
+        clip = "auto" if config.ips.clip < 0 else config.ips.clip
+        return Variant(name, lambda: IPS(propensity=config.ips.propensity, clip=clip, loss=lc.loss, **shared),
+                       debiased=True)
+    if name == "tower":
+        t = config.tower
+        return Variant(name, lambda: PositionTower(n_iter=t.n_iter, dropout=t.dropout,
+                                                   document_prior=t.document_prior, **shared), debiased=True)
+    if name == "lgbm_position":
+        g = config.lgbm_position
+        return Variant(name, lambda: LGBMPosition(position_bias_regularization=g.position_bias_regularization,
+                                                  max_sessions=g.max_sessions, **common),
+                       debiased=True, needs_log=True, max_log_sessions=g.max_sessions)
+    if name == "skyline":
+        return Variant(name, lambda: FullInformation(1.0, backend=lc.backend, **common), static=True)
+    if name == "logger":
+        return Variant(name, lambda: logger_learner(config, seed), static=True)
+    raise ValueError(f"unknown variant {name!r}")
+
+
+def logger_learner(config, seed):
+    from ltr import FullInformation
+
+    lc = config.learner
+    return FullInformation(config.logger.query_fraction, min_queries=config.logger.min_queries,
+                           backend=lc.backend, n_estimators=lc.n_estimators, num_threads=lc.num_threads, seed=seed)
+
+
+# --------------------------------------------------------------------------
+# One task: one variant's loop for one seed, checkpointed every round
+# --------------------------------------------------------------------------
+
+def _task_dir(out, seed, variant):
+    return Path(out) / _STATE / f"seed_{seed}" / variant
+
+
+def _atomic_write_text(path, text):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _save_record(path, record):
+    """A round's record as a compressed npz of the shown cells (impressions > 0), written atomically."""
+    stats = record.statistics
+    row, rank = np.nonzero(stats.impressions)
+    arrays = {
+        "n_docs": np.int64(stats.n_docs), "k": np.int64(stats.k), "n_sessions": np.int64(stats.n_sessions),
+        "row": row, "rank": rank, "impressions": stats.impressions[row, rank], "clicks": stats.clicks[row, rank],
+        "examination": stats.examination[row, rank],
+        "inverse_examination_clicks": stats.inverse_examination_clicks[row, rank],
+        "scores": record.scores,
+    }
+    for name in ("test_scores", "theta", "click_probability"):
+        value = getattr(record, name)
+        if value is not None:
+            arrays[name] = value
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
+    os.replace(tmp, path)
+
+
+def _load_record(path, round_, log=None):
+    from simulator import ClickStatistics, RoundRecord
+
+    with np.load(path) as z:
+        stats = ClickStatistics.empty(int(z["n_docs"]), int(z["k"]))
+        row, rank = z["row"], z["rank"]
+        for name in ("impressions", "clicks", "examination", "inverse_examination_clicks"):
+            getattr(stats, name)[row, rank] = z[name]
+        stats.n_sessions = int(z["n_sessions"])
+        optional = {name: z[name] for name in ("test_scores", "theta", "click_probability") if name in z.files}
+        return RoundRecord(round=round_, statistics=stats, scores=z["scores"], log=log, **optional)
+
+
+def run_task(config, seed, variant_name, out, numba_threads=None):
+    """Run (or continue) one variant's loop for one seed; returns (metric rows, propensity rows).
+
+    Every finished round is checkpointed under ``OUT/.state/seed_S/VARIANT/``;
+    a rerun continues after the last checkpoint and, once the task is done,
+    returns its saved rows.  The rows are a pure function of (config, seed,
+    variant): the same whatever the process, the number of threads or where
+    the run was interrupted.
+    """
+    if numba_threads is not None:
+        import numba
+
+        numba.set_num_threads(numba_threads)
+    from analysis import loop_metrics
+    from simulator import LoopEnvironment, load_click_log, run_loop, save_click_log
+
+    folder = _task_dir(out, seed, variant_name)
+    done = folder / "rows.csv"
+    if done.exists():
+        return _read_rows(done)
+    folder.mkdir(parents=True, exist_ok=True)
+    train, test = build_datasets(config)
+    variant = build_variant(config, variant_name, seed)
+    model = build_click_model(config)
+    keep_logs = config.output.save_logs
+    env = LoopEnvironment(train, test, model, policy_factory(config), config.loop.sessions_per_round,
+                          window=config.loop.window, engagement=config.loop.engagement, keep_logs=keep_logs)
+    # Round 0 serves the initial logger (a static variant serves its own ranker in every round).
+    initial_learner = variant.make_learner() if variant.static else logger_learner(config, seed)
+    initial = initial_learner.fit(train)
+    completed = []
+    while (folder / f"round_{len(completed)}.npz").exists():
+        t = len(completed)
+        log_path = folder / f"round_{t}.parquet"
+        log = load_click_log(log_path) if log_path.exists() else None
+        completed.append(_load_record(folder / f"round_{t}.npz", t, log))
+
+    def checkpoint(record):
+        if record.log is not None and (keep_logs or variant.needs_log):
+            save_click_log(record.log, folder / f"round_{record.round}.parquet")
+        _save_record(folder / f"round_{record.round}.npz", record)
+
+    records = run_loop(env, variant, initial, config.loop.rounds, seed, completed=completed, on_round=checkpoint)
+    theta = getattr(model, "examination_by_rank", None)
+    metrics, propensity = loop_metrics(
+        records, train, test, true_theta=theta(config.policy.k) if theta is not None else None,
+        ndcg_k=config.evaluation.ndcg_k, relevant_threshold=config.evaluation.relevant_threshold)
+    metric_rows = [(seed, variant_name, r, m, v) for r, m, v in metrics]
+    propensity_rows = [(seed, variant_name, r, k, t, e) for r, k, t, e in propensity]
+    _atomic_write_text(done, _rows_text(metric_rows, propensity_rows))
+    return metric_rows, propensity_rows
+
+
+def _rows_text(metric_rows, propensity_rows):
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    for row in metric_rows:
+        writer.writerow(("m",) + tuple(_fmt(v) for v in row))
+    for row in propensity_rows:
+        writer.writerow(("p",) + tuple(_fmt(v) for v in row))
+    return buf.getvalue()
+
+
+def _read_rows(path):
+    metric_rows, propensity_rows = [], []
+    with open(path, newline="") as f:
+        for row in csv.reader(f):
+            if row[0] == "m":
+                metric_rows.append((int(row[1]), row[2], int(row[3]), row[4], float(row[5])))
+            else:
+                propensity_rows.append((int(row[1]), row[2], int(row[3]), int(row[4]), float(row[5]),
+                                        float(row[6])))
+    return metric_rows, propensity_rows
+
+
+def _fmt(value):
+    if isinstance(value, float):
+        return repr(value)  # round-trips exactly
+    return str(value)
+
+
+# --------------------------------------------------------------------------
+# The whole run
+# --------------------------------------------------------------------------
+
+class _Progress:
+    """A one-line progress bar on a terminal; silent otherwise."""
+
+    def __init__(self, total, enabled):
+        self.total, self.done, self.start = total, 0, time.perf_counter()
+        self.enabled = enabled and sys.stderr.isatty()
+
+    def advance(self, n, label):
+        self.done += n
+        if self.enabled:
+            width = 30
+            filled = int(width * self.done / self.total)
+            elapsed = time.perf_counter() - self.start
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
+                             f"rounds  {label:<24} {elapsed:6.0f} s")
+            sys.stderr.flush()
+
+    def close(self):
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+def run_experiment(config, out, *, jobs=1, resume=False, quiet=False):
+    """Run every (seed, variant) task of ``config`` and write the outputs into ``out``."""
+    from simulator import config_to_toml
+
+    out = Path(out)
+    resolved = config_to_toml(config)
+    state = out / _STATE
+    if resume and (out / "config.toml").exists():
+        previous = (out / "config.toml").read_text()
+        if load_config_text(previous) != load_config_text(resolved):
+            raise UsageError(f"--resume: {out}/config.toml differs from this configuration; "
+                             "use the same configuration or another --out")
+    elif state.exists():
+        shutil.rmtree(state)  # a fresh run: earlier checkpoints would be of another configuration
+    _atomic_write_text(out / "config.toml", resolved)
+    tasks = [(seed, name) for seed in range(config.seeds) for name in config.loop.variants]
+    per_task = config.loop.rounds + 1
+    progress = _Progress(len(tasks) * per_task, not quiet)
+    results = {}
+    if jobs <= 1:
+        for seed, name in tasks:
+            results[(seed, name)] = run_task(config, seed, name, out)
+            progress.advance(per_task, f"seed {seed} {name}")
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        context = mp.get_context("spawn")  # numba and LightGBM threads do not survive fork safely
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            futures = {pool.submit(run_task, config, seed, name, out, threads): (seed, name) for seed, name in tasks}
+            for future in as_completed(futures):
+                seed, name = futures[future]
+                results[(seed, name)] = future.result()
+                progress.advance(per_task, f"seed {seed} {name}")
+    progress.close()
+    metric_rows = [row for key in tasks for row in results[key][0]]
+    propensity_rows = [row for key in tasks for row in results[key][1]]
+    write_outputs(out, metric_rows, propensity_rows)
+    return metric_rows
+
+
+def load_config_text(text):
+    """A config read back from its TOML text (for comparing resolved configs)."""
+    import tomllib
+
+    from simulator import config_from_dict
+
+    return config_from_dict(tomllib.loads(text))
+
+
+def write_outputs(out, metric_rows, propensity_rows):
+    """metrics.csv, propensity.csv, summary.md and plots/ of a finished run (each written atomically)."""
+    from analysis import replot
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(METRICS_HEADER)
+    writer.writerows(tuple(_fmt(v) for v in row) for row in metric_rows)
+    _atomic_write_text(Path(out) / "metrics.csv", buf.getvalue())
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(PROPENSITY_HEADER)
+    writer.writerows(tuple(_fmt(v) for v in row) for row in propensity_rows)
+    _atomic_write_text(Path(out) / "propensity.csv", buf.getvalue())
+    return replot(out)
+
+
+# --------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------
 
 class _OneLineParser(argparse.ArgumentParser):
     """Bad input: one line on stderr naming what is wrong, exit code 2 (no usage dump)."""
@@ -55,54 +392,59 @@ def _positive_int(text):
     return value
 
 
-def _seed(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
-    return value
+def _parser():
+    parser = _OneLineParser(prog="clickloop", description="clickloop: feedback loops of learning to rank from clicks")
+    parser.add_argument("--config", type=Path, help="experiment configuration (TOML)")
+    parser.add_argument("--preset", help="start from a named preset (see --list-presets); default: default")
+    parser.add_argument("--list-presets", action="store_true", help="list the presets and exit")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                        help="override one configuration value (repeatable)")
+    parser.add_argument("--seeds", type=_positive_int, help="number of seeds (0..N-1)")
+    parser.add_argument("--out", type=Path, default=Path("results"), help="output folder (default: results)")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    parser.add_argument("--jobs", type=_positive_int, default=1, help="worker processes (default: 1)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary on the terminal")
+    return parser
 
 
 def main(argv=None):
-    parser = _OneLineParser(description="clickloop click-simulation demo")
-    parser.add_argument("--out", type=Path, default=Path("results"), help="output folder (default: results)")
-    parser.add_argument("--sessions", type=_positive_int, default=1_000_000, help="sessions per click model")
-    parser.add_argument("--seed", type=_seed, default=0)
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
+    from simulator import PRESETS, ConfigError, LetorFormatError, load_config
 
-    from analysis import plot_ctr_by_rank
-    from simulator import click_model, make_synthetic
-
-    start = time.perf_counter()
-    dataset = make_synthetic(n_queries=2000, docs_per_query=(20, 60), seed=args.seed)
-    displayed = _logged_rankings(dataset, args.sessions, args.seed)
-    ctr = {}
-    for i, name in enumerate(DEMO_MODELS):
-        sim = click_model(name).simulate(displayed, dataset.labels, seed=args.seed + 1 + i)
-        ctr[name] = sim.ctr_by_rank
-    elapsed = time.perf_counter() - start
-
-    print(f"{dataset.n_queries} synthetic queries, {dataset.n_docs} documents; "
-          f"{args.sessions:,} sessions per click model, top {K} of a noisy logger")
-    print("model".ljust(20) + "".join(f"{'@' + str(r):>7}" for r in range(1, K + 1)))
-    for name, values in ctr.items():
-        print(name.ljust(20) + "".join(f"{v:7.3f}" for v in values))
-
-    args.out.mkdir(parents=True, exist_ok=True)
-    csv = args.out / "ctr_by_rank.csv"
-    tmp = csv.with_name(csv.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write("model,rank,ctr\n")
-        for name, values in ctr.items():
-            for r, v in enumerate(values, start=1):
-                f.write(f"{name},{r},{v:.6f}\n")
-    tmp.replace(csv)
-    plots = plot_ctr_by_rank(ctr, args.out / "plots" / "ctr_by_rank",
-                             title=f"CTR by rank, {args.sessions:,} sessions per click model")
-    print(f"wrote {csv} and {', '.join(str(p) for p in plots)} in {elapsed:.1f} s of simulation")
+    if args.list_presets:
+        for name, entry in PRESETS.items():
+            print(f"{name:14} {entry['description']}")
+        return 0
+    try:
+        overrides = list(args.overrides) + ([f"seeds={args.seeds}"] if args.seeds else [])
+        preset_name = args.preset or (None if args.config else "default")
+        config = load_config(args.config, preset_name=preset_name, overrides=overrides)
+        _check_data(config)
+        start = time.perf_counter()
+        run_experiment(config, args.out, jobs=args.jobs, resume=args.resume, quiet=args.quiet)
+    except (ConfigError, LetorFormatError, UsageError) as exc:
+        print(f"clickloop: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("clickloop: interrupted; continue with --resume", file=sys.stderr)
+        return 130
+    if not args.quiet:
+        print((args.out / "summary.md").read_text())
+        print(f"wrote {args.out}/metrics.csv, summary.md and plots/ in {time.perf_counter() - start:.0f} s")
     return 0
+
+
+def _check_data(config):
+    """Read the data once before anything is written, so a bad file fails with exit 2 and no output."""
+    from simulator import ConfigError
+
+    if config.data.source == "letor":
+        path = Path(config.data.path)
+        if not path.is_file():
+            raise ConfigError(f"data.path: no such file {str(path)!r}")
+        train, _ = build_datasets(config)
+        if train.n_queries < 2:
+            raise ConfigError(f"data.path: {path} holds too few queries ({train.n_queries}) to serve")
 
 
 if __name__ == "__main__":

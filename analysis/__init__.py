@@ -13,6 +13,7 @@ from ._degeneracy import (
     rbo,
     rich_get_richer_slope,
 )
+from ._round_metrics import loop_metrics
 from ._metrics import (
     METRICS,
     arp,
@@ -52,6 +53,7 @@ from ._results import (
 from ._summary import summary_table, t_interval, write_summary
 
 __all__ = [
+    "loop_metrics",
     "METRICS",
     "METRICS_HEADER",
     "METRIC_LABELS",

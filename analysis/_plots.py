@@ -421,6 +421,11 @@ def plot_final_round(results, path_stem, metric="ndcg@10"):
         return _save(fig, path_stem)
 
 
+#: Columns of summary.md, those present in the run.
+SUMMARY_METRICS = ("ndcg@10", "heldout_ndcg@10", "ctr", "exposure_gini", "coverage", "kendall_tau",
+                   "rich_get_richer", "propensity_error")
+
+
 def replot(outdir):
     """Re-draw every plot and ``summary.md`` of a finished output folder.
 
@@ -464,5 +469,7 @@ def replot(outdir):
     ndcgs = [m for m in metrics if m.startswith("ndcg@")]
     metric = "ndcg@10" if "ndcg@10" in metrics else (ndcgs or metrics)[0]
     written += plot_final_round(results, plots / "final_round", metric=metric)
-    written.append(write_summary(results, results.outdir / "summary.md"))
+    # The summary keeps to the headline metrics (every metric is in metrics.csv and the panel).
+    headline = [m for m in SUMMARY_METRICS if m in metrics] or None
+    written.append(write_summary(results, results.outdir / "summary.md", metrics=headline))
     return written

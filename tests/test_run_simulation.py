@@ -1,33 +1,199 @@
-"""The main command end to end on a small number of sessions, and its bad-input path."""
+"""The main command end to end: the smoke preset, determinism, resume after a kill, bad input.
 
+Every run here uses the ``smoke`` preset (2 seeds x 6 variants x 3 deployed
+rankers on 48 served queries) with fewer rounds where the test allows, so
+the whole module costs a few runs of a few seconds each.
+"""
+
+import csv
+import os
+import signal
 import subprocess
 import sys
+import time
+import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import run_simulation  # noqa: E402
+
+VARIANTS = ["skyline", "logger", "naive", "ips", "tower", "lgbm_position"]
 
 
-def run(*args, cwd):
+def run(*args, cwd, env=None, timeout=300):
+    full_env = dict(os.environ, **(env or {}))
     return subprocess.run([sys.executable, str(ROOT / "run_simulation.py"), *args], cwd=cwd,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env=full_env, timeout=timeout)
 
 
-def test_demo_writes_table_and_plots(tmp_path):
-    out = tmp_path / "out"
-    result = run("--sessions", "20000", "--out", str(out), cwd=tmp_path)
+def read_metrics(path):
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["seed", "variant", "round", "metric", "value"]
+    return rows[1:]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """One smoke run through the command line, with 2 worker processes."""
+    out = tmp_path_factory.mktemp("smoke") / "out"
+    result = run("--preset", "smoke", "--out", str(out), "--jobs", "2", "--quiet", cwd=out.parent)
     assert result.returncode == 0, result.stderr
-    rows = (out / "ctr_by_rank.csv").read_text().splitlines()
-    assert rows[0] == "model,rank,ctr" and len(rows) == 1 + 7 * 10
-    ctr = {(m, int(r)): float(v) for m, r, v in (row.split(",") for row in rows[1:])}
-    # Position bias: every model clicks rank 1 more than rank 10 under this logger.
-    assert all(ctr[(m, 1)] > ctr[(m, 10)] for m, _ in ctr)
-    for suffix in (".png", ".svg"):
-        assert (out / "plots" / f"ctr_by_rank{suffix}").stat().st_size > 10_000
+    return out, result
 
 
-def test_bad_argument_exits_2_with_one_line(tmp_path):
-    result = run("--sessions", "-5", "--out", str(tmp_path / "out"), cwd=tmp_path)
+def test_smoke_writes_every_output(smoke_run):
+    out, result = smoke_run
+    rows = read_metrics(out / "metrics.csv")
+    seen = {(int(s), v, int(r)) for s, v, r, _, _ in rows}
+    # 2 seeds x 6 variants x rounds 0..2
+    assert seen == {(s, v, r) for s in range(2) for v in VARIANTS for r in range(3)}
+    by_key = {(int(s), v, int(r), m): float(x) for s, v, r, m, x in rows}
+    for s in range(2):
+        # Round 0 serves the same logger with the same sessions in every retrained variant.
+        first = {by_key[(s, v, 0, "ndcg@10")] for v in ("logger", "naive", "ips", "tower", "lgbm_position")}
+        assert len(first) == 1, f"round 0 differs between variants of seed {s}: {first}"
+        assert 0.0 < by_key[(s, "skyline", 0, "ndcg@10")] <= 1.0
+        assert 0.0 < by_key[(s, "naive", 2, "ctr")] < 1.0
+    metrics = {m for _, _, _, m, _ in rows}
+    assert {"ndcg@10", "heldout_ndcg@10", "ctr", "exposure_gini", "coverage", "kendall_tau"} <= metrics
+    config = tomllib.loads((out / "config.toml").read_text())
+    assert config["loop"]["rounds"] == 2 and config["seeds"] == 2
+    with open(out / "propensity.csv", newline="") as f:
+        prop = list(csv.reader(f))
+    assert prop[0] == ["seed", "variant", "round", "rank", "true", "estimated"]
+    assert {row[1] for row in prop[1:]} == {"tower"}
+    assert "| variant |" in (out / "summary.md").read_text()
+    assert (out / "plots" / "degeneracy.png").stat().st_size > 10_000
+    assert result.stdout == "" and result.stderr == ""  # --quiet and not a terminal: nothing extra
+
+
+def test_same_metrics_with_one_job_and_one_thread(smoke_run, tmp_path):
+    out, _ = smoke_run
+    other = tmp_path / "serial"
+    result = run("--preset", "smoke", "--out", str(other), "--jobs", "1", "--quiet", cwd=tmp_path,
+                 env={"NUMBA_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    assert (other / "metrics.csv").read_bytes() == (out / "metrics.csv").read_bytes()
+    assert (other / "propensity.csv").read_bytes() == (out / "propensity.csv").read_bytes()
+
+
+def test_resume_after_kill_equals_uninterrupted(smoke_run, tmp_path):
+    out, _ = smoke_run
+    target = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run_simulation.py"), "--preset", "smoke", "--out",
+                             str(target), "--quiet"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    # Kill -9 once the first task has checkpointed a round and before the run is over.
+    deadline = time.monotonic() + 240
+    checkpoint = target / ".state" / "seed_0" / "naive" / "round_1.npz"
+    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (target / "metrics.csv").exists()
+    result = run("--preset", "smoke", "--out", str(target), "--resume", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (target / "metrics.csv").read_bytes() == (out / "metrics.csv").read_bytes()
+
+
+def test_resume_rejects_another_configuration(smoke_run, tmp_path):
+    out, _ = smoke_run
+    result = run("--preset", "smoke", "--set", "loop.rounds=1", "--out", str(out), "--resume", cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip().count("\n") == 0
-    assert "expected a positive integer, got -5" in result.stderr
+    assert "config.toml differs" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_list_presets():
+    result = run("--list-presets", cwd=ROOT)
+    assert result.returncode == 0
+    names = [line.split()[0] for line in result.stdout.splitlines()]
+    assert names == ["default", "smoke", "letor-sample"]
+
+
+BAD = [
+    (["--set", "loop.roundz=3"], "unknown key 'loop.roundz'; allowed keys of [loop]: rounds"),
+    (["--set", "nosuch.key=1"], "unknown key 'nosuch'"),
+    (["--set", "loop.rounds=0"], "loop.rounds must be >= 1, got 0"),
+    (["--set", "loop.rounds=ten"], "loop.rounds must be an integer, got 'ten'"),
+    (["--set", "loop.rounds=2.5"], "loop.rounds must be an integer, got 2.5"),
+    (["--set", "click_model.eta=-1"], "click_model.eta must be >= 0.0 and <= 10.0, got -1.0"),
+    (["--set", "click_model.noise=1.5"], "click_model.noise must be <= 1.0 and >= 0.0, got 1.5"),
+    (["--set", "click_model.name=bogus"], "click_model.name must be one of pbm"),
+    (["--set", "policy.epsilon=2"], "policy.epsilon must be <= 1.0 and >= 0.0, got 2.0"),
+    (["--set", "policy.kind=greedy"], "policy.kind must be one of deterministic, plackett_luce, epsilon_greedy"),
+    (["--set", "policy.temperature=0"], "policy.temperature must be > 0.0, got 0.0"),
+    (["--set", "policy.k=50"], "policy.k = 50 is larger than the smallest candidate list"),
+    (["--set", "loop.variants=['naive', 'oracle']"], "loop.variants must be one of skyline"),
+    (["--set", "loop.variants=[]"], "loop.variants must name at least one"),
+    (["--set", "loop.engagement=clicks"], "loop.engagement must be one of none, ctr, ctr_count"),
+    (["--set", "output.save_logs=1"], "output.save_logs must be true or false"),
+    (["--set", "logger.query_fraction=0"], "logger.query_fraction must be > 0.0"),
+    (["--set", "data.docs_per_query=[30, 20]"], "data.docs_per_query must be [low, high] with low <= high"),
+    (["--set", "loop"], "--set expects key.path=value, got 'loop'"),
+    (["--set", "loop=3"], "[loop] must be a table"),
+    (["--set", "click_model.name='cascade'", "--set", "click_model.eta=2"],
+     "click_model.eta applies to pbm, pbm_eye_tracking, trust_vardasbi, ubm only"),
+    (["--set", "data.source='letor'", "--set", "data.path='nowhere.txt'"], "data.path: no such file 'nowhere.txt'"),
+    (["--preset", "nosuch"], "unknown preset 'nosuch'; choose one of default, smoke, letor-sample"),
+    (["--config", "missing.toml"], "cannot read config file 'missing.toml'"),
+    (["--seeds", "0"], "expected a positive integer, got 0"),
+]
+
+
+def call_main(args, capsys):
+    """run_simulation.main in this process (the table is too long for a subprocess per row)."""
+    try:
+        code = run_simulation.main(args)
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_configuration_exits_2_with_one_line(args, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = list(args)
+    if "--preset" not in args and "--config" not in args:
+        args = ["--preset", "smoke"] + args
+    code, err = call_main(args + ["--out", str(tmp_path / "out")], capsys)
+    assert code == 2, err
+    assert err.count("\n") == 1, err
+    assert message in err
     assert not (tmp_path / "out").exists()
+
+
+def test_bad_input_from_the_real_command_line(tmp_path):
+    result = run("--preset", "smoke", "--set", "click_model.eta=-1", "--out", str(tmp_path / "out"),
+                 cwd=tmp_path, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr == "clickloop: error: click_model.eta must be >= 0.0 and <= 10.0, got -1.0\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_toml_file_and_malformed_data_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[loop\nrounds = 3\n")
+    code, err = call_main(["--config", str(bad), "--out", str(tmp_path / "out")], capsys)
+    assert code == 2 and "not valid TOML" in err and err.count("\n") == 1
+    data = tmp_path / "broken.txt"
+    data.write_text("1 qid:1 1:0.5\n2 qid:1 1:zz\n")
+    config = tmp_path / "letor.toml"
+    config.write_text(f'preset = "smoke"\n[data]\nsource = "letor"\npath = "{data}"\n')
+    code, err = call_main(["--config", str(config), "--out", str(tmp_path / "out")], capsys)
+    assert code == 2 and "broken.txt:2" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_resolved_config_round_trips():
+    from simulator import config_to_toml, preset
+
+    for name in ("default", "smoke", "letor-sample"):
+        config = preset(name)
+        assert run_simulation.load_config_text(config_to_toml(config)) == config
