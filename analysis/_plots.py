@@ -421,6 +421,8 @@ def plot_final_round(results, path_stem, metric="ndcg@10"):
         return _save(fig, path_stem)
 
 
+#: Panels of plots/headline.{png,svg}: quality, clicks, concentration, reach and lock-in.
+HEADLINE_METRICS = ("ndcg@10", "ctr", "exposure_gini", "coverage", "rbo@10", "kendall_tau")
 #: Columns of summary.md, those present in the run.
 SUMMARY_METRICS = ("ndcg@10", "heldout_ndcg@10", "ctr", "exposure_gini", "coverage", "kendall_tau",
                    "rich_get_richer", "propensity_error")
@@ -429,7 +431,8 @@ SUMMARY_METRICS = ("ndcg@10", "heldout_ndcg@10", "ctr", "exposure_gini", "covera
 def replot(outdir):
     """Re-draw every plot and ``summary.md`` of a finished output folder.
 
-    Writes ``plots/degeneracy.{png,svg}``, ``plots/propensity.{png,svg}`` (only
+    Writes ``plots/degeneracy.{png,svg}`` (every metric), ``plots/headline.{png,svg}``
+    (the :data:`HEADLINE_METRICS` present), ``plots/propensity.{png,svg}`` (only
     if ``propensity.csv`` has rows), ``plots/final_round.{png,svg}`` (of
     ``ndcg@10``, else of another ``ndcg@K``, else of the first metric) and
     ``summary.md``, each atomically.
@@ -458,11 +461,14 @@ def replot(outdir):
     >>> _ = (outdir / "metrics.csv").write_text(
     ...     "seed,variant,round,metric,value\\n0,naive,0,ndcg@10,0.4\\n0,naive,1,ndcg@10,0.5\\n")
     >>> sorted(p.relative_to(outdir).as_posix() for p in replot(outdir))
-    ['plots/degeneracy.png', 'plots/degeneracy.svg', 'plots/final_round.png', 'plots/final_round.svg', 'summary.md']
+    ['plots/degeneracy.png', 'plots/degeneracy.svg', 'plots/final_round.png', 'plots/final_round.svg', 'plots/headline.png', 'plots/headline.svg', 'summary.md']
     """
     results = read_results(outdir)
     plots = results.outdir / "plots"
     written = plot_degeneracy(results, plots / "degeneracy")
+    headline = [m for m in HEADLINE_METRICS if m in results.metrics.metrics]
+    if headline:
+        written += plot_degeneracy(results, plots / "headline", metrics=headline)
     if len(results.propensity):
         written += plot_propensity(results.propensity, plots / "propensity")
     metrics = results.metrics.metrics

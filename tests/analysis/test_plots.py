@@ -117,7 +117,8 @@ def test_replot_writes_every_file(replotted):
     outdir, written = replotted
     assert sorted(p.relative_to(outdir).as_posix() for p in written) == [
         "plots/degeneracy.png", "plots/degeneracy.svg", "plots/final_round.png",
-        "plots/final_round.svg", "plots/propensity.png", "plots/propensity.svg", "summary.md",
+        "plots/final_round.svg", "plots/headline.png", "plots/headline.svg", "plots/propensity.png",
+        "plots/propensity.svg", "summary.md",
     ]
     assert all(p.stat().st_size > 1000 for p in written)
     assert not leftovers(outdir)
@@ -207,7 +208,7 @@ def test_replot_skips_propensity_without_rows(tmp_path):
     written = replot(outdir)
     names = sorted(p.name for p in written)
     assert names == ["degeneracy.png", "degeneracy.svg", "final_round.png", "final_round.svg",
-                     "summary.md"]  # final round of ctr, the only metric
+                     "headline.png", "headline.svg", "summary.md"]  # final round of ctr, the only metric
     assert "| naive | 1 | 1 | 0.2000 (n=1) |" in (outdir / "summary.md").read_text()
 
 
@@ -217,7 +218,7 @@ def test_module_replots_a_folder(replotted, command_line_runs):
     outdir, returncode, stdout, stderr = finished(command_line_runs, "good")
     assert returncode == 0, stderr
     printed = [pathlib.Path(line) for line in stdout.splitlines()]
-    assert len(printed) == 7 and all(p.exists() for p in printed)
+    assert len(printed) == 9 and all(p.exists() for p in printed)
     assert png_size(outdir / "plots" / "degeneracy.png") == DEGENERACY_PIXELS
     # Re-plotting gives the same table as in-process.
     assert (outdir / "summary.md").read_text() == (source / "summary.md").read_text()
