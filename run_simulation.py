@@ -6,6 +6,7 @@ built-in synthetic data) into ``results/``::
     python run_simulation.py [--config FILE.toml] [--preset NAME] [--set key.path=value ...]
                              [--seeds N] [--out DIR] [--resume] [--jobs N] [--quiet]
     python run_simulation.py --list-presets
+    python run_simulation.py --sweep FILE.toml [--out DIR] [--jobs N | --scheduler ADDR | --dask-local N] [--quiet]
 
 This module is the composition root: it turns a validated
 :class:`simulator.ExperimentConfig` into datasets, click models, policies and
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["main", "run_task"]
+__all__ = ["main", "run_point_seed", "run_sweep", "run_task"]
 
 _STATE = ".state"
 METRICS_HEADER = ("seed", "variant", "round", "metric", "value")
@@ -372,6 +373,211 @@ def write_outputs(out, metric_rows, propensity_rows):
 
 
 # --------------------------------------------------------------------------
+# Sweeps: a grid of configurations x seeds on one machine or a Dask cluster
+# (run_simulation.py --sweep FILE.toml; the sweep file format is in simulator._sweep)
+# --------------------------------------------------------------------------
+
+_RUNS = "runs"
+
+
+def run_point_seed(config, seed, out, numba_threads=None):
+    """One sweep task: every variant of ``config.loop.variants`` for one seed; returns their metric rows.
+
+    Each variant goes through :func:`run_task` with ``out`` as its output
+    folder (checkpoints under ``out/.state/``), so a finished variant is read
+    back, not run again.
+    """
+    rows = []
+    for name in config.loop.variants:
+        rows.extend(run_task(config, seed, name, out, numba_threads)[0])
+    return rows
+
+
+def _finished_rows(config, seed, out):
+    """The metric rows of a task whose every variant is done, else None."""
+    paths = [_task_dir(out, seed, name) / "rows.csv" for name in config.loop.variants]
+    if not all(path.exists() for path in paths):
+        return None
+    return [row for path in paths for row in _read_rows(path)[0]]
+
+
+def _prepare_point(point, out):
+    """``OUT/runs/<id>/config.toml``; checkpoints of another configuration there are removed.
+
+    The number of seeds is left out of the comparison: the rows of seed s do
+    not depend on how many seeds there are, so a sweep re-run with more seeds
+    keeps the finished ones.
+    """
+    import dataclasses
+
+    from simulator import config_to_toml
+
+    folder = Path(out) / _RUNS / point.id
+    resolved = config_to_toml(point.config)
+    previous = folder / "config.toml"
+    if previous.exists():
+        try:
+            same = (dataclasses.replace(load_config_text(previous.read_text()), seeds=1)
+                    == dataclasses.replace(point.config, seeds=1))
+        except Exception:  # an unreadable or outdated config.toml: start the point afresh
+            same = False
+        if not same and (folder / _STATE).exists():
+            shutil.rmtree(folder / _STATE)
+    _atomic_write_text(previous, resolved)
+    return folder
+
+
+def _sweep_csv(header, rows):
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+class SweepRun:
+    """What :func:`run_sweep` did: the grid points, the tasks run, skipped and failed."""
+
+    def __init__(self, points, n_tasks, n_skipped, failures):
+        self.points, self.n_tasks, self.n_skipped, self.failures = points, n_tasks, n_skipped, failures
+
+    def __repr__(self):
+        return (f"SweepRun(points={len(self.points)}, tasks={self.n_tasks}, skipped={self.n_skipped}, "
+                f"failed={len(self.failures)})")
+
+
+def run_sweep(spec, out, *, backend=None, quiet=False, task=None):
+    """Run every (grid point, seed) task of a sweep and merge the results into ``out``.
+
+    Parameters
+    ----------
+    spec : simulator.SweepSpec
+    out : str or pathlib.Path
+        Output folder: ``runs/<point id>/`` (config.toml and checkpoints of
+        every point), ``metrics.csv`` (the swept keys as leading columns,
+        then ``seed,variant,round,metric,value``), ``failures.csv`` (only if a
+        task failed), ``summary.md`` and ``plots/``.
+    backend : simulator.SerialBackend, ProcessBackend or DaskBackend, optional
+        Default: serial, in this process.
+    quiet : bool, default=False
+        No progress bar.
+    task : callable, optional
+        The task function, default :func:`run_point_seed` (tests pass a
+        wrapper to inject failures).
+
+    Returns
+    -------
+    SweepRun
+        ``failures`` lists (point, seed, error) of every failed task; the other
+        tasks' results are merged all the same. Tasks whose every variant has
+        finished (in an earlier run) are read back, not run.
+    """
+    from analysis import write_sweep_summary
+    from simulator import execute, expand, format_value
+
+    task = run_point_seed if task is None else task
+    out = Path(out)
+    points = expand(spec)  # every grid point validated before anything is written
+    for config in {point.config.data: point.config for point in points}.values():
+        _check_data(config)
+    folders = {point.index: _prepare_point(point, out) for point in points}
+    tasks = [(point, seed) for point in points for seed in range(point.config.seeds)]
+    results, pending = {}, []
+    for point, seed in tasks:
+        rows = _finished_rows(point.config, seed, folders[point.index])
+        if rows is None:
+            pending.append((point, seed))
+        else:
+            results[(point.index, seed)] = rows
+    per_task = {point.index: len(point.config.loop.variants) * (point.config.loop.rounds + 1) for point in points}
+    progress = _Progress(sum(per_task[p.index] for p, _ in pending) or 1, not quiet)
+    failures = []
+
+    def done(outcome):
+        point, seed = pending[outcome.index]
+        if outcome.ok:
+            results[(point.index, seed)] = outcome.value
+        else:
+            failures.append((point, seed, outcome.error))
+            progress.close()
+            print(f"clickloop: task failed: {point.label}, seed {seed}: {outcome.error}", file=sys.stderr)
+        progress.advance(per_task[point.index], f"{point.id[:18]} seed {seed}")
+
+    execute(task, [(point.config, seed, str(folders[point.index])) for point, seed in pending], backend,
+            on_done=done)
+    progress.close()
+    keys = [key for key, _ in spec.grid]
+    merged = [tuple(format_value(value) for _, value in point.values) + tuple(_fmt(v) for v in row)
+              for point, seed in tasks if (point.index, seed) in results
+              for row in results[(point.index, seed)]]
+    _atomic_write_text(out / "metrics.csv", _sweep_csv(keys + list(METRICS_HEADER), merged))
+    failures.sort(key=lambda f: (f[0].index, f[1]))
+    if failures:
+        _atomic_write_text(out / "failures.csv", _sweep_csv(
+            keys + ["seed", "error"],
+            [tuple(format_value(v) for _, v in p.values) + (seed, error) for p, seed, error in failures]))
+    elif (out / "failures.csv").exists():
+        (out / "failures.csv").unlink()
+    write_sweep_summary(out)
+    return SweepRun(points, len(tasks), len(tasks) - len(pending), failures)
+
+
+def _sweep_backend(args):
+    """The backend of --jobs / --scheduler / --dask-local (at most one of them)."""
+    from simulator import DaskBackend, ProcessBackend, SerialBackend
+
+    given = [flag for flag, on in (("--jobs", args.jobs > 1), ("--scheduler", args.scheduler is not None),
+                                   ("--dask-local", args.dask_local is not None)) if on]
+    if len(given) > 1:
+        raise UsageError(f"give one of --jobs, --scheduler and --dask-local, not {' and '.join(given)}")
+    if args.scheduler is not None:
+        if "://" not in args.scheduler:
+            raise UsageError(f"--scheduler expects an address like tcp://HOST:PORT, got {args.scheduler!r}")
+        return DaskBackend(scheduler=args.scheduler)
+    if args.dask_local is not None:
+        return DaskBackend(n_workers=args.dask_local)
+    return ProcessBackend(args.jobs) if args.jobs > 1 else SerialBackend()
+
+
+def sweep_main(args):
+    """``--sweep FILE.toml``: exit 0 when every task finished, 1 if one failed, 2 for bad input."""
+    import dataclasses
+
+    from simulator import ConfigError, ExecutorError, LetorFormatError, read_sweep
+
+    try:
+        if args.sweep is None:
+            raise UsageError("--scheduler and --dask-local run a sweep: give --sweep FILE.toml")
+        if args.config is not None or args.preset is not None or args.overrides:
+            raise UsageError("--sweep takes its base and overrides from the sweep file "
+                             "(preset/config and [set]), not from --config, --preset or --set")
+        backend = _sweep_backend(args)
+        spec = read_sweep(args.sweep)
+        if args.seeds:
+            spec = dataclasses.replace(spec, seeds=args.seeds)
+        start = time.perf_counter()
+        # run_point_seed by reference from an importable module (not __main__), for the worker processes.
+        import run_simulation
+
+        run = run_sweep(spec, args.out, backend=backend, quiet=args.quiet, task=run_simulation.run_point_seed)
+    except (ConfigError, LetorFormatError, UsageError, ExecutorError) as exc:
+        print(f"clickloop: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("clickloop: interrupted; run the same command again to continue", file=sys.stderr)
+        return 130
+    if not args.quiet:
+        print((args.out / "summary.md").read_text())
+        print(f"{run.n_tasks} tasks ({run.n_skipped} already done, {len(run.failures)} failed); wrote "
+              f"{args.out}/metrics.csv, summary.md and plots/ in {time.perf_counter() - start:.0f} s")
+    if run.failures:
+        print(f"clickloop: {len(run.failures)} of {run.n_tasks} tasks failed (see {args.out}/failures.csv); "
+              "run the same command again to retry them", file=sys.stderr)
+        return 1
+    return 0
+
+
+# --------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------
 
@@ -404,11 +610,19 @@ def _parser():
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     parser.add_argument("--jobs", type=_positive_int, default=1, help="worker processes (default: 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary on the terminal")
+    # Sweeps (see the "Sweeps" section)
+    parser.add_argument("--sweep", type=Path, metavar="FILE.toml",
+                        help="run a grid of configurations x seeds (base, [set] and [grid] in the file)")
+    parser.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run the sweep on a running Dask scheduler")
+    parser.add_argument("--dask-local", type=_positive_int, metavar="N",
+                        help="run the sweep on a Dask LocalCluster of N worker processes on 127.0.0.1")
     return parser
 
 
 def main(argv=None):
     args = _parser().parse_args(argv)
+    if args.sweep is not None or args.scheduler is not None or args.dask_local is not None:
+        return sweep_main(args)  # the "Sweeps" section
     from simulator import PRESETS, ConfigError, LetorFormatError, load_config
 
     if args.list_presets:

@@ -51,6 +51,7 @@ from ._results import (
     variant_order,
 )
 from ._summary import summary_table, t_interval, write_summary
+from ._sweep_summary import SweepResults, plot_sweep, read_sweep_metrics, sweep_table, write_sweep_summary
 
 __all__ = [
     "loop_metrics",
@@ -98,4 +99,9 @@ __all__ = [
     "top_k",
     "variant_order",
     "write_summary",
+    "SweepResults",
+    "plot_sweep",
+    "read_sweep_metrics",
+    "sweep_table",
+    "write_sweep_summary",
 ]

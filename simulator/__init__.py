@@ -26,6 +26,8 @@ from ._loop import LoopEnvironment, RoundRecord, Variant, engagement_features, r
 from ._rng import derive_key
 from ._sessions import QueryDistribution, SessionRun, simulate_sessions
 from ._statistics import ClickStatistics, aggregate_clicks
+from ._sweep import GridPoint, SweepSpec, expand, format_value, read_sweep, sweep_from_dict
+from ._executors import DaskBackend, ExecutorError, ProcessBackend, SerialBackend, TaskOutcome, execute
 from ._synthetic import make_synthetic
 
 # The click log needs pyarrow (0.1 s to import): loaded on first use.
@@ -98,4 +100,16 @@ __all__ = [
     "relevance_mapping",
     "save_letor",
     "simulate_sessions",
+    "GridPoint",
+    "SweepSpec",
+    "expand",
+    "format_value",
+    "read_sweep",
+    "sweep_from_dict",
+    "DaskBackend",
+    "ExecutorError",
+    "ProcessBackend",
+    "SerialBackend",
+    "TaskOutcome",
+    "execute",
 ]

@@ -1,0 +1,227 @@
+"""Sweeps: the sweep file's validation, backends that agree byte for byte, failures, re-runs.
+
+Every sweep here is the ``smoke`` preset cut to one retraining (``loop.rounds =
+1``) and two learning variants on few queries, so a task costs a fraction of a
+second once numba's cache is warm; the Dask test pays for starting a
+LocalCluster of 2 worker processes on 127.0.0.1 once.
+"""
+
+import csv
+import sys
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import run_simulation  # noqa: E402
+from simulator import ConfigError, DaskBackend, ProcessBackend, expand, read_sweep, sweep_from_dict  # noqa: E402
+
+BASE = {"loop.rounds": 1, "loop.variants": ["naive", "ips"], "loop.sessions_per_round": 500,
+        "data.n_queries": 24, "learner.n_estimators": 5}
+TINY = {"preset": "smoke", "seeds": 2, "set": BASE, "grid": {"click_model.eta": [0.5, 2.0]}}
+
+
+def write_sweep(folder, text):
+    path = Path(folder) / "sweep.toml"
+    path.write_text(text)
+    return path
+
+
+def tiny_spec(**changes):
+    data = {**TINY, **changes}
+    return sweep_from_dict(data)
+
+
+# --------------------------------------------------------------------------
+# The sweep file
+# --------------------------------------------------------------------------
+
+INVALID = [
+    ({"preset": "smoke", "grid": {"click_model.etaa": [1.0]}},
+     r"grid\.click_model\.etaa = 1\.0: unknown key 'click_model\.etaa'; allowed keys of \[click_model\]"),
+    ({"preset": "smoke", "grid": {"click_model.eta": [0.5, -1.0]}},
+     r"grid\.click_model\.eta = -1\.0: click_model\.eta must be >= 0\.0"),
+    ({"preset": "smoke", "grid": {"policy.kind": ["deterministic", "greedy"]}},
+     r"grid\.policy\.kind = 'greedy': policy\.kind must be one of deterministic, plackett_luce"),
+    ({"preset": "smoke", "config": "base.toml", "grid": {"click_model.eta": [1.0]}},
+     r'give one base, preset = "NAME" or config = "PATH", not both'),
+    ({"grid": {"click_model.eta": [1.0]}}, r'no base; give preset = "NAME" or config = "PATH"'),
+    ({"preset": "smoke", "grid": {"click_model.eta": []}}, r"grid\.click_model\.eta must be a non-empty list"),
+    ({"preset": "smoke", "grid": {"click_model.eta": 0.5}}, r"grid\.click_model\.eta must be a non-empty list"),
+    ({"preset": "smoke", "grid": {}}, r"\[grid\] must map at least one config key path"),
+    ({"preset": "smoke"}, r"\[grid\] must map at least one config key path"),
+    ({"preset": "smoke", "grid": {"click_model.eta": [1.0, 1]}}, r"grid\.click_model\.eta repeats the value 1\.0"),
+    ({"preset": "smoke", "grid": {"click_model": [{"eta": 1.0}]}},
+     r"grid\.click_model = \{'eta': 1\.0\}: a grid key must name a value, not the section \[click_model\]"),
+    ({"preset": "smoke", "grid": {"seeds": [1, 2]}}, r"grid\.seeds: the seeds are the task axis"),
+    ({"preset": "smok", "grid": {"click_model.eta": [1.0]}}, r"preset: unknown preset 'smok'"),
+    ({"preset": "smoke", "seeds": 0, "grid": {"click_model.eta": [1.0]}}, r"seeds must be an integer >= 1, got 0"),
+    ({"preset": "smoke", "gird": {"click_model.eta": [1.0]}}, r"unknown key 'gird'; allowed keys of a sweep file"),
+    ({"preset": "smoke", "set": {"loop.rounds": 0}, "grid": {"click_model.eta": [1.0]}},
+     r"set\.loop\.rounds = 0: loop\.rounds must be >= 1"),
+    ({"preset": "smoke", "set": {"click_model.eta": 1.0}, "grid": {"click_model.eta": [1.0]}},
+     r"grid\.click_model\.eta is also in \[set\]"),
+]
+
+
+@pytest.mark.parametrize("data, message", INVALID, ids=[m[:40] for _, m in INVALID])
+def test_invalid_sweep_raises_config_error_naming_the_key(data, message):
+    with pytest.raises(ConfigError, match=message):
+        expand(sweep_from_dict(data))
+
+
+def test_combination_error_names_the_grid_point():
+    spec = sweep_from_dict({"preset": "smoke", "grid": {"click_model.eta": [0.5], "click_model.name": ["pbm", "dbn"]}})
+    with pytest.raises(ConfigError, match=r"grid point click_model\.eta = 0\.5, click_model\.name = 'dbn': "
+                                          r"click_model\.eta applies to"):
+        expand(spec)
+
+
+def test_sweep_file_dotted_keys_and_relative_config(tmp_path):
+    (tmp_path / "base.toml").write_text('preset = "smoke"\n[loop]\nrounds = 1\n')
+    path = write_sweep(tmp_path, 'config = "base.toml"\nseeds = 3\n[grid]\nclick_model.eta = [0.5, 1.5]\n'
+                                 '"policy.kind" = ["deterministic", "plackett_luce"]\n')
+    points = expand(read_sweep(path))
+    assert [p.id for p in points] == ["eta=0.5,kind=deterministic", "eta=0.5,kind=plackett_luce",
+                                      "eta=1.5,kind=deterministic", "eta=1.5,kind=plackett_luce"]
+    assert {(p.config.loop.rounds, p.config.seeds) for p in points} == {(1, 3)}
+
+
+def test_cli_bad_sweep_exits_2_with_one_line_before_writing(tmp_path, capsys):
+    path = write_sweep(tmp_path, 'preset = "smoke"\n[grid]\n"click_model.eta" = [0.5, 20.0]\n')
+    out = tmp_path / "out"
+    assert run_simulation.main(["--sweep", str(path), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "grid.click_model.eta = 20.0: click_model.eta must be" in err[0], err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--preset", "smoke"], "not from --config, --preset or --set"),
+    (["--set", "loop.rounds=1"], "not from --config, --preset or --set"),
+    (["--jobs", "2", "--dask-local", "2"], "give one of --jobs, --scheduler and --dask-local"),
+    (["--scheduler", "localhost:8786"], "--scheduler expects an address like tcp://HOST:PORT"),
+])
+def test_cli_usage_errors_exit_2(tmp_path, capsys, extra, message):
+    path = write_sweep(tmp_path, 'preset = "smoke"\n[grid]\n"click_model.eta" = [0.5]\n')
+    assert run_simulation.main(["--sweep", str(path), "--out", str(tmp_path / "out"), "--quiet", *extra]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_dask_flag_without_sweep_exits_2(capsys):
+    assert run_simulation.main(["--dask-local", "2"]) == 2
+    assert "give --sweep FILE.toml" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------
+# Running: backends agree, failures are kept apart, re-runs skip what is done
+# --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def serial_sweep(tmp_path_factory):
+    out = tmp_path_factory.mktemp("serial")
+    run = run_simulation.run_sweep(tiny_spec(), out, quiet=True)
+    return out, run
+
+
+def test_serial_sweep_outputs(serial_sweep):
+    out, run = serial_sweep
+    assert (run.n_tasks, run.n_skipped, run.failures) == (4, 0, [])
+    with open(out / "metrics.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["click_model.eta", "seed", "variant", "round", "metric", "value"]
+    assert {(r[0], r[1], r[2], r[3]) for r in rows[1:] if r[4] == "ndcg@10"} == {
+        (eta, str(s), v, str(t)) for eta in ("0.5", "2.0") for s in (0, 1) for v in ("naive", "ips") for t in (0, 1)}
+    for point in ("eta=0.5", "eta=2.0"):
+        assert (out / "runs" / point / "config.toml").is_file()
+        assert (out / "runs" / point / ".state" / "seed_1" / "ips" / "rows.csv").is_file()
+    summary = (out / "summary.md").read_text()
+    assert "| click_model.eta | seeds | naive | ips |" in summary
+    assert "### click_model.eta = 2.0" in summary
+    assert (out / "plots" / "sweep_click_model.eta.png").is_file()
+    assert not (out / "failures.csv").exists()
+
+
+def test_dask_local_cluster_equals_serial_byte_for_byte(serial_sweep, tmp_path):
+    out, _ = serial_sweep
+    run = run_simulation.run_sweep(tiny_spec(), tmp_path, backend=DaskBackend(n_workers=2), quiet=True)
+    assert run.failures == []
+    assert (tmp_path / "metrics.csv").read_bytes() == (out / "metrics.csv").read_bytes()
+
+
+def test_processes_equal_serial_byte_for_byte(serial_sweep, tmp_path):
+    out, _ = serial_sweep
+    run = run_simulation.run_sweep(tiny_spec(), tmp_path, backend=ProcessBackend(2), quiet=True)
+    assert run.failures == []
+    assert (tmp_path / "metrics.csv").read_bytes() == (out / "metrics.csv").read_bytes()
+
+
+def test_failing_grid_point_is_reported_and_the_rest_complete(tmp_path, capsys):
+    # data.test_fraction = 0.9 of 8 queries validates, but leaves one served query: LightGBM fails at run time.
+    fixed = {**BASE, "data.n_queries": 8}
+    path = write_sweep(tmp_path, tomli_w.dumps({"preset": "smoke", "seeds": 2, "set": fixed,
+                                                "grid": {"data.test_fraction": [0.2, 0.9]}}))
+    out = tmp_path / "out"
+    assert run_simulation.main(["--sweep", str(path), "--out", str(out), "--quiet"]) == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("clickloop:")]
+    failed = [line for line in err if "task failed" in line]
+    assert len(failed) == 2, err
+    assert all("data.test_fraction=0.9, seed " in line and "LightGBMError" in line for line in failed), failed
+    with open(out / "failures.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["data.test_fraction", "seed", "error"]
+    assert [(r[0], r[1]) for r in rows[1:]] == [("0.9", "0"), ("0.9", "1")]
+    with open(out / "metrics.csv", newline="") as f:
+        points = {(r[0], r[1]) for r in list(csv.reader(f))[1:]}
+    assert points == {("0.2", "0"), ("0.2", "1")}
+    assert "2 task(s) failed" in (out / "summary.md").read_text()
+
+
+def test_rerun_retries_only_failed_and_skips_finished(serial_sweep, tmp_path):
+    reference, _ = serial_sweep
+    calls, failing = [], [True]
+
+    def flaky(config, seed, out, numba_threads=None):
+        calls.append((Path(out).name, seed))
+        if failing[0] and Path(out).name == "eta=2.0" and seed == 1:
+            raise RuntimeError("injected failure")
+        return run_simulation.run_point_seed(config, seed, out, numba_threads)
+
+    first = run_simulation.run_sweep(tiny_spec(), tmp_path, quiet=True, task=flaky)
+    assert [(p.id, s, e) for p, s, e in first.failures] == [("eta=2.0", 1, "RuntimeError: injected failure")]
+    assert (tmp_path / "failures.csv").is_file()
+    done = sorted((tmp_path / "runs").glob("*/.state/seed_*/*/rows.csv"))
+    assert len(done) == 6  # 3 finished tasks x 2 variants
+    mtimes = {p: p.stat().st_mtime_ns for p in done}
+
+    calls.clear()
+    failing[0] = False
+    second = run_simulation.run_sweep(tiny_spec(), tmp_path, quiet=True, task=flaky)
+    assert calls == [("eta=2.0", 1)], "only the failed task runs again"
+    assert (second.n_tasks, second.n_skipped, second.failures) == (4, 3, [])
+    assert {p: p.stat().st_mtime_ns for p in done} == mtimes
+    assert not (tmp_path / "failures.csv").exists()
+    assert (tmp_path / "metrics.csv").read_bytes() == (reference / "metrics.csv").read_bytes()
+
+    calls.clear()
+    third = run_simulation.run_sweep(tiny_spec(seeds=3), tmp_path, quiet=True, task=flaky)
+    assert calls == [("eta=0.5", 2), ("eta=2.0", 2)], "more seeds keep the finished ones"
+    assert third.n_skipped == 4
+
+
+def test_changed_base_config_reruns_the_point(serial_sweep, tmp_path):
+    calls = []
+
+    def counting(config, seed, out, numba_threads=None):
+        calls.append((Path(out).name, seed))
+        return run_simulation.run_point_seed(config, seed, out, numba_threads)
+
+    spec = tiny_spec(grid={"click_model.eta": [0.5]}, seeds=1)
+    run_simulation.run_sweep(spec, tmp_path, quiet=True, task=counting)
+    changed = tiny_spec(grid={"click_model.eta": [0.5]}, seeds=1, set={**BASE, "learner.n_estimators": 6})
+    run_simulation.run_sweep(changed, tmp_path, quiet=True, task=counting)
+    assert calls == [("eta=0.5", 0), ("eta=0.5", 0)], "checkpoints of another configuration are not reused"
+
