@@ -121,8 +121,11 @@ def build_variant(config, name, seed):
         return Variant(name, lambda: Naive(loss=lc.loss, **shared))
     if name == "ips":
         clip = "auto" if config.ips.clip < 0 else config.ips.clip
-        return Variant(name, lambda: IPS(propensity=config.ips.propensity, clip=clip, loss=lc.loss, **shared),
-                       debiased=True)
+        propensity, assumed = config.ips.propensity, None
+        if propensity == "pbm":  # a misspecifiable assumption, e.g. PBM propensities on cascade clicks
+            propensity = assumed = (1.0 / np.arange(1, config.policy.k + 1)) ** config.ips.assumed_eta
+        return Variant(name, lambda: IPS(propensity=propensity, clip=clip, loss=lc.loss, **shared),
+                       debiased=True, assumed_theta=assumed)
     if name == "tower":
         t = config.tower
         return Variant(name, lambda: PositionTower(n_iter=t.n_iter, dropout=t.dropout,

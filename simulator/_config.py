@@ -130,7 +130,10 @@ class LearnerConfig:
 
 @dataclass(frozen=True)
 class IPSConfig:
-    propensity: str = _opt("oracle", choices=("oracle", "per_click"))
+    propensity: str = _opt("oracle", choices=("oracle", "per_click", "pbm"),
+                           doc="oracle: true mean examination per cell; per_click: exact 1/examination of each "
+                               "click (cascade-aware); pbm: an assumed PBM theta_k = (1/k)^assumed_eta")
+    assumed_eta: float = _opt(1.0, low=0.0, high=10.0, doc="eta of the assumed PBM (propensity = pbm)")
     clip: float = _opt(-1.0, low=-1.0, high=1.0, doc="clip propensities at max(p, clip); -1 = auto (10 / sqrt(N))")
 
 

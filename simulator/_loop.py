@@ -72,6 +72,10 @@ class Variant:
         the aggregated statistics.
     max_log_sessions : int, default=0
         Sessions of the log kept for such a learner (the most recent ones).
+    assumed_theta : ndarray of shape (k,), optional
+        Examination per rank the variant assumes (e.g. IPS with PBM
+        propensities), used for its debiased engagement features; default:
+        the learner's own ``theta_`` if it has one, else the truth of the log.
     """
 
     name: str
@@ -80,6 +84,7 @@ class Variant:
     debiased: bool = False
     needs_log: bool = False
     max_log_sessions: int = 0
+    assumed_theta: Any = None
 
 
 @dataclass(frozen=True)
@@ -344,7 +349,9 @@ def _engagement(env, variant, history, ranker):
     if history.total.n_sessions == 0:
         width = 1 if env.engagement == "ctr" else 2
         return np.zeros((env.train.n_docs, width), dtype=np.float32)
-    theta = getattr(ranker, "theta_", None) if variant.debiased else None
+    theta = None
+    if variant.debiased:
+        theta = variant.assumed_theta if variant.assumed_theta is not None else getattr(ranker, "theta_", None)
     return engagement_features(history.total, env.engagement, variant.debiased, theta)
 
 
