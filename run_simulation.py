@@ -542,11 +542,20 @@ def _sweep_backend(args):
     return ProcessBackend(args.jobs) if args.jobs > 1 else SerialBackend()
 
 
+def _warn_oversubscription(points, workers):
+    """LightGBM's threads come from the config (changing them could change the fits): warn, do not change."""
+    threads = max(point.config.learner.num_threads for point in points)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if workers * threads > cores:
+        print(f"clickloop: warning: {workers} workers x learner.num_threads = {threads} exceeds the {cores} cores; "
+              "set learner.num_threads in the sweep's [set] to avoid oversubscription", file=sys.stderr)
+
+
 def sweep_main(args):
     """``--sweep FILE.toml``: exit 0 when every task finished, 1 if one failed, 2 for bad input."""
     import dataclasses
 
-    from simulator import ConfigError, ExecutorError, LetorFormatError, read_sweep
+    from simulator import ConfigError, ExecutorError, LetorFormatError, expand, read_sweep
 
     try:
         if args.sweep is None:
@@ -558,6 +567,9 @@ def sweep_main(args):
         spec = read_sweep(args.sweep)
         if args.seeds:
             spec = dataclasses.replace(spec, seeds=args.seeds)
+        workers = args.dask_local or (args.jobs if args.scheduler is None else 0)
+        if workers > 1:
+            _warn_oversubscription(expand(spec), workers)
         start = time.perf_counter()
         # run_point_seed by reference from an importable module (not __main__), for the worker processes.
         import run_simulation

@@ -348,7 +348,8 @@ def write_sweep_summary(outdir):
     else:
         metric = results.headline()
         parts.append(
-            f"Swept: {', '.join(results.keys)}; {len(results.points)} grid points. Each cell: mean over "
+            f"Swept: {', '.join(results.keys)}; {len(results.points)} grid point"
+            f"{'s' if len(results.points) != 1 else ''} with results. Each cell: mean over "
             "seeds at the variant's final round, and the 95 % confidence interval [low, high] (Student t, "
             "n - 1 degrees of freedom); `(n=k)` when only k seeds have a value. `skyline` (trained on all "
             "true labels) and `logger` (the initial logging ranker) are static references.\n")

@@ -1,0 +1,96 @@
+"""Sweep throughput with 1 and 2 workers: local processes and a Dask LocalCluster, in one script run.
+
+A CPU-bound sweep of 8 grid points (``click_model.eta`` x ``policy.kind``) of
+a small configuration, one seed each: 8 independent tasks whose time goes
+into LightGBM fits (one thread each) and the session simulation.  Every
+backend runs the same tasks into a fresh folder (nothing skipped), timed from
+submission to the last result, worker start-up included; throughput is
+tasks/s and the ratio is 2 workers over 1 worker of the same backend.  The
+merged rows are checked to be identical across the runs.
+
+Usage::
+
+    python benchmarks/bench_sweep.py [--points 8] [--json out.json]
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import run_simulation  # noqa: E402
+from simulator import DaskBackend, ProcessBackend, execute, expand, sweep_from_dict  # noqa: E402
+
+ETAS = [0.25, 0.5, 1.0, 2.0, 0.75, 1.5, 3.0, 4.0]
+
+
+def spec(n_points):
+    n_eta = max(1, n_points // 2)
+    return sweep_from_dict({
+        "preset": "smoke", "seeds": 1,
+        "set": {"loop.rounds": 3, "loop.variants": ["naive", "ips", "tower"], "data.n_queries": 200,
+                "loop.sessions_per_round": 20_000, "learner.n_estimators": 40},
+        "grid": {"click_model.eta": ETAS[:n_eta], "policy.kind": ["deterministic", "plackett_luce"]},
+    })
+
+
+def timed(backend, points):
+    with tempfile.TemporaryDirectory() as out:
+        tasks = [(p.config, seed, str(Path(out) / p.id)) for p in points for seed in range(p.config.seeds)]
+        start = time.perf_counter()
+        outcomes = execute(run_simulation.run_point_seed, tasks, backend)
+        seconds = time.perf_counter() - start
+    failed = [o.error for o in outcomes if not o.ok]
+    if failed:
+        raise RuntimeError(f"{len(failed)} tasks failed: {failed[0]}")
+    return seconds, [o.value for o in outcomes]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", type=int, default=8)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    points = expand(spec(args.points))
+    n_tasks = sum(p.config.seeds for p in points)
+    # Warm numba's on-disk cache (and time one task in this process) before any measurement.
+    with tempfile.TemporaryDirectory() as out:
+        run_simulation.run_point_seed(points[0].config, 0, str(Path(out) / "warm"))
+        start = time.perf_counter()
+        run_simulation.run_point_seed(points[1].config, 0, str(Path(out) / "one"))
+        one_task = time.perf_counter() - start
+    load = os.getloadavg()
+    print(f"{len(points)} grid points x 1 seed = {n_tasks} tasks; one task in-process {one_task:.2f} s; "
+          f"cores {os.cpu_count()}; load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print("| backend | workers | s | tasks/s | ratio 2/1 |")
+    print("|---|---:|---:|---:|---:|")
+    results, reference = [], None
+    for name, make in (("processes (--jobs N)", ProcessBackend), ("Dask LocalCluster (--dask-local N)",
+                                                                   lambda n: DaskBackend(n_workers=n))):
+        rates = {}
+        for workers in (1, 2):
+            seconds, rows = timed(make(workers), points)
+            if reference is None:
+                reference = rows
+            elif rows != reference:
+                raise AssertionError(f"{name} with {workers} workers gave other rows than the first run")
+            rates[workers] = n_tasks / seconds
+            ratio = f"{rates[2] / rates[1]:.2f}" if workers == 2 else ""
+            print(f"| {name} | {workers} | {seconds:.1f} | {rates[workers]:.3f} | {ratio} |", flush=True)
+            results.append({"backend": name, "workers": workers, "seconds": seconds,
+                            "tasks_per_s": rates[workers]})
+    end_load = os.getloadavg()
+    print(f"load average at end {end_load[0]:.2f} {end_load[1]:.2f} {end_load[2]:.2f}")
+    if args.json:
+        args.json.write_text(json.dumps({"load_average_start": load, "load_average_end": end_load,
+                                         "one_task_s": one_task, "results": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
