@@ -219,7 +219,9 @@ def plot_sweep(results, key, path_stem, metric=None):
 
     One panel per combination of the other swept keys' values (one panel
     when only ``key`` is swept). A numeric key is drawn on a numeric axis in
-    ascending order; any other in grid order, one tick per value.
+    ascending order, a line through the means and a band for the intervals;
+    any other in grid order, one tick per value, a point and an error bar per
+    variant. The panels share the y axis.
 
     Parameters
     ----------
@@ -264,8 +266,8 @@ def plot_sweep(results, key, path_stem, metric=None):
     n_rows = math.ceil(len(panels) / n_columns)
     with _rc():
         fig = _new_figure((PANEL_SIZE[0] * n_columns, PANEL_SIZE[1] * n_rows + 0.8))
-        axes = np.atleast_1d(fig.subplots(n_rows, n_columns, squeeze=False)).ravel()
-        for ax, (rest, entries) in zip(axes, panels.items()):
+        axes = np.atleast_1d(fig.subplots(n_rows, n_columns, squeeze=False, sharey=True)).ravel()
+        for position, (ax, (rest, entries)) in enumerate(zip(axes, panels.items())):
             texts = [text for text, _ in entries]
             numeric = _numeric(texts)
             if numeric is not None:
@@ -275,7 +277,7 @@ def plot_sweep(results, key, path_stem, metric=None):
                 order = np.arange(len(entries))
                 x = order.astype(float)
                 ax.set_xticks(x, [texts[i] for i in order])
-            for variant in variants:
+            for number, variant in enumerate(variants):
                 stats = []
                 for i in order:
                     _, values = entries[i][1].final(variant, metric)
@@ -284,11 +286,19 @@ def plot_sweep(results, key, path_stem, metric=None):
                 if not np.isfinite(stats[:, 0]).any():
                     continue
                 colour, marker = styles[variant]
-                ax.plot(x, stats[:, 0], color=colour, marker=marker, markersize=5, linewidth=1.6,
-                        linestyle=_REFERENCE_STYLE.get(variant, "-"), label=variant_label(variant))
-                ax.fill_between(x, stats[:, 1], stats[:, 2], color=colour, alpha=0.15, linewidth=0)
+                if numeric is not None:  # a line through the values and the band of the intervals
+                    ax.plot(x, stats[:, 0], color=colour, marker=marker, markersize=5, linewidth=1.6,
+                            linestyle=_REFERENCE_STYLE.get(variant, "-"), label=variant_label(variant))
+                    ax.fill_between(x, stats[:, 1], stats[:, 2], color=colour, alpha=0.15, linewidth=0)
+                else:  # categories: a point and an error bar each, variants side by side
+                    shift = 0.25 * (number - (len(variants) - 1) / 2) / max(1, len(variants) - 1)
+                    error = np.vstack([stats[:, 0] - stats[:, 1], stats[:, 2] - stats[:, 0]])
+                    ax.errorbar(x + shift, stats[:, 0], yerr=np.where(np.isfinite(error), error, 0.0),
+                                color=colour, marker=marker, markersize=5, capsize=3, linestyle="none",
+                                label=variant_label(variant))
             ax.set_xlabel(key)
-            ax.set_ylabel(label)
+            if position % n_columns == 0:  # the panels share the y axis
+                ax.set_ylabel(label)
             if rest:
                 ax.set_title(", ".join(f"{results.keys[i]} = {v}" for i, v in zip(others, rest)))
         for ax in axes[len(panels):]:
