@@ -565,6 +565,7 @@ def sweep_main(args):
                              "(preset/config and [set]), not from --config, --preset or --set")
         backend = _sweep_backend(args)
         spec = read_sweep(args.sweep)
+        backend.check()  # an unreachable scheduler is bad input: exit 2 before anything is written
         if args.seeds:
             spec = dataclasses.replace(spec, seeds=args.seeds)
         workers = args.dask_local or (args.jobs if args.scheduler is None else 0)

@@ -87,6 +87,9 @@ def _cores():
 class SerialBackend:
     """Every task in this process, one after another (numba keeps its own thread count)."""
 
+    def check(self):
+        """Nothing to check: this process runs the tasks."""
+
     def run(self, function, tasks, report):
         for index, args in enumerate(tasks):
             try:
@@ -111,6 +114,9 @@ class ProcessBackend:
     def __post_init__(self):
         if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or self.jobs < 1:
             raise ValueError(f"jobs must be an integer >= 1, got {self.jobs!r}")
+
+    def check(self):
+        """Nothing to check: the worker processes start with the run."""
 
     def run(self, function, tasks, report):
         import multiprocessing as mp
@@ -177,6 +183,18 @@ class DaskBackend:
         cluster = LocalCluster(n_workers=self.n_workers, threads_per_worker=1, processes=True,
                                host="127.0.0.1", dashboard_address=None)
         return Client(cluster), cluster
+
+    def check(self):
+        """Raise :class:`ExecutorError` now if dask is missing or the scheduler cannot be reached."""
+        if self.scheduler is None:
+            try:
+                import distributed  # noqa: F401
+            except ImportError:
+                raise ExecutorError("the Dask backends need dask.distributed: pip install 'clickloop[dask]'") \
+                    from None
+            return
+        client, _ = self._client()
+        client.close()
 
     def run(self, function, tasks, report):
         from distributed import as_completed
