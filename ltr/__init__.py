@@ -11,9 +11,10 @@ from ._propensity import (
     estimate_pbm_em,
     estimate_ratio,
 )
-from ._relevance_model import LOSSES, RelevanceModel
+from ._relevance_model import LOSSES, BinnedFeatures, RelevanceModel
 
 __all__ = [
+    "BinnedFeatures",
     "IPS",
     "LOSSES",
     "FullInformation",
