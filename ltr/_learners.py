@@ -202,7 +202,19 @@ class PositionTower(_ClickLearner):
     deterministic logger position correlates with relevance and the position
     tower can absorb relevance (Zhang et al. 2023); the start, theta_r =
     CTR_r / CTR_1 (exact in expectation under randomised logging), then
-    matters.
+    matters.  Measured (tests/ltr/test_learners.py: 600 training queries x 30
+    documents, a logger's deterministic top 10, PBM eta = 1, 10^6 sessions, 3
+    seeds): theta_10 comes out 0.072 for 0.1 (too steep: the click-through
+    rate also falls because the logger ranks the relevant documents first),
+    and NDCG@10 is 0.689 +- 0.007 against naive's 0.721 +- 0.005.  Neither
+    dropping u_d (``document_prior=numpy.inf``) nor iterating to convergence
+    (50 iterations) identifies theta from the documents with similar features
+    at different ranks in different queries (theta_10 0.072 again).  With u_d
+    nearly free (a document has far more impressions than the prior's 10), u_d
+    also takes up relevance that the served f then lacks: with theta fixed at
+    the truth, NDCG@10 is 0.714 with u_d and 0.724 without at eta = 1, 0.707
+    and 0.740 at eta = 0.  With 30 % of the sessions showing random lists,
+    theta is within 4 % and the tower beats naive.
 
     Parameters
     ----------
@@ -261,12 +273,15 @@ class PositionTower(_ClickLearner):
         query = np.repeat(np.arange(group_sizes.size), group_sizes)
         intercept = np.zeros(group_sizes.size)
         effect = np.zeros(rows.size)
+        # f is refitted n_iter times on the same rows: bin the features once.
+        binned = self._model("logistic").bin_features(X)
         for _ in range(int(self.n_iter)):
             mean_theta = np.sum(theta * rank_imp) / rank_imp.sum()
             t_f = np.where(dropped, mean_theta, theta[rank])
             offset = intercept[query] + effect
-            self.model_ = self._model(_TowerLikelihood(cells, t_f)).fit(X, np.zeros(rows.size), offset=offset)
-            f = self.model_.predict(X)
+            self.model_ = self._model(_TowerLikelihood(cells, t_f)).fit(
+                X, np.zeros(rows.size), offset=offset, binned=binned)
+            f = self.model_.train_scores_
             intercept, effect = _training_offsets(f, cells, t_f, query, intercept, effect, self.document_prior)
             s = 1.0 / (1.0 + np.exp(-(f + intercept[query] + effect)))
             theta = _theta_step(theta, s, cells, k)

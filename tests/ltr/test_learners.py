@@ -42,17 +42,19 @@ def ndcg_of(test, learner):
 
 @pytest.fixture(scope="module")
 def deterministic_results(setting):
+    """NDCG@10 per (eta, learner, seed), and the tower's theta per (eta, "theta", seed)."""
     train, test, _, shown = setting
     results = {}
     for eta in (0.0, 1.0):
         for seed in SEEDS:
             stats = log_statistics(train, shown, eta, seed)
-            learners = [("naive", Naive(seed=seed)), ("ips", IPS(seed=seed))]
+            learners = [("naive", Naive(seed=seed)), ("ips", IPS(seed=seed)), ("tower", PositionTower(seed=seed))]
             if eta == 1.0:  # the pointwise comparison is only asserted under position bias
-                learners += [("naive_logistic", Naive(loss="logistic", seed=seed)),
-                             ("tower", PositionTower(seed=seed))]
+                learners.append(("naive_logistic", Naive(loss="logistic", seed=seed)))
             for name, learner in learners:
                 results[eta, name, seed] = ndcg_of(test, learner.fit(train, stats))
+                if name == "tower":
+                    results[eta, "theta", seed] = learner.theta_
     return results
 
 
@@ -70,13 +72,46 @@ def test_ips_beats_naive_under_position_bias(deterministic_results):
 
 def test_tower_does_not_beat_naive_under_a_deterministic_logger(deterministic_results):
     """A finding, not the issue's expectation: with a deterministic logger every document
-    is seen at one rank, position and relevance are confounded, and the tower (compared
-    with naive under the same pointwise logistic loss) gains nothing beyond the seed
-    spread at eta = 1 (measured: 0.689 against 0.700).  It does win once the logger
-    explores (next test).  Recorded so that a change in it is noticed."""
-    ref_mean, ref_sd = summary(deterministic_results, 1.0, "naive_logistic")
+    is seen at one rank, so position and relevance are confounded and the tower gains
+    nothing at eta = 1, neither over naive (listwise softmax; measured 0.689 +- 0.007
+    against 0.721 +- 0.005) nor over naive with the same pointwise logistic loss
+    (0.700 +- 0.009).  Why is in the next test (theta is confounded) and in
+    PositionTower's notes; the tower does win once the logger explores
+    (test_tower_beats_naive_when_the_logger_explores).  Recorded so that a change in
+    it is noticed; the margin is the seed spread, as in the IPS test."""
     mean, sd = summary(deterministic_results, 1.0, "tower")
-    assert mean - ref_mean <= max(ref_sd, sd), (mean, ref_mean, sd, ref_sd)
+    for reference in ("naive", "naive_logistic"):
+        ref_mean, ref_sd = summary(deterministic_results, 1.0, reference)
+        assert mean - ref_mean <= max(ref_sd, sd), (reference, mean, ref_mean, sd, ref_sd)
+
+
+def test_tower_theta_is_confounded_under_a_deterministic_logger(deterministic_results):
+    """A finding: at eta = 1 under a deterministic logger the tower's theta_k / theta_1 is
+    too steep, beyond the issue's 15 % bar (measured 27-28 % too low at rank 10 on each
+    seed: 0.072 for 0.1).  The logger puts the more relevant documents on top, the click-through
+    rate falls faster with the rank than theta does, and with each document seen at one
+    rank only the relevance model's form (f(x) + b_q) can tell the two apart, which it
+    does not: without u_d, iterated to convergence, theta is as steep (28 %).  The
+    sampling error of theta is about 1 % (10^6 sessions, see the randomised test), so
+    both bounds sit more than 10 standard errors from the measured values."""
+    truth = 1.0 / np.arange(1, K + 1)
+    for seed in SEEDS:
+        theta = deterministic_results[1.0, "theta", seed]
+        relative_error = theta / truth - 1.0  # about +2 % at rank 2, falling to -28 % at rank 10
+        assert relative_error[-1] < -0.15, (seed, np.round(theta, 3))
+
+
+def test_tower_ranks_below_naive_without_position_bias(deterministic_results):
+    """A finding, not the issue's expectation ("within noise at eta = 0"): at eta = 0 the
+    tower ranks below naive by more than the seed spread (measured 0.714 +- 0.002 against
+    0.729 +- 0.007).  Two causes, measured by fitting the tower's likelihood with theta
+    fixed at its true value 1: the per-document effects u_d (nearly free with ~1,700
+    impressions a document against a prior of 10) take up relevance that the served f
+    then lacks (0.707 with u_d, 0.740 without), and theta stays near its confounded start
+    (0.84 at rank 10, not 1)."""
+    ref_mean, ref_sd = summary(deterministic_results, 0.0, "naive")
+    mean, sd = summary(deterministic_results, 0.0, "tower")
+    assert ref_mean - mean > max(ref_sd, sd), (mean, ref_mean, sd, ref_sd)
 
 
 def test_tower_beats_naive_when_the_logger_explores(setting, randomised_lists):
