@@ -8,6 +8,12 @@ initial logger trained on 2 % of the training queries showing its
 deterministic top 10, PBM clicks with eta in {0, 1}, 10^6 sessions, and NDCG@10
 on the held-out queries' true labels, mean and standard deviation over seeds.
 
+A second table adds the position tower (its own pointwise likelihood, with
+per-query intercepts) beside naive and IPS under their default softmax loss,
+with the largest relative error of the tower's theta_k / theta_1 against
+(1/k)^eta over k <= 10: under this deterministic logger theta is confounded
+with the logger's ordering (see ``PositionTower``).
+
 Usage::
 
     python benchmarks/compare_losses.py [--seeds 3] [--sessions 1000000] [--json out.json]
@@ -23,7 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analysis import ndcg, top_k  # noqa: E402
-from ltr import IPS, FullInformation, Naive  # noqa: E402
+from ltr import IPS, FullInformation, Naive, PositionTower  # noqa: E402
 from simulator import PBM, ClickStatistics, aggregate_clicks, make_synthetic  # noqa: E402
 
 K = 10
@@ -53,6 +59,11 @@ def main(argv=None):
                     scores = learner.fit(train, stats).predict(test.features)
                     value = float(ndcg(scores, test.labels, test.query_boundaries, k=10).mean())
                     results.setdefault((eta, name, loss), []).append(value)
+            tower = PositionTower(seed=seed).fit(train, stats)
+            value = float(ndcg(tower.predict(test.features), test.labels, test.query_boundaries, k=10).mean())
+            results.setdefault((eta, "tower", "own"), []).append(value)
+            truth = (1.0 / np.arange(1, K + 1)) ** eta
+            results.setdefault((eta, "tower", "theta_error"), []).append(float(np.max(np.abs(tower.theta_ / truth - 1))))
     logger_ndcg = float(ndcg(logger.predict(test.features), test.labels, test.query_boundaries).mean())
     print(f"NDCG@10 on held-out queries, mean ± sd over {args.seeds} seeds, {args.sessions:,} sessions; "
           f"initial logger {logger_ndcg:.4f}")
@@ -63,6 +74,13 @@ def main(argv=None):
             cells = [f"{np.mean(results[eta, name, loss]):.4f} ± {np.std(results[eta, name, loss], ddof=1):.4f}"
                      for loss in LOSSES]
             print(f"| {eta:g} | {name} | " + " | ".join(cells) + " |")
+    print()
+    print("| eta | naive (softmax) | ips (softmax) | tower | tower max theta error |")
+    print("|---|---:|---:|---:|---:|")
+    for eta in (0.0, 1.0):
+        cells = [results[eta, "naive", "softmax"], results[eta, "ips", "softmax"], results[eta, "tower", "own"],
+                 results[eta, "tower", "theta_error"]]
+        print(f"| {eta:g} | " + " | ".join(f"{np.mean(c):.4f} ± {np.std(c, ddof=1):.4f}" for c in cells) + " |")
     if args.json:
         args.json.write_text(json.dumps({f"{e}/{n}/{l}": v for (e, n, l), v in results.items()}, indent=2))
 
