@@ -592,10 +592,12 @@ def rich_get_richer_slope(exposure, next_clicks):
     x = np.log1p(exposure[kept])
     y = np.log1p(next_clicks[kept])
     dx = x - x.mean()
-    variance = float(dx @ dx)
+    # np.sum, not ``@``: a BLAS dot product splits long sums across its threads, so
+    # the last bits would depend on the BLAS thread count (Dask workers run one).
+    variance = float(np.sum(dx * dx))
     if variance == 0.0:
         return math.nan
-    return float(dx @ (y - y.mean())) / variance
+    return float(np.sum(dx * (y - y.mean()))) / variance
 
 
 def propensity_error(estimated, true):

@@ -10,7 +10,7 @@ merged rows are checked to be identical across the runs.
 
 Usage::
 
-    python benchmarks/bench_sweep.py [--points 8] [--json out.json]
+    python benchmarks/bench_sweep.py [--points 8] [--queries 1000] [--json out.json]
 """
 
 import argparse
@@ -29,11 +29,11 @@ from simulator import DaskBackend, ProcessBackend, execute, expand, sweep_from_d
 ETAS = [0.25, 0.5, 1.0, 2.0, 0.75, 1.5, 3.0, 4.0]
 
 
-def spec(n_points):
+def spec(n_points, n_queries):
     n_eta = max(1, n_points // 2)
     return sweep_from_dict({
         "preset": "smoke", "seeds": 1,
-        "set": {"loop.rounds": 3, "loop.variants": ["naive", "ips", "tower"], "data.n_queries": 200,
+        "set": {"loop.rounds": 3, "loop.variants": ["naive", "ips", "tower"], "data.n_queries": n_queries,
                 "loop.sessions_per_round": 20_000, "learner.n_estimators": 40},
         "grid": {"click_model.eta": ETAS[:n_eta], "policy.kind": ["deterministic", "plackett_luce"]},
     })
@@ -54,9 +54,12 @@ def timed(backend, points):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=8)
+    # Tasks of a few seconds each: a worker's start-up (spawn, importing numba and LightGBM,
+    # about 2 s) is paid once per worker and must not dominate the measurement.
+    parser.add_argument("--queries", type=int, default=1000, help="queries per grid point (task size)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    points = expand(spec(args.points))
+    points = expand(spec(args.points, args.queries))
     n_tasks = sum(p.config.seeds for p in points)
     # Warm numba's on-disk cache (and time one task in this process) before any measurement.
     with tempfile.TemporaryDirectory() as out:

@@ -303,11 +303,13 @@ class RelevanceModel(BaseEstimator):
         penalty = self.l2 * float(np.sum(w))
         loss = self.loss
 
+        # einsum, not ``@``: BLAS splits long sums across its threads, so fits would
+        # depend on the BLAS thread count in the last bits (Dask workers run one).
         def objective(beta):
-            f = Z1 @ beta + offset
+            f = np.einsum("ij,j->i", Z1, beta) + offset
             grad_f, _ = _gradients(loss, f, y, w, starts, sizes)
-            value = _loss_value(loss, f, y, w, starts, sizes) + 0.5 * penalty * beta[:-1] @ beta[:-1]
-            grad = Z1.T @ grad_f
+            value = _loss_value(loss, f, y, w, starts, sizes) + 0.5 * penalty * np.sum(beta[:-1] ** 2)
+            grad = np.einsum("ij,i->j", Z1, grad_f)
             grad[:-1] += penalty * beta[:-1]
             return value, grad
 
@@ -315,8 +317,8 @@ class RelevanceModel(BaseEstimator):
         beta0[-1] = self._constant(y, w)
         result = minimize(objective, beta0, jac=True, method="L-BFGS-B", options={"maxiter": 500})
         self.coef_ = result.x[:-1] / self.scale_
-        self.intercept_ = float(result.x[-1] - self.coef_ @ self.mean_)
-        self.train_scores_ = Z1 @ result.x
+        self.intercept_ = float(result.x[-1] - np.sum(self.coef_ * self.mean_))
+        self.train_scores_ = np.einsum("ij,j->i", Z1, result.x)
         self.booster_ = None
         self.init_score_ = 0.0
 
@@ -329,4 +331,4 @@ class RelevanceModel(BaseEstimator):
             raise ValueError(f"X must have shape (n_rows, {self.n_features_in_}), got {X.shape}")
         if self.booster_ is not None:
             return self.booster_.predict(X.astype(np.float32, copy=False)) + self.init_score_
-        return X.astype(np.float64) @ self.coef_ + self.intercept_
+        return np.einsum("ij,j->i", X.astype(np.float64), self.coef_) + self.intercept_

@@ -256,7 +256,8 @@ class BoundPolicy(ABC):
             raise ValueError(f"theta must have shape (k,) = ({self.k},), got {theta.shape}")
         if not np.all(np.isfinite(theta)) or np.any(theta < 0):
             raise ValueError(f"theta must be finite and >= 0, got {theta.tolist()}")
-        return self.placement_probabilities(n_samples, seed) @ theta
+        # not ``@``: BLAS results may depend on its thread count
+        return (self.placement_probabilities(n_samples, seed) * theta).sum(axis=1)
 
     # -- internals ---------------------------------------------------------
 

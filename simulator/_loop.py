@@ -195,7 +195,8 @@ def engagement_features(statistics, kind, debiased, theta=None):
         if theta is None:
             expected = statistics.examination.sum(axis=1)
         else:
-            expected = statistics.impressions @ np.asarray(theta, dtype=np.float64)
+            # not ``@``: BLAS results may depend on its thread count
+            expected = (statistics.impressions * np.asarray(theta, dtype=np.float64)).sum(axis=1)
         # guard: an impression is examined with probability >= 1e-3 (clicks / tiny examination explode)
         denominator = np.maximum(expected, 1e-3 * impressions)
     else:
