@@ -10,7 +10,8 @@ merged rows are checked to be identical across the runs.
 
 Usage::
 
-    python benchmarks/bench_sweep.py [--points 8] [--queries 1000] [--json out.json]
+    python benchmarks/bench_sweep.py [--points 16] [--seeds 2] [--queries 4000]
+                                     [--backends processes,processes1,dask] [--json out.json]
 """
 
 import argparse
@@ -29,10 +30,10 @@ from simulator import DaskBackend, ProcessBackend, execute, expand, sweep_from_d
 ETAS = [0.25, 0.5, 1.0, 2.0, 0.75, 1.5, 3.0, 4.0]
 
 
-def spec(n_points, n_queries):
+def spec(n_points, n_queries, seeds=1):
     n_eta = max(1, n_points // 2)
     return sweep_from_dict({
-        "preset": "smoke", "seeds": 1,
+        "preset": "smoke", "seeds": seeds,
         "set": {"loop.rounds": 3, "loop.variants": ["naive", "ips", "tower"], "data.n_queries": n_queries,
                 "loop.sessions_per_round": 20_000, "learner.n_estimators": 40},
         "grid": {"click_model.eta": ETAS[:n_eta], "policy.kind": ["deterministic", "plackett_luce"]},
@@ -53,13 +54,18 @@ def timed(backend, points):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--points", type=int, default=8)
+    parser.add_argument("--points", type=int, default=16)
+    # Enough tasks that the start-up of a worker and the last, unpaired task are small next to the
+    # whole sweep (with 8 tasks of 5 s the ratio was 1.50; with 32, 1.74).
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--backends", default="processes,dask",
+                        help="comma-separated: processes, processes1 (one numba thread per worker), dask")
     # Tasks of a few seconds each: a worker's start-up (spawn, importing numba and LightGBM,
     # about 2 s) is paid once per worker and must not dominate the measurement.
-    parser.add_argument("--queries", type=int, default=1000, help="queries per grid point (task size)")
+    parser.add_argument("--queries", type=int, default=4000, help="queries per grid point (task size)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    points = expand(spec(args.points, args.queries))
+    points = expand(spec(args.points, args.queries, args.seeds))
     n_tasks = sum(p.config.seeds for p in points)
     # Warm numba's on-disk cache (and time one task in this process) before any measurement.
     with tempfile.TemporaryDirectory() as out:
@@ -68,13 +74,19 @@ def main(argv=None):
         run_simulation.run_point_seed(points[1].config, 0, str(Path(out) / "one"))
         one_task = time.perf_counter() - start
     load = os.getloadavg()
-    print(f"{len(points)} grid points x 1 seed = {n_tasks} tasks; one task in-process {one_task:.2f} s; "
+    print(f"{len(points)} grid points x {args.seeds} seeds = {n_tasks} tasks; one task in-process {one_task:.2f} s; "
           f"cores {os.cpu_count()}; load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print("| backend | workers | s | tasks/s | ratio 2/1 |")
     print("|---|---:|---:|---:|---:|")
     results, reference = [], None
-    for name, make in (("processes (--jobs N)", ProcessBackend), ("Dask LocalCluster (--dask-local N)",
-                                                                   lambda n: DaskBackend(n_workers=n))):
+    # A worker of a 1-worker run has both cores for numba (cores // workers threads), so part of
+    # a task is already parallel and 2 workers can gain less; the second row pins one numba
+    # thread per worker to measure the scaling of the workers alone.
+    known = {"processes": ("processes (--jobs N)", ProcessBackend),
+             "processes1": ("processes, 1 numba thread per worker", lambda n: ProcessBackend(n, threads=1)),
+             "dask": ("Dask LocalCluster (--dask-local N)", lambda n: DaskBackend(n_workers=n))}
+    for key in args.backends.split(","):
+        name, make = known[key]
         rates = {}
         for workers in (1, 2):
             seconds, rows = timed(make(workers), points)
