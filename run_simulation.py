@@ -35,6 +35,7 @@ import numpy as np
 __all__ = ["main", "run_point_seed", "run_sweep", "run_task"]
 
 _STATE = ".state"
+_LOGS = "logs"
 METRICS_HEADER = ("seed", "variant", "round", "metric", "value")
 PROPENSITY_HEADER = ("seed", "variant", "round", "rank", "true", "estimated")
 
@@ -231,15 +232,18 @@ def run_task(config, seed, variant_name, out, numba_threads=None):
     initial_learner = variant.make_learner() if variant.static else logger_learner(config, seed)
     initial = initial_learner.fit(train)
     completed = []
+    # Logs asked for by the user live in OUT/logs/; a log only the learner needs, in the checkpoints.
+    log_dir = Path(out) / _LOGS / f"seed_{seed}" / variant_name if keep_logs else folder
     while (folder / f"round_{len(completed)}.npz").exists():
         t = len(completed)
-        log_path = folder / f"round_{t}.parquet"
+        log_path = log_dir / f"round_{t}.parquet"
         log = load_click_log(log_path) if log_path.exists() else None
         completed.append(_load_record(folder / f"round_{t}.npz", t, log))
 
     def checkpoint(record):
         if record.log is not None and (keep_logs or variant.needs_log):
-            save_click_log(record.log, folder / f"round_{record.round}.parquet")
+            log_dir.mkdir(parents=True, exist_ok=True)
+            save_click_log(record.log, log_dir / f"round_{record.round}.parquet")
         _save_record(folder / f"round_{record.round}.npz", record)
 
     records = run_loop(env, variant, initial, config.loop.rounds, seed, completed=completed, on_round=checkpoint)
@@ -319,8 +323,10 @@ def run_experiment(config, out, *, jobs=1, resume=False, quiet=False):
         if load_config_text(previous) != load_config_text(resolved):
             raise UsageError(f"--resume: {out}/config.toml differs from this configuration; "
                              "use the same configuration or another --out")
-    elif state.exists():
-        shutil.rmtree(state)  # a fresh run: earlier checkpoints would be of another configuration
+    else:  # a fresh run: earlier checkpoints and logs would be of another configuration
+        for old in (state, out / _LOGS):
+            if old.exists():
+                shutil.rmtree(old)
     _atomic_write_text(out / "config.toml", resolved)
     tasks = [(seed, name) for seed in range(config.seeds) for name in config.loop.variants]
     per_task = config.loop.rounds + 1

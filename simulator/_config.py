@@ -378,6 +378,9 @@ def preset(name, overrides=()):
 # Presets
 # --------------------------------------------------------------------------
 
+# The shared sample beside the repository (../shared/data), found from here, not from the cwd.
+_SHARED_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "lightgbm-lambdarank" / "rank.train"
+
 #: Named experiments: a description and the config (a nested dict over the defaults).
 PRESETS = {
     "default": {
@@ -408,7 +411,7 @@ PRESETS = {
                        "with simulated clicks (override data.path for any LETOR file)",
         "config": {
             "seeds": 5,
-            "data": {"source": "letor", "path": "../shared/data/lightgbm-lambdarank/rank.train",
+            "data": {"source": "letor", "path": str(_SHARED_SAMPLE),
                      "test_fraction": 0.2},
             "logger": {"query_fraction": 0.1, "min_queries": 20},
             "policy": {"k": 10},

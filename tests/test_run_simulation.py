@@ -197,3 +197,34 @@ def test_resolved_config_round_trips():
     for name in ("default", "smoke", "letor-sample"):
         config = preset(name)
         assert run_simulation.load_config_text(config_to_toml(config)) == config
+
+
+def test_saved_logs_load_and_match_the_statistics(tmp_path):
+    from simulator import aggregate_click_log, preset
+
+    config = preset("smoke", overrides=["seeds=1", "loop.rounds=1", "loop.variants=['naive']",
+                                        "output.save_logs=true"])
+    rows = run_simulation.run_experiment(config, tmp_path / "out", quiet=True)
+    logs = sorted((tmp_path / "out" / "logs" / "seed_0" / "naive").glob("round_*.parquet"))
+    assert [p.name for p in logs] == ["round_0.parquet", "round_1.parquet"]
+    train, _ = run_simulation.build_datasets(config)
+    stats = aggregate_click_log(logs[1], train.n_docs)
+    ctr = {(r, m): v for _, _, r, m, v in rows}[(1, "ctr")]
+    assert stats.n_sessions == config.loop.sessions_per_round
+    assert stats.clicks.sum() / stats.impressions.sum() == ctr
+
+
+LETOR = ROOT.parent / "shared" / "data" / "lightgbm-lambdarank" / "rank.train"
+
+
+@pytest.mark.skipif(not LETOR.exists(), reason="../shared/data is not beside this checkout")
+def test_letor_sample_preset_runs_on_the_real_features(tmp_path):
+    from simulator import preset
+
+    config = preset("letor-sample", overrides=["seeds=1", "loop.rounds=1", "loop.sessions_per_round=2000",
+                                               "loop.variants=['logger', 'naive']", "learner.n_estimators=10"])
+    rows = run_simulation.run_experiment(config, tmp_path / "out", quiet=True)
+    ndcg = {(v, r): x for _, v, r, m, x in rows if m == "ndcg@10"}
+    assert set(ndcg) == {("logger", 0), ("logger", 1), ("naive", 0), ("naive", 1)}
+    assert all(0.0 < x <= 1.0 for x in ndcg.values())
+    assert ndcg[("logger", 0)] == ndcg[("naive", 0)]  # round 0 serves the logger in both
