@@ -308,7 +308,15 @@ def config_to_toml(config):
     return tomli_w.dumps(config_to_dict(config))
 
 
+def _nested(path, value):
+    """``("loop.rounds", 3)`` -> ``{"loop": {"rounds": 3}}``."""
+    for part in reversed(path.split(".")):
+        value = {part: value}
+    return value
+
+
 def _merge(base, update):
+    """``update`` laid over ``base``, tables merged key by key (neither is changed)."""
     out = dict(base)
     for key, value in update.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
@@ -329,10 +337,7 @@ def _parse_override(text):
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw  # a bare word is a string: --set policy.kind=plackett_luce
-    nested = value
-    for part in reversed(key.split(".")):
-        nested = {part: nested}
-    return nested
+    return _nested(key, value)
 
 
 def _read_toml(path):

@@ -44,7 +44,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._config import ConfigError, ExperimentConfig, config_from_dict, config_to_dict, load_config
+from ._config import ConfigError, ExperimentConfig, _merge, _nested, config_from_dict, config_to_dict, load_config
 
 __all__ = ["GridPoint", "SweepSpec", "expand", "format_value", "read_sweep", "sweep_from_dict"]
 
@@ -166,22 +166,6 @@ def _flatten(table, prefix, where, section):
             out.extend(_flatten(value, path, where, section))
         else:
             out.append((path, value))
-    return out
-
-
-def _nested(path, value):
-    for part in reversed(path.split(".")):
-        value = {part: value}
-    return value
-
-
-def _merge(base, update):
-    out = dict(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
     return out
 
 
