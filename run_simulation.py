@@ -160,11 +160,19 @@ def _task_dir(out, seed, variant):
 
 
 def _atomic_write_text(path, text):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """Temporary file in the same folder, then rename (analysis' writer, which also cleans up)."""
+    from analysis import atomic_write_text
+
+    return atomic_write_text(path, text)
+
+
+def _csv_text(header, rows):
+    """CSV text of a header and rows (floats already formatted)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue()
 
 
 def _save_record(path, record):
@@ -368,16 +376,10 @@ def write_outputs(out, metric_rows, propensity_rows):
     """metrics.csv, propensity.csv, summary.md and plots/ of a finished run (each written atomically)."""
     from analysis import replot
 
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(METRICS_HEADER)
-    writer.writerows(tuple(_fmt(v) for v in row) for row in metric_rows)
-    _atomic_write_text(Path(out) / "metrics.csv", buf.getvalue())
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(PROPENSITY_HEADER)
-    writer.writerows(tuple(_fmt(v) for v in row) for row in propensity_rows)
-    _atomic_write_text(Path(out) / "propensity.csv", buf.getvalue())
+    formatted = [tuple(_fmt(v) for v in row) for row in metric_rows]
+    _atomic_write_text(Path(out) / "metrics.csv", _csv_text(METRICS_HEADER, formatted))
+    formatted = [tuple(_fmt(v) for v in row) for row in propensity_rows]
+    _atomic_write_text(Path(out) / "propensity.csv", _csv_text(PROPENSITY_HEADER, formatted))
     return replot(out)
 
 
@@ -434,14 +436,6 @@ def _prepare_point(point, out):
             shutil.rmtree(folder / _STATE)
     _atomic_write_text(previous, resolved)
     return folder
-
-
-def _sweep_csv(header, rows):
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buf.getvalue()
 
 
 class SweepRun:
@@ -519,10 +513,10 @@ def run_sweep(spec, out, *, backend=None, quiet=False, task=None):
     merged = [tuple(format_value(value) for _, value in point.values) + tuple(_fmt(v) for v in row)
               for point, seed in tasks if (point.index, seed) in results
               for row in results[(point.index, seed)]]
-    _atomic_write_text(out / "metrics.csv", _sweep_csv(keys + list(METRICS_HEADER), merged))
+    _atomic_write_text(out / "metrics.csv", _csv_text(keys + list(METRICS_HEADER), merged))
     failures.sort(key=lambda f: (f[0].index, f[1]))
     if failures:
-        _atomic_write_text(out / "failures.csv", _sweep_csv(
+        _atomic_write_text(out / "failures.csv", _csv_text(
             keys + ["seed", "error"],
             [tuple(format_value(v) for _, v in p.values) + (seed, error) for p, seed, error in failures]))
     elif (out / "failures.csv").exists():

@@ -50,10 +50,11 @@ from ._results import (
     read_results,
     variant_order,
 )
-from ._summary import summary_table, t_interval, write_summary
+from ._summary import atomic_write_text, summary_table, t_interval, write_summary
 from ._sweep_summary import SweepResults, plot_sweep, read_sweep_metrics, sweep_table, write_sweep_summary
 
 __all__ = [
+    "atomic_write_text",
     "loop_metrics",
     "METRICS",
     "METRICS_HEADER",
