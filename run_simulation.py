@@ -175,14 +175,23 @@ def _csv_text(header, rows):
     return buf.getvalue()
 
 
+def _compact(counts):
+    """Integer counts as int32 when they fit (half the bytes of a checkpoint's index and count columns)."""
+    return counts.astype(np.int32) if counts.size == 0 or counts.max() < 2**31 else counts
+
+
 def _save_record(path, record):
-    """A round's record as a compressed npz of the shown cells (impressions > 0), written atomically."""
+    """A round's record as an npz of the shown cells (impressions > 0), written atomically.
+
+    Uncompressed: zlib took a third of a small sweep task's time (1.7 s of
+    5.6 s) for a factor of two in size, on scores that hardly compress.
+    """
     stats = record.statistics
     row, rank = np.nonzero(stats.impressions)
     arrays = {
         "n_docs": np.int64(stats.n_docs), "k": np.int64(stats.k), "n_sessions": np.int64(stats.n_sessions),
-        "row": row, "rank": rank, "impressions": stats.impressions[row, rank], "clicks": stats.clicks[row, rank],
-        "examination": stats.examination[row, rank],
+        "row": _compact(row), "rank": _compact(rank), "impressions": _compact(stats.impressions[row, rank]),
+        "clicks": _compact(stats.clicks[row, rank]), "examination": stats.examination[row, rank],
         "inverse_examination_clicks": stats.inverse_examination_clicks[row, rank],
         "scores": record.scores,
     }
@@ -192,7 +201,7 @@ def _save_record(path, record):
             arrays[name] = value
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     with open(tmp, "wb") as f:
-        np.savez_compressed(f, **arrays)
+        np.savez(f, **arrays)
     os.replace(tmp, path)
 
 
