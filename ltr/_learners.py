@@ -460,4 +460,5 @@ class LGBMPosition(BaseEstimator):
     def predict(self, features):
         if not hasattr(self, "booster_"):
             raise ValueError("this LGBMPosition is not fitted yet; call fit first")
-        return self.booster_.predict(np.asarray(features, dtype=np.float32))
+        # LightGBM's predict does not take the training num_threads (see RelevanceModel.predict).
+        return self.booster_.predict(np.asarray(features, dtype=np.float32), num_threads=self.num_threads)

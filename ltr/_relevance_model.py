@@ -330,5 +330,8 @@ class RelevanceModel(BaseEstimator):
         if X.ndim != 2 or X.shape[1] != self.n_features_in_:
             raise ValueError(f"X must have shape (n_rows, {self.n_features_in_}), got {X.shape}")
         if self.booster_ is not None:
-            return self.booster_.predict(X.astype(np.float32, copy=False)) + self.init_score_
+            # num_threads again: LightGBM's predict runs on every OpenMP thread unless told (it does
+            # not take the training parameter), which oversubscribes the cores of parallel workers.
+            return (self.booster_.predict(X.astype(np.float32, copy=False), num_threads=self.num_threads)
+                    + self.init_score_)
         return np.einsum("ij,j->i", X.astype(np.float64), self.coef_) + self.intercept_

@@ -253,3 +253,21 @@ def test_lgbm_position_learns_from_the_session_log(setting):
     assert ndcg_of(test, model) > random_ndcg + 0.05
     with pytest.raises(ValueError, match="lgbm_position fits on sessions: pass the click log"):
         LGBMPosition().fit(train, run.statistics)
+
+
+def test_lgbm_position_predicts_on_its_own_threads(setting, monkeypatch):
+    """LightGBM's predict does not take the training num_threads: LGBMPosition passes it."""
+    import lightgbm as lgb
+    from policies import EpsilonGreedy
+    from simulator import simulate_sessions
+
+    train, test, logger, _ = setting
+    run = simulate_sessions(train, EpsilonGreedy(logger.predict, K, epsilon=0.3), PBM(eta=1.0), 20_000, seed=0,
+                            keep_log=True)
+    model = LGBMPosition(n_estimators=5, num_threads=1).fit(train, run.statistics, log=run.log)
+    seen, predict = [], lgb.Booster.predict
+    monkeypatch.setattr(lgb.Booster, "predict",
+                        lambda self, data, **kwargs: seen.append(kwargs.get("num_threads")) or predict(self, data,
+                                                                                                        **kwargs))
+    model.predict(test.features)
+    assert seen == [1]

@@ -59,3 +59,24 @@ def test_binned_features_must_match(rows):
     with pytest.raises(ValueError, match="binned features serve the LightGBM backend"):
         RelevanceModel(backend="linear").fit(X, target > 0, binned=binned)
     assert RelevanceModel(backend="linear").bin_features(X) is None
+
+
+def test_prediction_runs_on_the_models_threads(rows, monkeypatch):
+    """LightGBM's predict ignores the training num_threads (it takes every OpenMP thread, which
+    oversubscribes parallel sweep workers): the model passes its own, and the scores do not depend on it."""
+    import lightgbm as lgb
+
+    X, target, _ = rows
+    y = (target > 0).astype(float)
+    seen, predict = [], lgb.Booster.predict
+
+    def recording(self, data, *args, **kwargs):
+        seen.append(kwargs.get("num_threads"))
+        return predict(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(lgb.Booster, "predict", recording)
+    one = RelevanceModel(loss="logistic", n_estimators=15, num_threads=1).fit(X, y)
+    two = RelevanceModel(loss="logistic", n_estimators=15, num_threads=2).fit(X, y)
+    scores = one.predict(X), two.predict(X)
+    assert seen == [1, 2]
+    np.testing.assert_array_equal(*scores)
