@@ -250,14 +250,18 @@ class _History:
         return self.logs[0] if len(self.logs) == 1 else ClickLog.concatenate(list(self.logs))
 
 
-def _click_probability(ranker, features, k, oracle_theta):
-    """P(click | document at rank r) predicted by a ranker whose loss is pointwise logistic, else None."""
+def _click_probability(ranker, scores, k, oracle_theta):
+    """P(click | document at rank r) predicted by a ranker whose loss is pointwise logistic, else None.
+
+    ``scores`` are the ranker's predictions of the served documents: for these
+    rankers the logits of attractiveness (a second prediction took a tenth of
+    a small sweep task).
+    """
     loss = getattr(ranker, "loss", None)
     theta = getattr(ranker, "theta_", None)
     if theta is None and loss != "logistic":
         return None
-    z = ranker.model_.predict(features) if hasattr(ranker, "model_") else ranker.predict(features)
-    attractiveness = 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
+    attractiveness = 1.0 / (1.0 + np.exp(-scores))
     if theta is not None:
         examination = np.asarray(theta, dtype=np.float64)
     elif getattr(ranker, "name", "") == "naive":
@@ -330,7 +334,7 @@ def run_loop(env, variant, initial, rounds, seed, *, completed=(), on_round=None
         record = RoundRecord(
             round=t, statistics=run.statistics, scores=scores, test_scores=test_scores,
             theta=None if theta is None else np.asarray(theta, dtype=np.float64),
-            click_probability=_click_probability(ranker, served.features, k, oracle_theta),
+            click_probability=_click_probability(ranker, scores, k, oracle_theta),
             log=run.log if keep_log else None,
         )
         records.append(record)
