@@ -32,12 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
+from analysis import METRICS_HEADER, PROPENSITY_HEADER
+
 __all__ = ["main", "run_point_seed", "run_sweep", "run_task"]
 
 _STATE = ".state"
 _LOGS = "logs"
-METRICS_HEADER = ("seed", "variant", "round", "metric", "value")
-PROPENSITY_HEADER = ("seed", "variant", "round", "rank", "true", "estimated")
 
 
 class UsageError(Exception):
@@ -401,24 +401,28 @@ _RUNS = "runs"
 
 
 def run_point_seed(config, seed, out, numba_threads=None):
-    """One sweep task: every variant of ``config.loop.variants`` for one seed; returns their metric rows.
+    """One sweep task: every variant of ``config.loop.variants`` for one seed.
 
     Each variant goes through :func:`run_task` with ``out`` as its output
     folder (checkpoints under ``out/.state/``), so a finished variant is read
-    back, not run again.
+    back, not run again.  Returns (metric rows, propensity rows) of all the
+    variants, as :func:`run_task` does for one.
     """
-    rows = []
+    metric_rows, propensity_rows = [], []
     for name in config.loop.variants:
-        rows.extend(run_task(config, seed, name, out, numba_threads)[0])
-    return rows
+        metrics, propensity = run_task(config, seed, name, out, numba_threads)
+        metric_rows.extend(metrics)
+        propensity_rows.extend(propensity)
+    return metric_rows, propensity_rows
 
 
 def _finished_rows(config, seed, out):
-    """The metric rows of a task whose every variant is done, else None."""
+    """(metric rows, propensity rows) of a task whose every variant is done, else None."""
     paths = [_task_dir(out, seed, name) / "rows.csv" for name in config.loop.variants]
     if not all(path.exists() for path in paths):
         return None
-    return [row for path in paths for row in _read_rows(path)[0]]
+    read = [_read_rows(path) for path in paths]
+    return [row for rows in read for row in rows[0]], [row for rows in read for row in rows[1]]
 
 
 def _prepare_point(point, out):
@@ -467,8 +471,9 @@ def run_sweep(spec, out, *, backend=None, quiet=False, task=None):
     out : str or pathlib.Path
         Output folder: ``runs/<point id>/`` (config.toml and checkpoints of
         every point), ``metrics.csv`` (the swept keys as leading columns,
-        then ``seed,variant,round,metric,value``), ``failures.csv`` (only if a
-        task failed), ``summary.md`` and ``plots/``.
+        then ``seed,variant,round,metric,value``), ``propensity.csv`` (the
+        swept keys, then ``seed,variant,round,rank,true,estimated``),
+        ``failures.csv`` (only if a task failed), ``summary.md`` and ``plots/``.
     backend : simulator.SerialBackend, ProcessBackend or DaskBackend, optional
         Default: serial, in this process.
     quiet : bool, default=False
@@ -519,10 +524,11 @@ def run_sweep(spec, out, *, backend=None, quiet=False, task=None):
             on_done=done)
     progress.close()
     keys = [key for key, _ in spec.grid]
-    merged = [tuple(format_value(value) for _, value in point.values) + tuple(_fmt(v) for v in row)
-              for point, seed in tasks if (point.index, seed) in results
-              for row in results[(point.index, seed)]]
-    _atomic_write_text(out / "metrics.csv", _csv_text(keys + list(METRICS_HEADER), merged))
+    for part, (name, header) in enumerate((("metrics.csv", METRICS_HEADER), ("propensity.csv", PROPENSITY_HEADER))):
+        merged = [tuple(format_value(value) for _, value in point.values) + tuple(_fmt(v) for v in row)
+                  for point, seed in tasks if (point.index, seed) in results
+                  for row in results[(point.index, seed)][part]]
+        _atomic_write_text(out / name, _csv_text(keys + list(header), merged))
     failures.sort(key=lambda f: (f[0].index, f[1]))
     if failures:
         _atomic_write_text(out / "failures.csv", _csv_text(

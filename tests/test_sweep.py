@@ -1,9 +1,10 @@
 """Sweeps: the sweep file's validation, backends that agree byte for byte, failures, re-runs.
 
 Every sweep here is the ``smoke`` preset cut to one retraining (``loop.rounds =
-1``) and two learning variants on few queries, so a task costs a fraction of a
-second once numba's cache is warm; the Dask test pays for starting a
-LocalCluster of 2 worker processes on 127.0.0.1 once.
+1``) and three learning variants (the tower for propensity.csv) on few
+queries, so a task costs a fraction of a second once numba's cache is warm;
+the Dask test pays for starting a LocalCluster of 2 worker processes on
+127.0.0.1 once.
 """
 
 import csv
@@ -19,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 import run_simulation  # noqa: E402
 from simulator import ConfigError, DaskBackend, ProcessBackend, expand, read_sweep, sweep_from_dict  # noqa: E402
 
-BASE = {"loop.rounds": 1, "loop.variants": ["naive", "ips"], "loop.sessions_per_round": 500,
+BASE = {"loop.rounds": 1, "loop.variants": ["naive", "ips", "tower"], "loop.sessions_per_round": 500,
         "data.n_queries": 24, "learner.n_estimators": 5}
 TINY = {"preset": "smoke", "seeds": 2, "set": BASE, "grid": {"click_model.eta": [0.5, 2.0]}}
 
@@ -134,12 +135,22 @@ def test_serial_sweep_outputs(serial_sweep):
         rows = list(csv.reader(f))
     assert rows[0] == ["click_model.eta", "seed", "variant", "round", "metric", "value"]
     assert {(r[0], r[1], r[2], r[3]) for r in rows[1:] if r[4] == "ndcg@10"} == {
-        (eta, str(s), v, str(t)) for eta in ("0.5", "2.0") for s in (0, 1) for v in ("naive", "ips") for t in (0, 1)}
+        (eta, str(s), v, str(t)) for eta in ("0.5", "2.0") for s in (0, 1) for v in ("naive", "ips", "tower")
+        for t in (0, 1)}
+    # The tower's estimated propensities of every point, after its first refit (round 1), ranks 1..k.
+    with open(out / "propensity.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["click_model.eta", "seed", "variant", "round", "rank", "true", "estimated"]
+    k = run.points[0].config.policy.k
+    assert [tuple(r[:5]) for r in rows[1:]] == [
+        (eta, str(s), "tower", "1", str(r)) for eta in ("0.5", "2.0") for s in (0, 1) for r in range(1, k + 1)]
+    for r in rows[1:]:  # the truth is PBM's (1/rank)^eta relative to rank 1
+        assert float(r[5]) == pytest.approx(float(r[4]) ** -float(r[0]), rel=1e-12)
     for point in ("eta=0.5", "eta=2.0"):
         assert (out / "runs" / point / "config.toml").is_file()
         assert (out / "runs" / point / ".state" / "seed_1" / "ips" / "rows.csv").is_file()
     summary = (out / "summary.md").read_text()
-    assert "| click_model.eta | seeds | naive | ips |" in summary
+    assert "| click_model.eta | seeds | naive | ips | tower |" in summary
     assert "### click_model.eta = 2.0" in summary
     assert (out / "plots" / "sweep_click_model.eta.png").is_file()
     assert not (out / "failures.csv").exists()
@@ -149,14 +160,16 @@ def test_dask_local_cluster_equals_serial_byte_for_byte(serial_sweep, tmp_path):
     out, _ = serial_sweep
     run = run_simulation.run_sweep(tiny_spec(), tmp_path, backend=DaskBackend(n_workers=2), quiet=True)
     assert run.failures == []
-    assert (tmp_path / "metrics.csv").read_bytes() == (out / "metrics.csv").read_bytes()
+    for name in ("metrics.csv", "propensity.csv"):
+        assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
 
 
 def test_processes_equal_serial_byte_for_byte(serial_sweep, tmp_path):
     out, _ = serial_sweep
     run = run_simulation.run_sweep(tiny_spec(), tmp_path, backend=ProcessBackend(2), quiet=True)
     assert run.failures == []
-    assert (tmp_path / "metrics.csv").read_bytes() == (out / "metrics.csv").read_bytes()
+    for name in ("metrics.csv", "propensity.csv"):
+        assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
 
 
 def test_failing_grid_point_is_reported_and_the_rest_complete(tmp_path, capsys):
@@ -194,7 +207,7 @@ def test_rerun_retries_only_failed_and_skips_finished(serial_sweep, tmp_path):
     assert [(p.id, s, e) for p, s, e in first.failures] == [("eta=2.0", 1, "RuntimeError: injected failure")]
     assert (tmp_path / "failures.csv").is_file()
     done = sorted((tmp_path / "runs").glob("*/.state/seed_*/*/rows.csv"))
-    assert len(done) == 6  # 3 finished tasks x 2 variants
+    assert len(done) == 9  # 3 finished tasks x 3 variants
     mtimes = {p: p.stat().st_mtime_ns for p in done}
 
     calls.clear()
@@ -204,7 +217,8 @@ def test_rerun_retries_only_failed_and_skips_finished(serial_sweep, tmp_path):
     assert (second.n_tasks, second.n_skipped, second.failures) == (4, 3, [])
     assert {p: p.stat().st_mtime_ns for p in done} == mtimes
     assert not (tmp_path / "failures.csv").exists()
-    assert (tmp_path / "metrics.csv").read_bytes() == (reference / "metrics.csv").read_bytes()
+    for name in ("metrics.csv", "propensity.csv"):  # the skipped tasks' rows are read back unchanged
+        assert (tmp_path / name).read_bytes() == (reference / name).read_bytes(), name
 
     calls.clear()
     third = run_simulation.run_sweep(tiny_spec(seeds=3), tmp_path, quiet=True, task=flaky)
