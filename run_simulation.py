@@ -551,7 +551,9 @@ def _sweep_backend(args):
     if args.scheduler is not None:
         if "://" not in args.scheduler:
             raise UsageError(f"--scheduler expects an address like tcp://HOST:PORT, got {args.scheduler!r}")
-        return DaskBackend(scheduler=args.scheduler)
+        return DaskBackend(scheduler=args.scheduler, timeout=args.scheduler_timeout or 10.0)
+    if args.scheduler_timeout is not None:
+        raise UsageError("--scheduler-timeout applies to --scheduler only")
     if args.dask_local is not None:
         return DaskBackend(n_workers=args.dask_local)
     return ProcessBackend(args.jobs) if args.jobs > 1 else SerialBackend()
@@ -574,7 +576,7 @@ def sweep_main(args):
 
     try:
         if args.sweep is None:
-            raise UsageError("--scheduler and --dask-local run a sweep: give --sweep FILE.toml")
+            raise UsageError("--scheduler, --scheduler-timeout and --dask-local run a sweep: give --sweep FILE.toml")
         if args.config is not None or args.preset is not None or args.overrides:
             raise UsageError("--sweep takes its base and overrides from the sweep file "
                              "(preset/config and [set]), not from --config, --preset or --set")
@@ -629,6 +631,16 @@ def _positive_int(text):
     return value
 
 
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
+
+
 def _parser():
     parser = _OneLineParser(prog="clickloop", description="clickloop: feedback loops of learning to rank from clicks")
     parser.add_argument("--config", type=Path, help="experiment configuration (TOML)")
@@ -645,6 +657,8 @@ def _parser():
     parser.add_argument("--sweep", type=Path, metavar="FILE.toml",
                         help="run a grid of configurations x seeds (base, [set] and [grid] in the file)")
     parser.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run the sweep on a running Dask scheduler")
+    parser.add_argument("--scheduler-timeout", type=_positive_float, metavar="SECONDS",
+                        help="seconds to wait for the --scheduler connection (default: 10)")
     parser.add_argument("--dask-local", type=_positive_int, metavar="N",
                         help="run the sweep on a Dask LocalCluster of N worker processes on 127.0.0.1")
     return parser
@@ -652,7 +666,8 @@ def _parser():
 
 def main(argv=None):
     args = _parser().parse_args(argv)
-    if args.sweep is not None or args.scheduler is not None or args.dask_local is not None:
+    if args.sweep is not None or args.scheduler is not None or args.dask_local is not None \
+            or args.scheduler_timeout is not None:
         return sweep_main(args)  # the "Sweeps" section
     from simulator import PRESETS, ConfigError, LetorFormatError, load_config
 

@@ -162,10 +162,14 @@ class DaskBackend:
     n_workers : int, optional
         Without ``scheduler``: start a :class:`distributed.LocalCluster` of
         ``n_workers`` single-threaded worker processes on 127.0.0.1 for the call.
+    timeout : float, default=10.0
+        Seconds to wait for the connection to ``scheduler`` before
+        :class:`ExecutorError`.
     """
 
     scheduler: str | None = None
     n_workers: int | None = None
+    timeout: float = 10.0
 
     def __post_init__(self):
         if (self.scheduler is None) == (self.n_workers is None):
@@ -175,6 +179,8 @@ class DaskBackend:
             raise ValueError(f"n_workers must be an integer >= 1, got {self.n_workers!r}")
         if self.scheduler is not None and (not isinstance(self.scheduler, str) or "://" not in self.scheduler):
             raise ValueError(f"scheduler must be an address like tcp://HOST:PORT, got {self.scheduler!r}")
+        if isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float)) or not self.timeout > 0:
+            raise ValueError(f"timeout must be a number of seconds > 0, got {self.timeout!r}")
 
     def _client(self):
         try:
@@ -183,7 +189,7 @@ class DaskBackend:
             raise ExecutorError("the Dask backends need dask.distributed: pip install 'clickloop[dask]'") from None
         if self.scheduler is not None:
             try:
-                return Client(self.scheduler, timeout="10s"), None
+                return Client(self.scheduler, timeout=f"{self.timeout}s"), None
             except (OSError, TimeoutError) as exc:
                 raise ExecutorError(f"cannot connect to the Dask scheduler at {self.scheduler}: "
                                     f"{_error_text(exc)}") from None

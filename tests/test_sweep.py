@@ -8,6 +8,7 @@ the Dask test pays for starting a LocalCluster of 2 worker processes on
 """
 
 import csv
+import socket
 import sys
 from pathlib import Path
 
@@ -105,6 +106,7 @@ def test_cli_bad_sweep_exits_2_with_one_line_before_writing(tmp_path, capsys):
     (["--set", "loop.rounds=1"], "not from --config, --preset or --set"),
     (["--jobs", "2", "--dask-local", "2"], "give one of --jobs, --scheduler and --dask-local"),
     (["--scheduler", "localhost:8786"], "--scheduler expects an address like tcp://HOST:PORT"),
+    (["--dask-local", "2", "--scheduler-timeout", "5"], "--scheduler-timeout applies to --scheduler only"),
 ])
 def test_cli_usage_errors_exit_2(tmp_path, capsys, extra, message):
     path = write_sweep(tmp_path, 'preset = "smoke"\n[grid]\n"click_model.eta" = [0.5]\n')
@@ -115,6 +117,32 @@ def test_cli_usage_errors_exit_2(tmp_path, capsys, extra, message):
 def test_dask_flag_without_sweep_exits_2(capsys):
     assert run_simulation.main(["--dask-local", "2"]) == 2
     assert "give --sweep FILE.toml" in capsys.readouterr().err
+
+
+def test_unreachable_scheduler_exits_2_before_writing(tmp_path, capsys):
+    with socket.socket() as probe:  # a loopback port with nothing listening
+        probe.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+    path = write_sweep(tmp_path, 'preset = "smoke"\n[grid]\n"click_model.eta" = [0.5]\n')
+    out = tmp_path / "out"
+    argv = ["--sweep", str(path), "--out", str(out), "--quiet", "--scheduler", address, "--scheduler-timeout", "1"]
+    assert run_simulation.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"cannot connect to the Dask scheduler at {address}: OSError: Timed out" in err[0], err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "inf"])
+def test_scheduler_timeout_must_be_positive(value, capsys):
+    with pytest.raises(SystemExit) as stop:
+        run_simulation.main(["--scheduler", "tcp://127.0.0.1:8786", "--scheduler-timeout", value])
+    assert stop.value.code == 2
+    assert "--scheduler-timeout: expected a number > 0" in capsys.readouterr().err
+
+
+def test_dask_backend_rejects_a_bad_timeout():
+    with pytest.raises(ValueError, match="timeout must be a number of seconds > 0, got 0"):
+        DaskBackend(scheduler="tcp://127.0.0.1:8786", timeout=0)
 
 
 # --------------------------------------------------------------------------
