@@ -1,8 +1,9 @@
 """Sweep throughput with 1 and 2 workers: local processes and a Dask LocalCluster, in one script run.
 
-A CPU-bound sweep of 8 grid points (``click_model.eta`` x ``policy.kind``) of
-a small configuration, one seed each: 8 independent tasks whose time goes
-into LightGBM fits (one thread each) and the session simulation.  Every
+A CPU-bound sweep of 16 grid points (``click_model.eta`` x ``policy.kind``) of
+a small configuration, 2 seeds each: 32 independent tasks of about 4 s whose
+time goes into LightGBM fits and predictions (one thread each), the tower's
+likelihood and the session simulation.  Every
 backend runs the same tasks into a fresh folder (nothing skipped), timed from
 submission to the last result, worker start-up included; throughput is
 tasks/s and the ratio is 2 workers over 1 worker of the same backend.  The
@@ -56,7 +57,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=16)
     # Enough tasks that the start-up of a worker and the last, unpaired task are small next to the
-    # whole sweep (with 8 tasks of 5 s the ratio was 1.50; with 32, 1.74).
+    # whole sweep (8 tasks of about 4 s: processes 1.93, Dask 1.64; 32 tasks: 1.87-2.00 and 1.78-1.81).
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--backends", default="processes,dask",
                         help="comma-separated: processes, processes1 (one numba thread per worker), dask")
