@@ -56,7 +56,6 @@ from simulator._click_log import (  # noqa: E402
     DEFAULT_COMPRESSION,
     ClickLog,
     ClickLogWriter,
-    aggregate_click_log,
     load_click_log,
     save_click_log,
 )

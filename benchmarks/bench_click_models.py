@@ -30,7 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from simulator import CLICK_MODEL_PRESETS, click_model  # noqa: E402
+from simulator import click_model  # noqa: E402
 
 K = 10
 MODELS = ["pbm", "trust_vardasbi", "cascade", "dcm_informational", "dbn", "sdbn", "ubm"]
@@ -145,8 +145,8 @@ def main(argv=None):
     print(f"machine: {machine}; numpy {np.__version__}, numba {numba.__version__}")
     print(f"sessions: {args.sessions:,} at k={K} (best of {args.repeats})")
     print(f"numpy default_rng().random, one core: {floor / 1e6:,.0f} M draws/s\n")
-    print(f"| model | M impressions/s | M sessions/s | x numpy floor |")
-    print(f"|---|---:|---:|---:|")
+    print("| model | M impressions/s | M sessions/s | x numpy floor |")
+    print("|---|---:|---:|---:|")
     for row in rows:
         print(f"| {row['model']} | {row['impressions_per_s'] / 1e6:,.0f} | {row['sessions_per_s'] / 1e6:,.1f} "
               f"| {row['ratio_to_numpy_floor']:.2f} |")

@@ -17,12 +17,13 @@ of numba threads.
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any
 
 import numpy as np
 
 from simulator._rng import derive_key, mix64
+from simulator._validation import check_int as _check_int
 
 from . import _kernels as kernels
 
@@ -56,16 +57,6 @@ _REJECTION_MASS = 0.5
 # --------------------------------------------------------------------------
 # Validation helpers
 # --------------------------------------------------------------------------
-
-def _check_int(value, name, low, high=None, high_name=None):
-    """An integer in [low, high]; the message names the parameter and the bounds."""
-    ok = isinstance(value, Integral) and not isinstance(value, (bool, np.bool_))
-    if ok and value >= low and (high is None or value <= high):
-        return int(value)
-    if high is None:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    raise ValueError(f"{name} must be an integer in [{low}, {high_name or high}], got {value!r}")
-
 
 def _check_scorer(scorer):
     if not (hasattr(scorer, "predict") or callable(scorer)):

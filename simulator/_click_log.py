@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 from numba import njit
 
 from ._statistics import ClickStatistics, aggregate_clicks
+from ._validation import check_int as _check_int
 
 __all__ = [
     "CLICK_LOG_SCHEMA_VERSION",
@@ -479,12 +480,6 @@ def _arrow_schema(k, placement):
     return pa.schema(fields, metadata=metadata)
 
 
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
-
-
 def _discard(writer, tmp):
     """Close a Parquet writer that will not be committed and remove its temporary file."""
     try:
@@ -541,13 +536,13 @@ class ClickLogWriter:
 
     def __init__(self, path, k, *, placement, compression=DEFAULT_COMPRESSION, row_group_size=1_000_000):
         self.path = os.fspath(path)
-        self.k = _check_positive_int(k, "k")
+        self.k = _check_int(k, "k", 1)
         if not isinstance(placement, (bool, np.bool_)):
             raise ValueError(f"placement must be True or False, got {placement!r}")
         self.placement = bool(placement)
         if compression not in _COMPRESSIONS:
             raise ValueError(f"compression must be one of {_COMPRESSIONS}, got {compression!r}")
-        self.row_group_size = _check_positive_int(row_group_size, "row_group_size")
+        self.row_group_size = _check_int(row_group_size, "row_group_size", 1)
         self.n_sessions = 0
         self._schema = _arrow_schema(self.k, self.placement)
         self._names = {}
@@ -908,7 +903,7 @@ def iter_click_log(path, batch_sessions=1_000_000):
     [[0, 1], [2, 3], [4]]
     >>> tmp.cleanup()
     """
-    batch_sessions = _check_positive_int(batch_sessions, "batch_sessions")
+    batch_sessions = _check_int(batch_sessions, "batch_sessions", 1)
     reader = _Reader(path)
     fields = _fields(reader.placement)
     for arrays in reader.batches(batch_sessions, fields, lambda start, n: reader.empty(n, fields)):
@@ -949,7 +944,7 @@ def aggregate_click_log(path, n_docs, batch_sessions=1_000_000):
     >>> tmp.cleanup()
     """
     n_docs = _check_n_docs(n_docs)
-    batch_sessions = _check_positive_int(batch_sessions, "batch_sessions")
+    batch_sessions = _check_int(batch_sessions, "batch_sessions", 1)
     reader = _Reader(path)
     stats = ClickStatistics.empty(n_docs, reader.k)
     fields = ("displayed", "clicks", "examination")

@@ -16,21 +16,10 @@ from typing import Sequence
 
 import numpy as np
 
+from ._validation import check_seed as _check_seed
+from ._validation import describe as _describe
+
 __all__ = ["RankingDataset"]
-
-
-def _describe(value) -> str:
-    """Short description of a given value for error messages."""
-    if isinstance(value, np.ndarray):
-        return f"an array of shape {value.shape} and dtype {value.dtype}"
-    return f"{type(value).__name__} {value!r}"[:200]
-
-
-def _check_seed(seed, name: str = "seed") -> int:
-    """Validate a seed for :func:`numpy.random.default_rng`."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {seed!r}")
-    return int(seed)
 
 
 def _freeze(array: np.ndarray) -> np.ndarray:

@@ -15,7 +15,9 @@ import numbers
 
 import numpy as np
 
-from ._dataset import RankingDataset, _check_seed, _freeze
+from ._dataset import RankingDataset, _freeze
+from ._validation import check_int as _check_int
+from ._validation import check_seed as _check_seed
 
 __all__ = ["make_synthetic"]
 
@@ -29,12 +31,6 @@ _QUERY_SHIFT_STD = 0.5
 _DIFFICULTY_STD = 1.0
 #: Grade shares must sum to 1 within this tolerance.
 _SUM_TOLERANCE = 1e-9
-
-
-def _check_int(value, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
 
 
 def _check_docs_per_query(docs_per_query) -> tuple[int, int]:

@@ -35,7 +35,6 @@ import types
 import numpy as np
 import pytest
 
-import ltr
 from ltr import PropensityEstimate, estimate_harvesting, estimate_pbm_em, estimate_ratio
 from ltr import _propensity_kernels as kernels
 from simulator import PBM, ClickStatistics, GradeMapping, aggregate_clicks

@@ -180,7 +180,7 @@ def test_the_first_bad_line_is_reported_after_many_good_ones(tmp_path):
     lines[337] = lines[337].replace(" 3:", " 3:x", 1)
     lines.insert(0, "# header\n")  # the bad row is now line 339
     path.write_text("".join(lines))
-    with pytest.raises(LetorFormatError, match=rf"big\.txt:339: feature token '3:x"):
+    with pytest.raises(LetorFormatError, match=r"big\.txt:339: feature token '3:x"):
         load_letor(path)
 
 
