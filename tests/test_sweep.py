@@ -192,6 +192,46 @@ def test_dask_local_cluster_equals_serial_byte_for_byte(serial_sweep, tmp_path):
         assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
 
 
+@pytest.fixture
+def external_cluster(tmp_path):
+    """A scheduler and 2 single-threaded workers started with the ``dask`` command, as a user would."""
+    import shutil
+    import subprocess
+
+    from distributed import Client
+
+    dask_cli = shutil.which("dask", path=str(Path(sys.executable).parent))
+    if dask_cli is None:
+        pytest.skip("the dask command is not installed beside this Python")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+    common = {"cwd": tmp_path, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    processes = [subprocess.Popen([dask_cli, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
+                                   "--no-dashboard"], **common)]
+    try:
+        with Client(address, timeout="30s") as client:
+            processes.append(subprocess.Popen([dask_cli, "worker", address, "--nworkers", "2", "--nthreads", "1",
+                                               "--no-dashboard"], **common))
+            client.wait_for_workers(2, timeout=60)
+        yield address
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+
+
+def test_external_scheduler_equals_serial_byte_for_byte(serial_sweep, external_cluster, tmp_path, capsys):
+    """``--scheduler tcp://...`` on separately started workers gives the serial sweep's files."""
+    out, _ = serial_sweep
+    path = write_sweep(tmp_path, tomli_w.dumps(TINY))
+    assert run_simulation.main(["--sweep", str(path), "--out", str(tmp_path / "out"), "--quiet",
+                                "--scheduler", external_cluster]) == 0, capsys.readouterr().err
+    for name in ("metrics.csv", "propensity.csv"):
+        assert (tmp_path / "out" / name).read_bytes() == (out / name).read_bytes(), name
+
+
 def test_processes_equal_serial_byte_for_byte(serial_sweep, tmp_path):
     out, _ = serial_sweep
     run = run_simulation.run_sweep(tiny_spec(), tmp_path, backend=ProcessBackend(2), quiet=True)
