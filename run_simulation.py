@@ -6,7 +6,8 @@ built-in synthetic data) into ``results/``::
     python run_simulation.py [--config FILE.toml] [--preset NAME] [--set key.path=value ...]
                              [--seeds N] [--out DIR] [--resume] [--jobs N] [--quiet]
     python run_simulation.py --list-presets
-    python run_simulation.py --sweep FILE.toml [--out DIR] [--jobs N | --scheduler ADDR | --dask-local N] [--quiet]
+    python run_simulation.py --sweep FILE.toml [--out DIR] [--quiet]
+                             [--jobs N | --scheduler ADDR [--scheduler-timeout S] | --dask-local N]
 
 This module is the composition root: it turns a validated
 :class:`simulator.ExperimentConfig` into datasets, click models, policies and
