@@ -45,6 +45,10 @@ class UsageError(Exception):
     """Bad input from the command line: one line on stderr, exit code 2."""
 
 
+class TaskFailures(RuntimeError):
+    """Some (seed, variant) tasks of a run raised: one line on stderr, exit code 1, no merged outputs."""
+
+
 # --------------------------------------------------------------------------
 # Composition: config -> objects
 # --------------------------------------------------------------------------
@@ -330,8 +334,14 @@ class _Progress:
 
 
 def run_experiment(config, out, *, jobs=1, resume=False, quiet=False):
-    """Run every (seed, variant) task of ``config`` and write the outputs into ``out``."""
-    from simulator import config_to_toml
+    """Run every (seed, variant) task of ``config`` and write the outputs into ``out``.
+
+    The tasks run through :func:`simulator.execute` (in this process, or in
+    ``jobs`` worker processes).  A task that raises does not stop the others;
+    if any failed, :class:`TaskFailures` is raised after the rest finished and
+    no merged output is written.
+    """
+    from simulator import ProcessBackend, SerialBackend, config_to_toml, execute
 
     out = Path(out)
     resolved = config_to_toml(config)
@@ -349,26 +359,23 @@ def run_experiment(config, out, *, jobs=1, resume=False, quiet=False):
     tasks = [(seed, name) for seed in range(config.seeds) for name in config.loop.variants]
     per_task = config.loop.rounds + 1
     progress = _Progress(len(tasks) * per_task, not quiet)
-    results = {}
-    if jobs <= 1:
-        for seed, name in tasks:
-            results[(seed, name)] = run_task(config, seed, name, out)
-            progress.advance(per_task, f"seed {seed} {name}")
-    else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        context = mp.get_context("spawn")  # numba and LightGBM threads do not survive fork safely
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            futures = {pool.submit(run_task, config, seed, name, out, threads): (seed, name) for seed, name in tasks}
-            for future in as_completed(futures):
-                seed, name = futures[future]
-                results[(seed, name)] = future.result()
-                progress.advance(per_task, f"seed {seed} {name}")
+    def done(outcome):
+        seed, name = tasks[outcome.index]
+        if not outcome.ok:
+            progress.close()
+            print(f"clickloop: task failed: seed {seed}, variant {name}: {outcome.error}", file=sys.stderr)
+        progress.advance(per_task, f"seed {seed} {name}")
+
+    backend = ProcessBackend(jobs) if jobs > 1 else SerialBackend()
+    outcomes = execute(run_task, [(config, seed, name, out) for seed, name in tasks], backend, on_done=done)
     progress.close()
-    metric_rows = [row for key in tasks for row in results[key][0]]
-    propensity_rows = [row for key in tasks for row in results[key][1]]
+    n_failed = sum(not outcome.ok for outcome in outcomes)
+    if n_failed:  # no metrics.csv of a part of the tasks; the finished ones are checkpointed
+        raise TaskFailures(f"{n_failed} of {len(tasks)} tasks failed (see above); the finished ones are "
+                           "checkpointed: run the same command with --resume to retry")
+    metric_rows = [row for outcome in outcomes for row in outcome.value[0]]
+    propensity_rows = [row for outcome in outcomes for row in outcome.value[1]]
     write_outputs(out, metric_rows, propensity_rows)
     return metric_rows
 
@@ -686,6 +693,9 @@ def main(argv=None):
     except (ConfigError, LetorFormatError, UsageError) as exc:
         print(f"clickloop: error: {exc}", file=sys.stderr)
         return 2
+    except TaskFailures as exc:
+        print(f"clickloop: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("clickloop: interrupted; continue with --resume", file=sys.stderr)
         return 130

@@ -39,6 +39,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from ._validation import check_int
+
 __all__ = ["DaskBackend", "ExecutorError", "ProcessBackend", "SerialBackend", "TaskOutcome", "execute"]
 
 
@@ -73,6 +75,14 @@ class TaskOutcome:
 def _error_text(exc):
     message = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def _outcome(index, future):
+    """The outcome of a finished future (concurrent.futures or dask.distributed) of task ``index``."""
+    try:
+        return TaskOutcome(index, future.result())
+    except Exception as exc:  # the task's error, raised again by result()
+        return TaskOutcome(index, error=_error_text(exc))
 
 
 def _cores():
@@ -116,11 +126,9 @@ class ProcessBackend:
     threads: int | None = None
 
     def __post_init__(self):
-        if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or self.jobs < 1:
-            raise ValueError(f"jobs must be an integer >= 1, got {self.jobs!r}")
-        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
-                                         or self.threads < 1):
-            raise ValueError(f"threads must be an integer >= 1, got {self.threads!r}")
+        check_int(self.jobs, "jobs", 1)
+        if self.threads is not None:
+            check_int(self.threads, "threads", 1)
 
     def check(self):
         """Nothing to check: the worker processes start with the run."""
@@ -134,12 +142,7 @@ class ProcessBackend:
             futures = {pool.submit(function, *args, numba_threads=threads): index
                        for index, args in enumerate(tasks)}
             for future in as_completed(futures):
-                index = futures[future]
-                try:
-                    outcome = TaskOutcome(index, future.result())
-                except Exception as exc:
-                    outcome = TaskOutcome(index, error=_error_text(exc))
-                report(outcome)
+                report(_outcome(futures[future], future))
 
 
 def _on_dask_worker(function, args, slots):
@@ -174,9 +177,8 @@ class DaskBackend:
     def __post_init__(self):
         if (self.scheduler is None) == (self.n_workers is None):
             raise ValueError("give exactly one of scheduler (an address) and n_workers (a LocalCluster)")
-        if self.n_workers is not None and (isinstance(self.n_workers, bool) or not isinstance(self.n_workers, int)
-                                           or self.n_workers < 1):
-            raise ValueError(f"n_workers must be an integer >= 1, got {self.n_workers!r}")
+        if self.n_workers is not None:
+            check_int(self.n_workers, "n_workers", 1)
         if self.scheduler is not None and (not isinstance(self.scheduler, str) or "://" not in self.scheduler):
             raise ValueError(f"scheduler must be an address like tcp://HOST:PORT, got {self.scheduler!r}")
         if isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float)) or not self.timeout > 0:
@@ -231,12 +233,7 @@ class DaskBackend:
             futures = {client.submit(_on_dask_worker, function, args, slots, pure=False): index
                        for index, args in enumerate(tasks)}
             for future in as_completed(futures):
-                index = futures[future]
-                try:
-                    outcome = TaskOutcome(index, future.result())
-                except Exception as exc:
-                    outcome = TaskOutcome(index, error=_error_text(exc))
-                report(outcome)
+                report(_outcome(futures[future], future))
                 future.release()
         finally:
             client.close()

@@ -191,6 +191,24 @@ def test_bad_toml_file_and_malformed_data_file(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "out").exists()
 
 
+def test_failed_task_is_reported_the_others_finish_and_nothing_is_merged(tmp_path, capsys):
+    # 0.9 of 8 queries held out validates, but leaves one served query: naive's LightGBM fit fails at
+    # run time, while the static logger (fitted on the labels) finishes.
+    out = tmp_path / "out"
+    code, err = call_main(["--preset", "smoke", "--seeds", "1", "--set", "data.n_queries=8",
+                           "--set", "data.test_fraction=0.9", "--set", 'loop.variants=["logger", "naive"]',
+                           "--set", "loop.rounds=1", "--out", str(out), "--quiet"], capsys)
+    assert code == 1, err
+    ours = [line for line in err.splitlines() if line.startswith("clickloop:")]
+    assert len(ours) == 2, err
+    assert ours[0].startswith("clickloop: task failed: seed 0, variant naive: LightGBMError: ")
+    assert ours[1] == ("clickloop: error: 1 of 2 tasks failed (see above); the finished ones are checkpointed: "
+                       "run the same command with --resume to retry")
+    assert (out / ".state" / "seed_0" / "logger" / "rows.csv").is_file()
+    assert not (out / ".state" / "seed_0" / "naive" / "rows.csv").exists()
+    assert not (out / "metrics.csv").exists() and not (out / "summary.md").exists()
+
+
 def test_resolved_config_round_trips():
     from simulator import config_to_toml, preset
 
