@@ -195,9 +195,9 @@ def test_failed_task_is_reported_the_others_finish_and_nothing_is_merged(tmp_pat
     # 0.9 of 8 queries held out validates, but leaves one served query: naive's LightGBM fit fails at
     # run time, while the static logger (fitted on the labels) finishes.
     out = tmp_path / "out"
-    code, err = call_main(["--preset", "smoke", "--seeds", "1", "--set", "data.n_queries=8",
-                           "--set", "data.test_fraction=0.9", "--set", 'loop.variants=["logger", "naive"]',
-                           "--set", "loop.rounds=1", "--out", str(out), "--quiet"], capsys)
+    args = ["--preset", "smoke", "--seeds", "1", "--set", "data.n_queries=8", "--set", "data.test_fraction=0.9",
+            "--set", 'loop.variants=["logger", "naive"]', "--set", "loop.rounds=1", "--out", str(out), "--quiet"]
+    code, err = call_main(args, capsys)
     assert code == 1, err
     ours = [line for line in err.splitlines() if line.startswith("clickloop:")]
     assert len(ours) == 2, err
@@ -207,6 +207,11 @@ def test_failed_task_is_reported_the_others_finish_and_nothing_is_merged(tmp_pat
     assert (out / ".state" / "seed_0" / "logger" / "rows.csv").is_file()
     assert not (out / ".state" / "seed_0" / "naive" / "rows.csv").exists()
     assert not (out / "metrics.csv").exists() and not (out / "summary.md").exists()
+    # --resume runs only the unfinished task (it fails again: the configuration is at fault).
+    finished = (out / ".state" / "seed_0" / "logger" / "rows.csv").stat().st_mtime_ns
+    code, err = call_main(args + ["--resume"], capsys)
+    assert code == 1 and "variant naive" in err and "variant logger" not in err, err
+    assert (out / ".state" / "seed_0" / "logger" / "rows.csv").stat().st_mtime_ns == finished
 
 
 def test_resolved_config_round_trips():
