@@ -5,6 +5,7 @@ and knows nothing about logging policies or the feedback loop.
 """
 
 from ._learners import IPS, FullInformation, LGBMPosition, Naive, PositionTower, shown_documents
+from ._pl_rank import LambdaMARTClicks, PLRank, click_relevance
 from ._propensity import (
     PropensityEstimate,
     estimate_harvesting,
@@ -19,10 +20,13 @@ __all__ = [
     "LOSSES",
     "FullInformation",
     "LGBMPosition",
+    "LambdaMARTClicks",
     "Naive",
+    "PLRank",
     "PositionTower",
     "PropensityEstimate",
     "RelevanceModel",
+    "click_relevance",
     "estimate_harvesting",
     "estimate_pbm_em",
     "estimate_ratio",
