@@ -29,7 +29,10 @@ import numbers
 import numpy as np
 from numba import njit
 
-from ._metrics import _check_int, _check_labels, _check_scores_and_boundaries, _describe
+from simulator.validation import check_int as _check_int
+from simulator.validation import describe as _describe
+
+from ._metrics import _check_labels, _check_scores_and_boundaries
 
 __all__ = [
     "brier",

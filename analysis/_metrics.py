@@ -31,12 +31,15 @@ Cut-off ``k``
 """
 
 import math
-import numbers
 import re
 from types import MappingProxyType
 
 import numpy as np
 from numba import njit
+
+from simulator.validation import check_int as _check_int
+from simulator.validation import check_query_boundaries
+from simulator.validation import describe as _describe
 
 __all__ = [
     "METRICS",
@@ -275,23 +278,6 @@ def _rank_kernel(order, boundaries):
 # Validation
 # --------------------------------------------------------------------------
 
-def _describe(value):
-    """Short description of a given value for error messages."""
-    if isinstance(value, np.ndarray):
-        return f"an array of shape {value.shape} and dtype {value.dtype}"
-    return f"{type(value).__name__} {value!r}"[:200]
-
-
-def _check_int(value, name, low, high=None):
-    """An integer (not bool) in [low, high]."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer >= {low}, got {_describe(value)}")
-    if value < low or (high is not None and value > high):
-        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name} must be an integer {bound}, got {value!r}")
-    return int(value)
-
-
 def _check_ideal_zero(ideal_zero):
     if not isinstance(ideal_zero, str) or ideal_zero not in IDEAL_ZERO_RULES:
         raise ValueError(
@@ -319,35 +305,7 @@ def _check_scores_and_boundaries(scores, query_boundaries, name="scores"):
         raise ValueError(f"{name} must be finite, got {given[i].item()!r} at index {i}")
     n_docs = scores.shape[0]
 
-    given = np.asarray(query_boundaries)
-    if given.ndim != 1:
-        raise ValueError(
-            f"query_boundaries must be 1-dimensional, got {_describe(given)}"
-        )
-    if given.shape[0] < 2:
-        raise ValueError(
-            "query_boundaries must have n_queries + 1 >= 2 entries (at least "
-            f"one query), got {given.tolist()!r}"
-        )
-    if given.dtype.kind not in "iu":
-        raise ValueError(
-            f"query_boundaries must be an integer array, got {_describe(given)}"
-        )
-    boundaries = np.ascontiguousarray(given, dtype=np.int64)
-    if boundaries[0] != 0:
-        raise ValueError(f"query_boundaries must start at 0, got {int(boundaries[0])}")
-    if boundaries[-1] != n_docs:
-        raise ValueError(
-            f"query_boundaries must end at n_docs={n_docs} (the length of "
-            f"{name}), got {int(boundaries[-1])}"
-        )
-    steps = np.diff(boundaries)
-    if (steps <= 0).any():
-        i = int(np.flatnonzero(steps <= 0)[0])
-        raise ValueError(
-            "query_boundaries must be strictly increasing (no empty query), got "
-            f"{int(boundaries[i])} followed by {int(boundaries[i + 1])} at index {i}"
-        )
+    boundaries = check_query_boundaries(query_boundaries, n_docs, length_of=name)
     return scores, boundaries
 
 

@@ -4,7 +4,9 @@
 and knows nothing about logging policies or the feedback loop.
 """
 
-from ._learners import IPS, FullInformation, LGBMPosition, Naive, PositionTower, shown_documents
+from ._learners import IPS, Naive, shown_documents
+from ._references import FullInformation, LGBMPosition
+from ._tower import PositionTower
 from ._pl_rank import LambdaMARTClicks, PLRank, click_relevance
 from ._propensity import (
     PropensityEstimate,

@@ -20,6 +20,8 @@ from statistics import NormalDist
 
 import numpy as np
 
+from simulator.validation import check_query_boundaries
+
 from . import _propensity_kernels as kernels
 
 __all__ = ["PropensityEstimate", "estimate_harvesting", "estimate_pbm_em", "estimate_ratio"]
@@ -119,21 +121,6 @@ def _check_statistics(stats, name):
     if np.any(clicks < 0) or np.any(clicks > impressions):
         raise ValueError(f"{name}.clicks must lie in 0..impressions in every cell")
     return impressions, clicks
-
-
-def _check_query_boundaries(query_boundaries, n_docs):
-    qb = np.asarray(query_boundaries)
-    if qb.ndim != 1 or qb.size < 2 or not np.issubdtype(qb.dtype, np.integer):
-        raise ValueError(
-            f"query_boundaries must be a 1-D integer array of n_queries + 1 >= 2 offsets, "
-            f"got shape {qb.shape} and dtype {qb.dtype}"
-        )
-    if qb[0] != 0 or qb[-1] != n_docs or np.any(np.diff(qb) < 0):
-        raise ValueError(
-            f"query_boundaries must rise from 0 to n_docs={n_docs} without decreasing, "
-            f"got {qb[0]}..{qb[-1]}"
-        )
-    return qb.astype(np.int64)
 
 
 def _check_confidence(confidence):
@@ -549,7 +536,7 @@ def estimate_harvesting(stats_list, query_boundaries, *, n_bootstrap=0, confiden
         if imp.shape != shape:
             raise ValueError(f"stats_list[{i}] has shape {imp.shape}, expected {shape} like stats_list[0]")
     n_docs, k = shape
-    qb = _check_query_boundaries(query_boundaries, n_docs)
+    qb = check_query_boundaries(query_boundaries, n_docs)
     n_bootstrap = _check_n_bootstrap(n_bootstrap)
     z = _check_confidence(confidence)
     max_iter = _positive_int(max_iter, "max_iter")

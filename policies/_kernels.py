@@ -4,7 +4,7 @@ Pure functions over arrays and scalars: no validation, no objects.  Ranking
 kernels fill ``out`` (``int32`` array of shape (n_sessions, depth)) with the
 global document rows shown at ranks 1..depth of each session, and -1 where the
 session's query has fewer than ``depth`` candidates (the padding is always at
-the tail).  Randomness comes from :mod:`simulator._rng`: draw ``c`` of session
+the tail).  Randomness comes from :mod:`simulator.kernels`: draw ``c`` of session
 ``s`` is ``uniform(session_key(key, first_session + s), c)``, so a kernel's
 output does not depend on the block size, on the number of numba threads or
 on whether the compiled kernel or its ``.py_func`` runs.
@@ -39,8 +39,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from simulator._click_kernels import affine_click
-from simulator._rng import session_key, uniform
+from simulator.kernels import affine_click
+from simulator.kernels import session_key, uniform
 
 BLOCK = 2048
 # The Plackett-Luce races keep the best race times by insertion up to this
@@ -588,7 +588,7 @@ def plackett_luce_affine_counts(by_query, query_offsets, first_session, policy_k
     ``by_query[query_offsets[q]:query_offsets[q + 1]]`` are the block indices
     of the sessions of query q (global index ``first_session + i``).  Session
     i shows what :func:`plackett_luce_rank` shows it and clicks as
-    :func:`simulator._click_kernels.affine_clicks` clicks it, with the same
+    the simulator's affine click kernel clicks it, with the same
     keys; ``impressions_t[r, d]`` and ``clicks_t[r, d]`` (rank-major int64)
     count its impressions and clicks.  One thread owns whole queries, whose
     candidates (and so cells) are disjoint, and the counts are integers: the

@@ -10,7 +10,7 @@ propensity follows (Oosterhuis and de Rijke 2020).
 
 Randomness: ``rank(queries, seed, first_session)`` uses the key
 ``derive_key(seed)``; every draw of session s is a pure function of (key,
-first_session + s, counter) (:mod:`simulator._rng`), so a run split into
+first_session + s, counter) (:mod:`simulator.kernels`), so a run split into
 several calls with ``first_session`` offsets equals one call, for any number
 of numba threads.
 """
@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from simulator._rng import derive_key, mix64
-from simulator._validation import check_int as _check_int
+from simulator.kernels import derive_key, mix64
+from simulator.validation import check_int as _check_int, check_query_boundaries
 
 from . import _kernels as kernels
 
@@ -94,21 +94,7 @@ def _check_dataset(features, query_boundaries):
     if len(shape) != 2:
         raise ValueError(f"features must have shape (n_docs, n_features), got {tuple(shape)}")
     n_docs = int(shape[0])
-    boundaries = np.asarray(query_boundaries)
-    if boundaries.ndim != 1 or boundaries.size < 2:
-        raise ValueError(
-            f"query_boundaries must have shape (n_queries + 1,) with n_queries >= 1, got {boundaries.shape}"
-        )
-    if not np.issubdtype(boundaries.dtype, np.integer):
-        raise ValueError(f"query_boundaries must hold integers, got dtype {boundaries.dtype}")
-    boundaries = np.ascontiguousarray(boundaries, dtype=np.int64)
-    if boundaries[0] != 0 or boundaries[-1] != n_docs:
-        raise ValueError(
-            f"query_boundaries must start at 0 and end at n_docs={n_docs}, got {boundaries[0]} and "
-            f"{boundaries[-1]}"
-        )
-    if np.any(np.diff(boundaries) < 0):
-        raise ValueError("query_boundaries must be non-decreasing")
+    boundaries = check_query_boundaries(query_boundaries, n_docs)
     if n_docs >= np.iinfo(np.int32).max:
         raise ValueError(f"features must have fewer than 2**31 - 1 rows, got {n_docs}")
     return features, n_docs, boundaries
@@ -141,9 +127,21 @@ class BoundPolicy(ABC):
         Documents, queries, and ranks shown per session.
     exact_placement : bool
         Whether :meth:`placement_probabilities` is exact (else Monte Carlo).
+    counts_affine_clicks : bool
+        Whether :meth:`affine_click_counts` is implemented: the policy can
+        rank, click (affine click model) and count in one fused kernel.
+
+    Notes
+    -----
+    The session simulator uses two optional parts of this protocol to fuse
+    its work: :meth:`fixed_lists` (one list per query: aggregate per (query,
+    rank)) and :meth:`affine_click_counts` (rank, click and count without
+    materialising the rankings).  A policy that has neither is simulated by
+    the general pipeline with the same results.
     """
 
     exact_placement = True
+    counts_affine_clicks = False
 
     def __init__(self, policy, boundaries):
         self.policy = policy
@@ -251,6 +249,40 @@ class BoundPolicy(ABC):
         return (self.placement_probabilities(n_samples, seed) * theta).sum(axis=1)
 
     # -- internals ---------------------------------------------------------
+
+    def fixed_lists(self):
+        """The list every session of a query shows, ndarray (n_queries, k) int32, or None.
+
+        None (the default) when the sessions of a query may see different
+        lists; a deterministic policy returns its top-k table, so a session
+        simulator may aggregate clicks per (query, rank).
+        """
+        return None
+
+    def affine_click_counts(self, by_query, query_offsets, first_session, policy_key, click_key, theta,
+                            eps_minus, eps_slope, relevance, impressions_t, clicks_t):
+        """Rank, click (affine click model) and count sessions grouped by query, in one kernel.
+
+        Implemented where :attr:`counts_affine_clicks` is True.  The rankings
+        are those of :meth:`rank` and the clicks those of the affine click
+        models (PBM, trust bias: ``ClickModel.affine_parameters``), counted
+        per (rank, document) into ``impressions_t`` and ``clicks_t``.
+
+        Parameters
+        ----------
+        by_query : ndarray of int32, shape (n_sessions,)
+            Session offsets (from ``first_session``) grouped by query.
+        query_offsets : ndarray of int64, shape (n_queries + 1,)
+            CSR offsets of each query's sessions in ``by_query``.
+        first_session : int
+        policy_key, click_key : uint64
+            Kernel keys of the ranking and of the clicks.
+        theta, eps_minus, eps_slope : ndarray of float64, shape (k,)
+        relevance : ndarray of float64, shape (n_docs,)
+        impressions_t, clicks_t : ndarray of int64, shape (k, n_docs)
+            Accumulators, added to in place.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no fused affine click kernel")
 
     def _check_queries(self, queries):
         queries = np.asarray(queries)
@@ -390,14 +422,11 @@ class _BoundPlackettLuce(BoundPolicy):
         )
         return out
 
-    def _affine_click_counts(self, by_query, query_offsets, first_session, policy_key, click_key, theta,
-                             eps_minus, eps_slope, relevance, impressions_t, clicks_t):
-        """Rank, click (affine model) and count sessions grouped by query, in one kernel.
+    counts_affine_clicks = True
 
-        Used by the session simulator: the same rankings as :meth:`rank` and
-        the same clicks as the affine click models, counted per (rank,
-        document) into ``impressions_t`` and ``clicks_t`` (int64, (k, n_docs)).
-        """
+    def affine_click_counts(self, by_query, query_offsets, first_session, policy_key, click_key, theta,
+                            eps_minus, eps_slope, relevance, impressions_t, clicks_t):
+        """Rank, click (affine model) and count sessions grouped by query, in one kernel (see the base)."""
         kernels.plackett_luce_affine_counts(
             by_query, query_offsets, np.int64(first_session), policy_key, click_key, self.query_boundaries,
             self._order, self._weight, self._tail, self._alias_prob, self._alias_index, self._log_inv_weight,

@@ -1,11 +1,15 @@
-"""Environment of clickloop: ranking datasets and click models.
+"""Environment of clickloop: ranking datasets, click models, sessions, click statistics and logs.
 
-The environment knows nothing about learners: it turns displayed rankings into
-clicks and the true examination probabilities behind them.
+The environment knows nothing about learners or the feedback loop: it turns
+displayed rankings into clicks and the true examination probabilities behind
+them.  Two small public modules serve the other packages: :mod:`simulator.kernels`
+(the counter-based random numbers and the affine click draw, for fused
+kernels) and :mod:`simulator.validation` (the argument checks every package
+shares); :mod:`simulator.atomic` writes files atomically.
 """
 
-from ._config import PRESETS, VARIANTS, ConfigError, ExperimentConfig, config_from_dict, config_to_dict, config_to_toml, load_config, preset
 from ._click_models import (
+    CLICK_MODELS,
     CLICK_MODEL_PRESETS,
     DBN,
     DCM,
@@ -15,19 +19,18 @@ from ._click_models import (
     ULTRA_UBM_GAMMA,
     CascadeModel,
     ClickModel,
+    ClickModelSpec,
     ClickSimulation,
     TrustBias,
     click_model,
+    pbm_theta,
 )
 from ._dataset import RankingDataset
 from ._grade_mapping import RELEVANCE_MAPPINGS, GradeMapping, relevance_mapping
 from ._letor import LetorFormatError, load_letor, save_letor
-from ._loop import LoopEnvironment, RoundRecord, Variant, engagement_features, run_loop
 from ._rng import derive_key
 from ._sessions import QueryDistribution, SessionRun, simulate_sessions
 from ._statistics import ClickStatistics, aggregate_clicks
-from ._sweep import GridPoint, SweepSpec, expand, format_value, read_sweep, sweep_from_dict
-from ._executors import DaskBackend, ExecutorError, ProcessBackend, SerialBackend, TaskOutcome, execute
 from ._synthetic import make_synthetic
 
 # The click log needs pyarrow (0.1 s to import): loaded on first use.
@@ -52,20 +55,6 @@ def __getattr__(name):
 
 
 __all__ = [
-    "PRESETS",
-    "VARIANTS",
-    "ConfigError",
-    "ExperimentConfig",
-    "LoopEnvironment",
-    "RoundRecord",
-    "Variant",
-    "config_from_dict",
-    "config_to_dict",
-    "config_to_toml",
-    "engagement_features",
-    "load_config",
-    "preset",
-    "run_loop",
     "CLICK_LOG_SCHEMA_VERSION",
     "ClickLog",
     "ClickLogError",
@@ -74,7 +63,9 @@ __all__ = [
     "iter_click_log",
     "load_click_log",
     "save_click_log",
+    "CLICK_MODELS",
     "CLICK_MODEL_PRESETS",
+    "ClickModelSpec",
     "DBN",
     "DCM",
     "EYE_TRACKING_THETA",
@@ -97,19 +88,8 @@ __all__ = [
     "derive_key",
     "load_letor",
     "make_synthetic",
+    "pbm_theta",
     "relevance_mapping",
     "save_letor",
     "simulate_sessions",
-    "GridPoint",
-    "SweepSpec",
-    "expand",
-    "format_value",
-    "read_sweep",
-    "sweep_from_dict",
-    "DaskBackend",
-    "ExecutorError",
-    "ProcessBackend",
-    "SerialBackend",
-    "TaskOutcome",
-    "execute",
 ]

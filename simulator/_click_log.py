@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 from numba import njit
 
 from ._statistics import ClickStatistics, aggregate_clicks
-from ._validation import check_int as _check_int
+from .validation import check_int as _check_int
 
 __all__ = [
     "CLICK_LOG_SCHEMA_VERSION",

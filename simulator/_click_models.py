@@ -19,6 +19,8 @@ propensity of a PBM-style estimator.  Both are exact, not estimated.
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Callable
 
 import numpy as np
 
@@ -27,7 +29,9 @@ from ._grade_mapping import GradeMapping, _probability_array, relevance_mapping
 from ._rng import derive_key
 
 __all__ = [
+    "CLICK_MODELS",
     "CLICK_MODEL_PRESETS",
+    "ClickModelSpec",
     "DBN",
     "DCM",
     "PBM",
@@ -37,6 +41,7 @@ __all__ = [
     "ClickSimulation",
     "TrustBias",
     "click_model",
+    "pbm_theta",
     "EYE_TRACKING_THETA",
     "ULTRA_UBM_GAMMA",
 ]
@@ -129,8 +134,51 @@ def _rank_table(values, name, k):
     return np.ascontiguousarray(values[:k])
 
 
+def pbm_theta(k, eta=1.0):
+    """The PBM examination curve theta_r = (1 / r)^eta of ranks r = 1..k (the one place it is written).
+
+    Parameters
+    ----------
+    k : int
+        Ranks.
+    eta : float, default=1.0
+        Strength of the position bias (0: none).
+
+    Returns
+    -------
+    ndarray of shape (k,), float64
+
+    Examples
+    --------
+    >>> pbm_theta(3, eta=2.0).round(3).tolist()
+    [1.0, 0.25, 0.111]
+    """
+    return (1.0 / np.arange(1, int(k) + 1)) ** float(eta)
+
+
 class ClickModel(ABC):
     """Base of all click models: validation, seeding and output allocation."""
+
+    def affine_parameters(self, labels, k):
+        """(theta, eps_minus, eps_slope, relevance) if clicks are affine per rank, else None.
+
+        A model is affine per rank when P(click at r | document d) =
+        theta_r (eps_minus_r + eps_slope_r R_d) with the examination theta_r
+        depending on the rank alone (PBM, trust bias).  Such a model can be
+        simulated by fused kernels that rank, click and count at once; every
+        other model returns None (the default).
+
+        Parameters
+        ----------
+        labels : array-like of int, shape (n_docs,)
+        k : int
+            Ranks shown.
+
+        Returns
+        -------
+        tuple of four float64 ndarrays of shapes (k,), (k,), (k,), (n_docs,), or None
+        """
+        return None
 
     def simulate(self, displayed, labels, seed=0, *, first_session=0, examination="conditional", out=None):
         """Simulate the clicks of a batch of sessions.
@@ -227,16 +275,18 @@ class PBM(ClickModel):
     def examination_by_rank(self, k):
         """theta_1..theta_k, ndarray of shape (k,)."""
         if self.theta is None:
-            return (1.0 / np.arange(1, k + 1)) ** self.eta
+            return pbm_theta(k, self.eta)
         return _rank_table(self.theta, "theta", k) ** self.eta
 
+    def affine_parameters(self, labels, k):
+        """PBM is affine with eps_minus = 0 and slope 1: P(click) = theta_r alpha(y_d)."""
+        theta = np.ascontiguousarray(self.examination_by_rank(k), dtype=np.float64)
+        relevance = np.ascontiguousarray(self.attractiveness(_check_labels(labels)), dtype=np.float64)
+        return theta, np.zeros(k), np.ones(k), relevance
+
     def _run(self, displayed, labels, first_session, key, marginal, clicks, examination):
-        k = displayed.shape[1]
-        theta = self.examination_by_rank(k)
-        kernels.affine_clicks(
-            displayed, first_session, key, theta, np.zeros(k), np.ones(k),
-            self.attractiveness(labels), clicks, examination,
-        )
+        kernels.affine_clicks(displayed, first_session, key, *self.affine_parameters(labels, displayed.shape[1]),
+                              clicks, examination)
 
 
 @dataclass(frozen=True)
@@ -288,7 +338,7 @@ class TrustBias(ClickModel):
         if not 1 <= n_ranks <= 99:
             raise ValueError(f"n_ranks must be in 1..99 for the vardasbi preset, got {n_ranks}")
         r = np.arange(1, n_ranks + 1)
-        return cls((1.0 / r) ** eta, 0.98 - (r - 1) / 100.0, 0.65 / r, relevance)
+        return cls(pbm_theta(n_ranks, eta), 0.98 - (r - 1) / 100.0, 0.65 / r, relevance)
 
     @classmethod
     def oosterhuis2023(cls, n_ranks=50):
@@ -301,15 +351,22 @@ class TrustBias(ClickModel):
         return cls(theta, 1.0 / (1 + 0.005 * r), 0.65 / (r + 1),
                    GradeMapping(0.25 * np.arange(5), name="oosterhuis2023"))
 
-    def _run(self, displayed, labels, first_session, key, marginal, clicks, examination):
-        k = displayed.shape[1]
-        theta = _rank_table(self.theta, "theta", k)
+    def examination_by_rank(self, k):
+        """theta_1..theta_k, ndarray of shape (k,)."""
+        return _rank_table(self.theta, "theta", k)
+
+    def affine_parameters(self, labels, k):
+        """Trust bias is affine: eps_minus_r and slope eps_plus_r - eps_minus_r of P(relevant | y)."""
+        theta = np.ascontiguousarray(self.examination_by_rank(k), dtype=np.float64)
         eps_minus = _rank_table(self.eps_minus, "eps_minus", k)
         slope = _rank_table(self.eps_plus, "eps_plus", k) - eps_minus
-        kernels.affine_clicks(
-            displayed, first_session, key, theta, eps_minus, slope,
-            self.relevance(labels), clicks, examination,
-        )
+        relevance = np.ascontiguousarray(self.relevance(_check_labels(labels)), dtype=np.float64)
+        return (theta, np.ascontiguousarray(eps_minus, dtype=np.float64), np.ascontiguousarray(slope, dtype=np.float64),
+                relevance)
+
+    def _run(self, displayed, labels, first_session, key, marginal, clicks, examination):
+        kernels.affine_clicks(displayed, first_session, key, *self.affine_parameters(labels, displayed.shape[1]),
+                              clicks, examination)
 
 
 class _Cascade(ClickModel):
@@ -486,34 +543,62 @@ class UBM(ClickModel):
         )
 
 
-def _pbm(eta=1.0, attractiveness="graded"):
-    return PBM(eta=eta, attractiveness=attractiveness)
+@dataclass(frozen=True)
+class ClickModelSpec:
+    """One entry of the click-model registry: how a name is built and what it accepts.
 
+    Attributes
+    ----------
+    name : str
+    factory : callable
+        ``factory(**params)`` returns the model.
+    parameters : tuple of str
+        The keyword parameters the factory accepts (all optional: the
+        preset's values of ../shared/REFERENCE.md are the defaults).
+    description : str
+    """
 
-def _pbm_eye(eta=1.0, attractiveness="graded"):
-    return PBM(eta=eta, theta=EYE_TRACKING_THETA, attractiveness=attractiveness)
+    name: str
+    factory: Callable
+    parameters: tuple
+    description: str
 
 
 def _dcm(name):
     return lambda: DCM.preset(name)
 
 
-CLICK_MODEL_PRESETS = {
-    "pbm": _pbm,
-    "pbm_eye_tracking": _pbm_eye,
-    "trust_vardasbi": TrustBias.vardasbi,
-    "trust_oosterhuis2023": TrustBias.oosterhuis2023,
-    "cascade": CascadeModel,
-    "dcm_navigational": _dcm("navigational"),
-    "dcm_informational": _dcm("informational"),
-    "dcm_perfect": _dcm("perfect"),
-    "dcm_almost_random": _dcm("almost_random"),
-    "dbn": DBN,
-    "sdbn": lambda attractiveness="graded", satisfaction=DBN().satisfaction: DBN(
-        attractiveness, satisfaction, gamma=1.0
-    ),
-    "ubm": UBM,
-}
+def _sdbn(attractiveness="graded", satisfaction=None):
+    return DBN(attractiveness, DBN().satisfaction if satisfaction is None else satisfaction, gamma=1.0)
+
+
+_SPECS = (
+    ClickModelSpec("pbm", lambda eta=1.0, attractiveness="graded": PBM(eta=eta, attractiveness=attractiveness),
+                   ("eta", "attractiveness"), "position-based model, theta_r = (1/r)^eta"),
+    ClickModelSpec("pbm_eye_tracking",
+                   lambda eta=1.0, attractiveness="graded": PBM(eta=eta, theta=EYE_TRACKING_THETA,
+                                                                attractiveness=attractiveness),
+                   ("eta", "attractiveness"), "PBM with the eye-tracking curve of Joachims et al., raised to eta"),
+    ClickModelSpec("trust_vardasbi", TrustBias.vardasbi, ("eta", "n_ranks", "relevance"),
+                   "trust bias of Vardasbi et al. 2020"),
+    ClickModelSpec("trust_oosterhuis2023", TrustBias.oosterhuis2023, ("n_ranks",),
+                   "trust bias of Oosterhuis 2023"),
+    ClickModelSpec("cascade", CascadeModel, ("attractiveness",), "cascade model: stop at the first click"),
+    ClickModelSpec("dcm_navigational", _dcm("navigational"), (), "DCM of Hofmann et al., navigational"),
+    ClickModelSpec("dcm_informational", _dcm("informational"), (), "DCM of Hofmann et al., informational"),
+    ClickModelSpec("dcm_perfect", _dcm("perfect"), (), "DCM of Hofmann et al., perfect"),
+    ClickModelSpec("dcm_almost_random", _dcm("almost_random"), (), "DCM of Hofmann et al., almost random"),
+    ClickModelSpec("dbn", DBN, ("attractiveness", "satisfaction", "gamma"),
+                   "dynamic Bayesian network, gamma 0.9, ERR satisfaction"),
+    ClickModelSpec("sdbn", _sdbn, ("attractiveness", "satisfaction"), "simplified DBN (gamma 1)"),
+    ClickModelSpec("ubm", UBM, ("gamma", "eta", "attractiveness"), "user browsing model, ULTRA's table"),
+)
+
+#: The click-model registry: name -> :class:`ClickModelSpec` (read-only).
+CLICK_MODELS = MappingProxyType({spec.name: spec for spec in _SPECS})
+
+#: Name -> factory of every registered model (the registry's factories).
+CLICK_MODEL_PRESETS = MappingProxyType({spec.name: spec.factory for spec in _SPECS})
 
 
 def click_model(name, **params):
@@ -522,7 +607,7 @@ def click_model(name, **params):
     Parameters
     ----------
     name : str
-        One of :data:`CLICK_MODEL_PRESETS`.
+        One of :data:`CLICK_MODELS`.
     **params
         Overrides passed to the preset (e.g. ``eta=2.0`` for ``pbm``).
 
@@ -530,14 +615,19 @@ def click_model(name, **params):
     --------
     >>> click_model("pbm", eta=0.5).eta
     0.5
-    >>> sorted(CLICK_MODEL_PRESETS)[:3]
+    >>> sorted(CLICK_MODELS)[:3]
     ['cascade', 'dbn', 'dcm_almost_random']
+    >>> click_model("cascade", eta=2.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: click model 'cascade' takes no parameter 'eta'; it accepts: attractiveness
     """
     try:
-        factory = CLICK_MODEL_PRESETS[name]
-    except KeyError:
-        raise ValueError(f"unknown click model {name!r}; choose one of {sorted(CLICK_MODEL_PRESETS)}") from None
-    try:
-        return factory(**params)
-    except TypeError as exc:
-        raise ValueError(f"bad parameters {sorted(params)} for click model {name!r}: {exc}") from None
+        spec = CLICK_MODELS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown click model {name!r}; choose one of {sorted(CLICK_MODELS)}") from None
+    for param in params:
+        if param not in spec.parameters:
+            accepted = ", ".join(spec.parameters) if spec.parameters else "nothing (a fixed preset)"
+            raise ValueError(f"click model {name!r} takes no parameter {param!r}; it accepts: {accepted}")
+    return spec.factory(**params)

@@ -16,8 +16,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ._validation import check_seed as _check_seed
-from ._validation import describe as _describe
+from .validation import check_seed as _check_seed
+from .validation import check_query_boundaries
+from .validation import describe as _describe
 
 __all__ = ["RankingDataset"]
 
@@ -166,31 +167,8 @@ class RankingDataset:
                 f"{n_docs}), got {features.shape[0]} rows"
             )
 
-        boundaries = _as_array(
-            self.query_boundaries, "query_boundaries", np.int64, 1, "iu"
-        )
-        if boundaries.shape[0] < 2:
-            raise ValueError(
-                "query_boundaries must have n_queries + 1 >= 2 entries (at "
-                f"least one query), got {boundaries.tolist()!r}"
-            )
-        if boundaries[0] != 0:
-            raise ValueError(
-                f"query_boundaries must start at 0, got {int(boundaries[0])}"
-            )
-        if boundaries[-1] != n_docs:
-            raise ValueError(
-                f"query_boundaries must end at n_docs={n_docs}, got "
-                f"{int(boundaries[-1])}"
-            )
-        steps = np.diff(boundaries)
-        if (steps <= 0).any():
-            i = int(np.flatnonzero(steps <= 0)[0])
-            raise ValueError(
-                "query_boundaries must be strictly increasing (no empty "
-                f"query), got {int(boundaries[i])} followed by "
-                f"{int(boundaries[i + 1])} at index {i}"
-            )
+        boundaries = check_query_boundaries(self.query_boundaries, n_docs).copy()  # not the caller's array
+        boundaries.flags.writeable = False
         n_queries = boundaries.shape[0] - 1
 
         query_ids = _as_array(self.query_ids, "query_ids", np.int64, 1, "iu")

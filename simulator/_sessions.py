@@ -15,7 +15,6 @@ import numpy as np
 from numba import njit, prange
 
 from . import _click_kernels
-from ._click_models import PBM, _check_labels
 from ._rng import derive_key, session_key, uniform
 from ._statistics import (
     ClickStatistics,
@@ -169,8 +168,10 @@ def simulate_sessions(dataset, policy, click_model, n_sessions, seed=0, *, round
     statistics : ClickStatistics, optional
         Accumulator to add to (in place); a new one by default.
     fused : bool, default=True
-        Use a fused kernel where one exists: PBM clicks (without a kept log)
-        under a fixed-list policy (deterministic) or Plackett-Luce, which
+        Use a fused kernel where one exists: clicks of a model that is affine
+        per rank (``click_model.affine_parameters``: PBM, trust bias; without
+        a kept log) under a fixed-list policy (deterministic) or a policy
+        that counts affine clicks itself (Plackett-Luce), which
         draws, ranks, clicks and counts without materialising the rankings.
         The statistics are identical to the general pipeline's
         (``fused=False``), bit for bit.
@@ -196,16 +197,20 @@ def simulate_sessions(dataset, policy, click_model, n_sessions, seed=0, *, round
     if queries.kind != "uniform":
         cdf = np.cumsum(queries.probabilities(dataset.n_queries))
         cdf[-1] = np.inf  # every draw in [0, 1) lands on a query despite rounding
-    if fused and not keep_log and type(click_model) is PBM:
-        path = _fused_fixed_lists if hasattr(bound, "fixed_lists") else (
-            _fused_plackett_luce if hasattr(bound, "_affine_click_counts") else None)
-        if path is not None:
-            path(dataset, bound, click_model, int(n_sessions), seed, cdf, int(block_size), int(first_session),
-                 statistics)
+    # Optional parts of the bound-policy protocol (duck-typed policies may lack them).
+    table = bound.fixed_lists() if hasattr(bound, "fixed_lists") else None
+    affine = click_model.affine_parameters(dataset.labels, k) if fused and not keep_log else None
+    if affine is not None:
+        if table is not None:
+            _fused_fixed_lists(dataset, table, affine, int(n_sessions), seed, cdf, int(block_size),
+                               int(first_session), statistics)
+            return SessionRun(statistics, None)
+        if getattr(bound, "counts_affine_clicks", False):
+            _fused_plackett_luce(dataset, bound, affine, int(n_sessions), seed, cdf, int(block_size),
+                                 int(first_session), statistics)
             return SessionRun(statistics, None)
     # A policy that shows one fixed list per query lets us aggregate per
     # (query, rank), in cache, and scatter to documents once at the end.
-    table = bound.fixed_lists() if hasattr(bound, "fixed_lists") else None
     list_stats = ClickStatistics.empty(dataset.n_queries, k) if table is not None else None
     query_key = derive_key(_child(seed, _QUERY_STREAM))
     policy_seed, click_seed = _child(seed, _POLICY_STREAM), _child(seed, _CLICK_STREAM)
@@ -266,25 +271,18 @@ def _fused_blocks(dataset, seed, cdf, n_sessions, block_size, first_session):
         done += size
 
 
-def _affine_parameters(click_model, dataset, k):
-    """theta, eps_minus, eps_slope and relevance of PBM, as its ``_run`` passes them to ``affine_clicks``."""
-    theta = np.ascontiguousarray(click_model.examination_by_rank(k), dtype=np.float64)
-    relevance = np.ascontiguousarray(click_model.attractiveness(_check_labels(dataset.labels)), dtype=np.float64)
-    return theta, np.zeros(k), np.ones(k), relevance
-
-
-def _fused_plackett_luce(dataset, bound, click_model, n_sessions, seed, cdf, block_size, first_session,
+def _fused_plackett_luce(dataset, bound, affine, n_sessions, seed, cdf, block_size, first_session,
                          statistics):
-    """Query draw, Plackett-Luce ranking, PBM clicks and counting in one kernel per block.
+    """Query draw, Plackett-Luce ranking, affine clicks and counting in one kernel per block.
 
     Sessions are grouped by query (a counting sort) so that a query's weights
     and its cells stay in cache while its sessions are ranked; every draw is
     the general pipeline's (same keys, same counters), the counts are
-    integers, and the float sums follow from them (PBM examines rank r with
+    integers, and the float sums follow from them (an affine model examines rank r with
     the constant theta_r): the statistics equal the general path's.
     """
     k = bound.k
-    theta, eps_minus, eps_slope, relevance = _affine_parameters(click_model, dataset, k)
+    theta, eps_minus, eps_slope, relevance = affine
     policy_key = derive_key(_child(seed, _POLICY_STREAM))
     click_key = derive_key(_child(seed, _CLICK_STREAM))
     impressions_t = np.zeros((k, dataset.n_docs), dtype=np.int64)
@@ -295,7 +293,7 @@ def _fused_plackett_luce(dataset, bound, click_model, n_sessions, seed, cdf, blo
         if by_query is None:
             by_query = np.empty(q.size, dtype=np.int32)
         _group_by_query(q, offsets, by_query[:q.size])
-        bound._affine_click_counts(by_query[:q.size], offsets, start, policy_key, click_key, theta, eps_minus,
+        bound.affine_click_counts(by_query[:q.size], offsets, start, policy_key, click_key, theta, eps_minus,
                                    eps_slope, relevance, impressions_t, clicks_t)
     add_constant_examination(
         (statistics.impressions.T, statistics.clicks.T, statistics.examination.T,
@@ -304,18 +302,15 @@ def _fused_plackett_luce(dataset, bound, click_model, n_sessions, seed, cdf, blo
     statistics.n_sessions += n_sessions
 
 
-def _fused_fixed_lists(dataset, bound, click_model, n_sessions, seed, cdf, block_size, first_session,
-                       statistics):
-    """Query draw, PBM clicks and per-(list, rank) counts in one kernel per block, for fixed lists.
+def _fused_fixed_lists(dataset, table, affine, n_sessions, seed, cdf, block_size, first_session, statistics):
+    """Query draw, affine clicks and per-(list, rank) counts in one kernel per block, for fixed lists.
 
     Partial counts per chunk of sessions (integers: any number of chunks
     gives the same sums); the per-list statistics follow from the counts as
     in the general path and are scattered to documents the same way.
     """
-    table = bound.fixed_lists()
-    k = bound.k
-    n_lists = table.shape[0]
-    theta, eps_minus, eps_slope, relevance = _affine_parameters(click_model, dataset, k)
+    n_lists, k = table.shape
+    theta, eps_minus, eps_slope, relevance = affine
     probability = np.empty((n_lists, k))
     _click_kernels.affine_probability_table(table, theta, eps_minus, eps_slope, relevance, probability)
     click_key = derive_key(_child(seed, _CLICK_STREAM))

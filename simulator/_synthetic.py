@@ -16,8 +16,8 @@ import numbers
 import numpy as np
 
 from ._dataset import RankingDataset, _freeze
-from ._validation import check_int as _check_int
-from ._validation import check_seed as _check_seed
+from .validation import check_int as _check_int
+from .validation import check_seed as _check_seed
 
 __all__ = ["make_synthetic"]
 

@@ -391,7 +391,7 @@ DET5 = Deterministic(scorer, 5)
 
 @pytest.mark.parametrize("make, error, message", [
     (lambda: Deterministic(scorer, 0), ValueError, "k must be an integer >= 1, got 0"),
-    (lambda: Deterministic(scorer, 2.5), ValueError, "k must be an integer >= 1, got 2.5"),
+    (lambda: Deterministic(scorer, 2.5), ValueError, "k must be an integer >= 1, got float 2.5"),
     (lambda: UniformRandom(-1), ValueError, "k must be an integer >= 1, got -1"),
     (lambda: PlackettLuce(scorer, 5, temperature=0.0), ValueError, "temperature must be a finite number > 0, got 0.0"),
     (lambda: PlackettLuce(scorer, 5, temperature=-2), ValueError, "temperature must be a finite number > 0, got -2"),
@@ -406,9 +406,9 @@ DET5 = Deterministic(scorer, 5)
     (lambda: RandPair(scorer), TypeError, "base must be a LoggingPolicy, got function"),
     (lambda: Deterministic(None, 5), TypeError, "scorer must be a callable"),
     (lambda: DET5.bind(FEATURES, BOUNDARIES[1:]), ValueError, "query_boundaries must start at 0"),
-    (lambda: DET5.bind(FEATURES, BOUNDARIES[:-1]), ValueError, "query_boundaries must start at 0 and end at n_docs"),
-    (lambda: DET5.bind(FEATURES, [0, 10, 5, N_DOCS]), ValueError, "query_boundaries must be non-decreasing"),
-    (lambda: DET5.bind(FEATURES, BOUNDARIES + 0.5), ValueError, "query_boundaries must hold integers"),
+    (lambda: DET5.bind(FEATURES, BOUNDARIES[:-1]), ValueError, "query_boundaries must end at n_docs"),
+    (lambda: DET5.bind(FEATURES, [0, 10, 5, N_DOCS]), ValueError, "query_boundaries must be strictly increasing"),
+    (lambda: DET5.bind(FEATURES, BOUNDARIES + 0.5), ValueError, "query_boundaries must be an integer array"),
     (lambda: DET5.bind(FEATURES[:, 0], BOUNDARIES), ValueError, r"features must have shape \(n_docs, n_features\)"),
     (lambda: Deterministic(lambda X: X, 5).bind(FEATURES, BOUNDARIES), ValueError,
      rf"scorer must return scores of shape \(n_docs,\) = \({N_DOCS},\), got \({N_DOCS}, 4\)"),

@@ -267,7 +267,7 @@ INVALID_MODELS = [
     (lambda: TrustBias([1.0], [1.0, 1.0], [0.0]), "one length"),
     (lambda: TrustBias.vardasbi(n_ranks=120), "n_ranks must be in 1..99"),
     (lambda: click_model("nope"), "unknown click model 'nope'"),
-    (lambda: click_model("pbm", foo=1), "bad parameters \\['foo'\\] for click model 'pbm'"),
+    (lambda: click_model("pbm", foo=1), "click model 'pbm' takes no parameter 'foo'; it accepts: eta, attractiveness"),
     (lambda: relevance_mapping("graded2"), "unknown relevance mapping"),
 ]
 

@@ -106,7 +106,7 @@ INVALID = [
     (dict(query_boundaries=[1, 2, 5, 6]), r"query_boundaries must start at 0, got 1"),
     (dict(query_boundaries=[0, 2, 5, 7]), r"query_boundaries must end at n_docs=6, got 7"),
     (dict(query_boundaries=[0, 2, 2, 6]), r"query_boundaries must be strictly increasing \(no empty query\), got 2 followed by 2 at index 1"),
-    (dict(query_boundaries=[0.0, 2.0, 5.0, 6.0]), r"query_boundaries must be a numeric array"),
+    (dict(query_boundaries=[0.0, 2.0, 5.0, 6.0]), r"query_boundaries must be an integer array"),
     (dict(query_ids=[1, 2]), r"query_ids must have one entry per query \(n_queries=3\), got 2 entries"),
     (dict(query_ids=[1, 2, 1]), r"query_ids must be unique, got the repeated id 1"),
     (dict(name=3), r"name must be a str, got int 3"),

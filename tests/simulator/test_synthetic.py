@@ -132,8 +132,8 @@ def test_features_live_on_different_scales():
     "kwargs, message",
     [
         (dict(n_queries=0), r"n_queries must be an integer >= 1, got 0"),
-        (dict(n_queries=2.5), r"n_queries must be an integer >= 1, got 2.5"),
-        (dict(n_queries=True), r"n_queries must be an integer >= 1, got True"),
+        (dict(n_queries=2.5), r"n_queries must be an integer >= 1, got float 2.5"),
+        (dict(n_queries=True), r"n_queries must be an integer >= 1, got bool True"),
         (dict(docs_per_query=0), r"docs_per_query must be an integer >= 1, got 0"),
         (dict(docs_per_query=(5, 3)), r"docs_per_query must have low <= high, got \(5, 3\)"),
         (dict(docs_per_query=(0, 3)), r"docs_per_query must be a positive integer or a \(low, high\) tuple"),

@@ -1,0 +1,120 @@
+"""Argument checks shared by every package, with one-line messages.
+
+Each check returns the value in its canonical type or raises
+:class:`ValueError` naming the parameter, what is allowed and what was given.
+The simulator, the policies, the learners, the analysis and the experiment
+configuration all check through this one module, so that one kind of bad
+input gets one message (and one rule: a query holds at least one document).
+
+Examples
+--------
+>>> from simulator.validation import check_int, check_query_boundaries
+>>> check_int(3, "k", 1)
+3
+>>> check_int(True, "k", 1)
+Traceback (most recent call last):
+...
+ValueError: k must be an integer >= 1, got bool True
+>>> check_query_boundaries([0, 2, 2, 5], n_docs=5)
+Traceback (most recent call last):
+...
+ValueError: query_boundaries must be strictly increasing (no empty query), got 2 followed by 2 at index 1
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+__all__ = ["check_int", "check_probability", "check_query_boundaries", "check_seed", "describe"]
+
+
+def describe(value):
+    """Short description of a given value for error messages (arrays by shape and dtype)."""
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape} and dtype {value.dtype}"
+    return f"{type(value).__name__} {value!r}"[:200]
+
+
+def check_int(value, name, low, high=None, high_name=None):
+    """An integer (not a bool) in [low, high], as int.
+
+    Parameters
+    ----------
+    value : object
+    name : str
+        The parameter's name in the message.
+    low : int
+    high : int, optional
+        No upper bound by default.
+    high_name : str, optional
+        How the message names ``high`` (e.g. ``"k=10"``).
+    """
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+    if ok and value >= low and (high is None or value <= high):
+        return int(value)
+    given = repr(value) if ok else describe(value)  # a wrong type is named, a wrong value shown
+    if high is None:
+        raise ValueError(f"{name} must be an integer >= {low}, got {given}")
+    raise ValueError(f"{name} must be an integer in [{low}, {high_name or high}], got {given}")
+
+
+def check_seed(seed, name="seed"):
+    """A seed for :func:`numpy.random.default_rng`: a non-negative integer, as int."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def check_probability(value, name):
+    """A probability: a finite real number in [0, 1], as float.
+
+    Examples
+    --------
+    >>> check_probability(1.5, "epsilon")
+    Traceback (most recent call last):
+    ...
+    ValueError: epsilon must be a probability in [0, 1], got 1.5
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a probability in [0, 1], got {describe(value)}")
+    value = float(value)
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
+    return value
+
+
+def check_query_boundaries(query_boundaries, n_docs, length_of="n_docs"):
+    """CSR offsets of queries as contiguous int64: 0 = b_0 < b_1 < ... < b_q = n_docs.
+
+    The one rule of every package: at least one query, and every query holds
+    at least one document (strictly increasing offsets).
+
+    Parameters
+    ----------
+    query_boundaries : array-like of int, shape (n_queries + 1,)
+    n_docs : int
+        The number of documents the offsets must end at.
+    length_of : str, default="n_docs"
+        What ``n_docs`` is the length of, for the message (``"scores"``).
+    """
+    given = np.asarray(query_boundaries)
+    if given.ndim != 1:
+        raise ValueError(f"query_boundaries must be 1-dimensional, got {describe(given)}")
+    if given.shape[0] < 2:
+        raise ValueError("query_boundaries must have n_queries + 1 >= 2 entries (at least one query), "
+                         f"got {given.tolist()!r}")
+    if given.dtype.kind not in "iu":
+        raise ValueError(f"query_boundaries must be an integer array, got {describe(given)}")
+    boundaries = np.ascontiguousarray(given, dtype=np.int64)
+    if boundaries[0] != 0:
+        raise ValueError(f"query_boundaries must start at 0, got {int(boundaries[0])}")
+    if boundaries[-1] != n_docs:
+        where = f"n_docs={n_docs}" if length_of == "n_docs" else f"n_docs={n_docs} (the length of {length_of})"
+        raise ValueError(f"query_boundaries must end at {where}, got {int(boundaries[-1])}")
+    steps = np.diff(boundaries)
+    if (steps <= 0).any():
+        i = int(np.flatnonzero(steps <= 0)[0])
+        raise ValueError("query_boundaries must be strictly increasing (no empty query), got "
+                         f"{int(boundaries[i])} followed by {int(boundaries[i + 1])} at index {i}")
+    return boundaries
