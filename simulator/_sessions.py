@@ -19,6 +19,7 @@ from ._rng import derive_key, session_key, uniform
 from ._statistics import (
     ClickStatistics,
     add_constant_examination,
+    add_expected_impressions,
     aggregate_clicks,
     aggregate_list_clicks,
     scatter_list_statistics,
@@ -141,7 +142,7 @@ def _child(seed, stream):
 
 def simulate_sessions(dataset, policy, click_model, n_sessions, seed=0, *, round=0,
                       queries=None, block_size=1_000_000, first_session=0, keep_log=False,
-                      statistics=None, fused=True):
+                      statistics=None, fused=True, placement=False):
     """Simulate ``n_sessions`` sessions and aggregate their clicks.
 
     Parameters
@@ -175,6 +176,12 @@ def simulate_sessions(dataset, policy, click_model, n_sessions, seed=0, *, round
         draws, ranks, clicks and counts without materialising the rankings.
         The statistics are identical to the general pipeline's
         (``fused=False``), bit for bit.
+    placement : bool, default=False
+        Also fill ``statistics.expected_impressions``: the logging policy's
+        ``placement_probabilities()`` (exact for deterministic, uniform and
+        epsilon-greedy policies, Monte Carlo for Plackett-Luce) times the
+        number of sessions of each query, for the policy-aware propensity.
+        The other statistics do not change (the sessions are the same).
 
     Returns
     -------
@@ -197,6 +204,15 @@ def simulate_sessions(dataset, policy, click_model, n_sessions, seed=0, *, round
     if queries.kind != "uniform":
         cdf = np.cumsum(queries.probabilities(dataset.n_queries))
         cdf[-1] = np.inf  # every draw in [0, 1) lands on a query despite rounding
+    if placement:
+        if not hasattr(bound, "placement_probabilities"):
+            raise ValueError(f"placement=True needs a policy with placement_probabilities(), got {type(bound).__name__}")
+        if statistics.expected_impressions is None and statistics.n_sessions > 0:
+            raise ValueError("placement=True cannot add to statistics that hold sessions without expected impressions")
+        counts = np.zeros(dataset.n_queries, dtype=np.int64)
+        for _, q in _fused_blocks(dataset, seed, cdf, int(n_sessions), int(block_size), int(first_session)):
+            counts += np.bincount(q, minlength=dataset.n_queries)
+        add_expected_impressions(statistics, bound.placement_probabilities(), counts, dataset.doc_query)
     # Optional parts of the bound-policy protocol (duck-typed policies may lack them).
     table = bound.fixed_lists() if hasattr(bound, "fixed_lists") else None
     affine = click_model.affine_parameters(dataset.labels, k) if fused and not keep_log else None

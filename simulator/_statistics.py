@@ -78,6 +78,12 @@ class ClickStatistics:
         Sum over the clicked impressions of 1 / examination: the oracle
         inverse-propensity weight of each click, exact even where the
         examination varies between sessions (cascade models).
+    expected_impressions : ndarray of shape (n_docs, k), float64, or None
+        Sum over the sessions of P(d at rank r | the session's query) under
+        the logging policy that served them (the expected impressions; the
+        policy-aware propensity of d is sum_r expected_impressions[d, r]
+        theta_r / n_q); None when not computed (see ``simulate_sessions``'s
+        ``placement``).
 
     Examples
     --------
@@ -94,20 +100,26 @@ class ClickStatistics:
     examination: np.ndarray
     n_sessions: int = 0
     inverse_examination_clicks: np.ndarray = None
+    expected_impressions: np.ndarray = None
 
     def __post_init__(self):
         if self.inverse_examination_clicks is None:
             self.inverse_examination_clicks = np.zeros(self.impressions.shape[::-1]).T
         shapes = {self.impressions.shape, self.clicks.shape, self.examination.shape,
                   self.inverse_examination_clicks.shape}
+        if self.expected_impressions is not None:
+            shapes.add(self.expected_impressions.shape)
         if len(shapes) != 1 or self.impressions.ndim != 2:
             raise ValueError(f"the statistics arrays must share one 2-D shape, got {shapes}")
         if np.any(self.clicks > self.impressions) or np.any(self.clicks < 0):
             raise ValueError("clicks must lie in 0..impressions in every cell")
 
     @classmethod
-    def empty(cls, n_docs, k):
-        """All-zero statistics for ``n_docs`` documents and ``k`` ranks (rank-major storage)."""
+    def empty(cls, n_docs, k, *, expected=False):
+        """All-zero statistics for ``n_docs`` documents and ``k`` ranks (rank-major storage).
+
+        ``expected=True`` also allocates ``expected_impressions`` (zeros).
+        """
         if n_docs < 0 or k < 1:
             raise ValueError(f"need n_docs >= 0 and k >= 1, got n_docs={n_docs}, k={k}")
         return cls(
@@ -116,6 +128,7 @@ class ClickStatistics:
             np.zeros((k, n_docs), dtype=np.float64).T,
             0,
             np.zeros((k, n_docs), dtype=np.float64).T,
+            np.zeros((n_docs, k), dtype=np.float64) if expected else None,
         )
 
     @property
@@ -134,20 +147,32 @@ class ClickStatistics:
     def __add__(self, other):
         if not isinstance(other, ClickStatistics) or other.impressions.shape != self.impressions.shape:
             return NotImplemented
-        out = ClickStatistics.empty(self.n_docs, self.k)
+        # Expected impressions add up where both sides know them; a side without them counts
+        # only if it holds no session (an empty accumulator), else the sum would be wrong.
+        known = [s for s in (self, other) if s.expected_impressions is not None]
+        unknown = [s for s in (self, other) if s.expected_impressions is None and s.n_sessions > 0]
+        if known and unknown:
+            raise ValueError("cannot add statistics with expected_impressions to statistics of sessions "
+                             "without them (simulate both with placement=True)")
+        out = ClickStatistics.empty(self.n_docs, self.k, expected=bool(known))
         for name in ("impressions", "clicks", "examination", "inverse_examination_clicks"):
             getattr(out, name)[...] = getattr(self, name) + getattr(other, name)
+        for side in known:
+            out.expected_impressions += side.expected_impressions
         out.n_sessions = self.n_sessions + other.n_sessions
         return out
 
     def equals(self, other):
-        """Exact equality of every count and sum."""
+        """Exact equality of every count and sum (``expected_impressions`` included, None equals None)."""
+        mine, theirs = self.expected_impressions, getattr(other, "expected_impressions", None)
         return (
             self.n_sessions == other.n_sessions
             and np.array_equal(self.impressions, other.impressions)
             and np.array_equal(self.clicks, other.clicks)
             and np.array_equal(self.examination, other.examination)
             and np.array_equal(self.inverse_examination_clicks, other.inverse_examination_clicks)
+            and (mine is None) == (theirs is None)
+            and (mine is None or np.array_equal(mine, theirs))
         )
 
 
@@ -245,6 +270,25 @@ def scatter_list_statistics(stats, list_stats, table):
     for name in ("impressions", "clicks", "examination", "inverse_examination_clicks"):
         _scatter_kernel(table, getattr(list_stats, name), getattr(stats, name))
     stats.n_sessions += list_stats.n_sessions
+
+
+def add_expected_impressions(stats, placement, query_sessions, doc_query):
+    """Add the expected impressions of sessions to ``stats.expected_impressions`` in place.
+
+    ``placement[d, r]`` is P(d at rank r | a session of d's query) under the
+    logging policy, ``query_sessions[q]`` the number of the added sessions of
+    query q and ``doc_query[d]`` the query of document row d; the expected
+    impressions of (d, r) are ``placement[d, r] * query_sessions[doc_query[d]]``.
+    Allocates the field when it is None and ``stats`` holds no session yet.
+    """
+    placement = np.asarray(placement, dtype=np.float64)
+    if placement.shape != stats.impressions.shape:
+        raise ValueError(f"placement must have shape {stats.impressions.shape}, got {placement.shape}")
+    if stats.expected_impressions is None:
+        if stats.n_sessions > 0:
+            raise ValueError("these statistics already hold sessions without expected impressions")
+        stats.expected_impressions = np.zeros(stats.impressions.shape, dtype=np.float64)
+    stats.expected_impressions += placement * np.asarray(query_sessions, dtype=np.float64)[doc_query][:, None]
 
 
 def aggregate_clicks(stats, displayed, clicks, examination):

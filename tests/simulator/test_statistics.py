@@ -109,3 +109,73 @@ def test_repeated_additions_equal_one_at_a_time():
         values = start.copy()
         _add_repeatedly_kernel(values, counts, increments, _repeated_sum_table(increments, length))
         assert np.array_equal(values, expected), f"table length {length}: {values - expected}"
+
+
+@pytest.fixture(scope="module")
+def small_data():
+    from simulator import make_synthetic
+
+    return make_synthetic(n_queries=30, docs_per_query=8, n_features=5, seed=0)
+
+
+@pytest.mark.parametrize("policy_name", ["deterministic", "plackett_luce"])
+def test_placement_opt_in_leaves_the_statistics_unchanged(small_data, policy_name):
+    """placement=True fills expected_impressions and changes no other count or sum, bit for bit."""
+    from policies import Deterministic, PlackettLuce
+    from simulator import simulate_sessions
+
+    scorer = lambda X: X[:, 0]
+    policy = Deterministic(scorer, 5) if policy_name == "deterministic" else PlackettLuce(scorer, 5)
+    plain = simulate_sessions(small_data, policy, PBM(eta=1.0), 5000, seed=3).statistics
+    placed = simulate_sessions(small_data, policy, PBM(eta=1.0), 5000, seed=3, placement=True).statistics
+    assert plain.expected_impressions is None and placed.expected_impressions.shape == (small_data.n_docs, 5)
+    placed_without = ClickStatistics(placed.impressions, placed.clicks, placed.examination, placed.n_sessions,
+                                     placed.inverse_examination_clicks)
+    assert plain.equals(placed_without) and not plain.equals(placed)
+    # Every rank of every query is filled once per session: column sums are the session counts.
+    per_query = np.add.reduceat(placed.expected_impressions, small_data.query_boundaries[:-1], axis=0)
+    np.testing.assert_allclose(per_query, np.add.reduceat(placed.impressions, small_data.query_boundaries[:-1],
+                                                          axis=0), rtol=1e-12)
+    if policy_name == "deterministic":  # one list per query: expected = realised impressions
+        np.testing.assert_array_equal(placed.expected_impressions, placed.impressions)
+
+
+def test_expected_impressions_match_realised_ones_in_expectation(small_data):
+    """Plackett-Luce: the realised impressions of a cell are Binomial(n_q, P(d at r)); each is
+    within 5 standard deviations of its expectation.  The placement comes from 10^4 Monte
+    Carlo samples per query, whose variance n_q^2 p (1 - p) / 10^4 is added.  Checked on the
+    cells with at least 10 expected impressions, where the normal approximation holds (a cell
+    with 0.13 expected and 3 realised is a Poisson tail, not an error)."""
+    from policies import PlackettLuce
+    from simulator import simulate_sessions
+
+    stats = simulate_sessions(small_data, PlackettLuce(lambda X: X[:, 0], 5), PBM(eta=1.0), 20_000, seed=1,
+                              placement=True).statistics
+    expected = stats.expected_impressions
+    n_q = np.add.reduceat(stats.impressions[:, 0], small_data.query_boundaries[:-1])[small_data.doc_query]
+    p = expected / n_q[:, None]
+    sd = np.sqrt(n_q[:, None] * p * (1 - p) * (1 + n_q[:, None] / 1e4))
+    cells = expected >= 10
+    assert cells.sum() > 500
+    z = np.abs(stats.impressions - expected)[cells] / sd[cells]
+    assert z.max() <= 5, f"largest z {z.max():.2f} of {cells.sum()} cells"
+
+
+def test_expected_impressions_add_up_and_are_compared(small_data):
+    from policies import Deterministic
+    from simulator import simulate_sessions
+
+    policy = Deterministic(lambda X: X[:, 0], 5)
+    a = simulate_sessions(small_data, policy, PBM(), 1000, seed=0, placement=True).statistics
+    b = simulate_sessions(small_data, policy, PBM(), 1000, seed=0, first_session=1000, placement=True).statistics
+    both = simulate_sessions(small_data, policy, PBM(), 2000, seed=0, placement=True).statistics
+    total = a + b  # float sums of other orders may differ in the last bit: compare expected exactly
+    np.testing.assert_array_equal(total.expected_impressions, both.expected_impressions)
+    np.testing.assert_array_equal(total.impressions, both.impressions)
+    empty = ClickStatistics.empty(small_data.n_docs, 5)
+    assert (empty + a).equals(a) and (a + empty).equals(a)
+    plain = simulate_sessions(small_data, policy, PBM(), 1000, seed=0).statistics
+    with pytest.raises(ValueError, match="cannot add statistics with expected_impressions"):
+        a + plain
+    with pytest.raises(ValueError, match="placement=True cannot add to statistics that hold sessions"):
+        simulate_sessions(small_data, policy, PBM(), 10, seed=0, statistics=plain, placement=True)
