@@ -231,6 +231,49 @@ class ClickModel(ABC):
     def _run(self, displayed, labels, first_session, key, marginal, clicks, examination):
         """Validate model-specific inputs and call one kernel."""
 
+    def click_probabilities(self, displayed, labels):
+        """Exact marginal click probability P(C_r = 1) of every rank of every displayed list.
+
+        Computed without sampling: a product for the models affine per rank
+        (PBM, trust bias), a forward recursion over the examination
+        probability for the cascade family (CM, DCM, DBN, SDBN) and a
+        recursion over the rank of the last click for UBM.  The sum over the
+        ranks of a list is its expected number of clicks per session.
+        ``simulate`` draws clicks whose frequencies converge to these values.
+
+        Parameters
+        ----------
+        displayed : array-like of int, shape (n_lists, k)
+            Index into ``labels`` of the document shown at each rank (rank 1
+            first); -1 marks an empty slot (probability 0; a cascade user
+            passes over it, as in ``simulate``).
+        labels : array-like of int, shape (n_docs,)
+            True relevance grade of every document.
+
+        Returns
+        -------
+        ndarray of shape (n_lists, k), float64
+
+        Examples
+        --------
+        >>> PBM(eta=1.0).click_probabilities([[0, 1, -1]], labels=[2, 4]).round(3).tolist()
+        [[0.28, 0.5, 0.0]]
+        >>> CascadeModel().click_probabilities([[0, 1]], labels=[2, 4]).round(3).tolist()
+        [[0.28, 0.72]]
+        """
+        labels = _check_labels(labels)
+        displayed = _check_displayed(displayed, labels.size)
+        if displayed.size and displayed.min() < -1:
+            raise ValueError(f"displayed must be >= -1 (-1 marks an empty slot), got {displayed.min()}")
+        return self._click_probabilities(displayed, labels)
+
+    def _click_probabilities(self, displayed, labels):
+        """Model-specific exact click probabilities of validated input (the default: affine models)."""
+        theta, eps_minus, eps_slope, relevance = self.affine_parameters(labels, displayed.shape[1])
+        shown = displayed >= 0
+        probability = theta * (eps_minus + eps_slope * relevance[np.where(shown, displayed, 0)])
+        return np.where(shown, probability, 0.0)
+
 
 def _mapping_field(default):
     return field(default_factory=lambda: relevance_mapping(default))
@@ -375,6 +418,23 @@ class _Cascade(ClickModel):
     @abstractmethod
     def _continuation(self, labels):
         """(attractiveness per doc, continue-after-click per doc, continue-after-skip)."""
+
+    def _click_probabilities(self, displayed, labels):
+        """Forward recursion: P(C_r) = P(E_r) a(d_r), P(E_{r+1}) = P(E_r) (a cc(d_r) + (1 - a) cs)."""
+        attract, after_click, after_skip = self._continuation(labels)
+        attract, after_click = np.asarray(attract, dtype=np.float64), np.asarray(after_click, dtype=np.float64)
+        out = np.zeros(displayed.shape)
+        examined = np.ones(displayed.shape[0])
+        for r in range(displayed.shape[1]):
+            d = displayed[:, r]
+            shown = d >= 0
+            rows = np.where(shown, d, 0)
+            a = np.where(shown, attract[rows], 0.0)
+            out[:, r] = examined * a
+            # An empty slot leaves the user's state unchanged (as in the kernel).
+            go_on = np.where(shown, a * after_click[rows] + (1.0 - a) * float(after_skip), 1.0)
+            examined = examined * go_on
+        return out
 
     def _run(self, displayed, labels, first_session, key, marginal, clicks, examination):
         attract, after_click, after_skip = self._continuation(labels)
@@ -532,6 +592,28 @@ class UBM(ClickModel):
         table.flags.writeable = False
         object.__setattr__(self, "gamma", table)
         object.__setattr__(self, "attractiveness", relevance_mapping(self.attractiveness))
+
+    def _click_probabilities(self, displayed, labels):
+        """Recursion over the rank of the last click: state[:, j + 1] = P(last click above r is at j)."""
+        n, k = displayed.shape
+        if k > self.gamma.shape[0]:
+            raise ValueError(f"gamma defines {self.gamma.shape[0]} ranks but the lists show k={k}")
+        attract = np.asarray(self.attractiveness(labels), dtype=np.float64)
+        out = np.zeros((n, k))
+        state = np.zeros((n, k + 1))
+        state[:, 0] = 1.0
+        for r in range(k):
+            d = displayed[:, r]
+            shown = d >= 0
+            a = np.where(shown, attract[np.where(shown, d, 0)], 0.0)
+            # gamma[r, r - j - 1] for j = -1..r-1 (state columns 0..r)
+            g = self.gamma[r, r - np.arange(-1, r) - 1]
+            examined = state[:, : r + 1] * g
+            p_click = examined.sum(axis=1) * a
+            out[:, r] = p_click
+            state[:, : r + 1] -= examined * a[:, None]
+            state[:, r + 1] = p_click
+        return out
 
     def _run(self, displayed, labels, first_session, key, marginal, clicks, examination):
         k = displayed.shape[1]
