@@ -10,54 +10,91 @@ Two conventions for grouping rows into queries are in use:
   integer per line, the number of consecutive rows of one query.
 
 Feature indices are 1-based in both (LETOR's definition): feature ``k`` of the
-file is column ``k - 1`` of :attr:`RankingDataset.features`. Parsing is done
-by scikit-learn's ``load_svmlight_file`` with ``zero_based=False``; its
-"auto" mode is not used because it would silently shift every column of a
-file that happens to contain an index 0. Index 0 is therefore an error.
+file is column ``k - 1`` of :attr:`RankingDataset.features`. Index 0 is an
+error (a zero-based file would otherwise be read shifted by one column).
 
-sklearn is called with ``query_id=False`` (it still skips the ``qid:``
-token): with ``query_id=True`` it appends every qid to a growing numpy array,
-which is quadratic in the number of rows (16 s for 320,000 rows against 1 s
-without). The qids are read with one regular expression over the file
-instead, with the same tokenisation.
+The reader streams: the file (plain, gzip or bzip2, told apart by their first
+bytes) is decompressed and parsed in blocks of whole lines by the Numba
+kernels of :mod:`simulator._letor_kernels`. Each block is kept in the
+cheaper of a dense and a sparse form, then copied into the final dense
+matrix and released block by block, so the peak memory is the final arrays
+plus about one block (tens of MB), whatever the size of the file. Numbers are
+converted exactly (the value of Python's ``float`` of the token, rounded to
+float32), so files written by :func:`save_letor` read back bit for bit.
 
-When the fast parser fails, or its output breaks a rule (non-integral label,
-repeated query, ...), the file is scanned again line by line in Python to
-report the first offending line as ``path:line: what is wrong``.
+Validity is defined once, line by line, by :class:`_LineChecker` (plain
+Python); the kernels accept exactly the lines it accepts and, when they meet
+a line they reject, the checker is run on that one line to word the message
+``path:line: what is wrong``.
 """
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import io
 import math
+import mmap
 import numbers
 import os
 import re
 import uuid
+import zlib
 
 import numpy as np
 
+from . import _letor_kernels as _kernels
 from ._dataset import RankingDataset, _freeze
 
 __all__ = ["LetorFormatError", "load_letor", "save_letor"]
 
-#: sklearn stores feature indices in a C int.
-_MAX_INDEX = 2**31 - 1
+#: Largest feature index read when ``n_features`` is not given. Features are
+#: stored dense (rows x largest index), so a stray index of 10**7 would
+#: otherwise ask for gigabytes; MSLR has 136 features, Yahoo 700, Istella 220.
+MAX_FEATURE_INDEX = 100_000
 #: Labels are parsed as float64; larger integers are not exact.
 _MAX_LABEL = 2**53
 #: Magnitudes from here on round to infinity in float32 (half-way between the
 #: largest float32 and 2**128, ties to even).
 _FLOAT32_OVERFLOW = 2.0**128 - 2.0**103
-#: First token of a data line and, if it starts with "qid", the second token;
-#: mirrors sklearn's tokenisation (comment from "#", split on ASCII space).
-_QID_PATTERN = re.compile(rb"^[ \t\r\f\v]*[^\s#]+(?:[ \t\r\f\v]+(qid[^\s#]*))?", re.M)
+#: dtype of the features (RankingDataset stores float32). The kernels write
+#: into an array of this dtype, so another one is a matter of this constant.
+_FEATURE_DTYPE = np.float32
+#: Bytes of decompressed text parsed at a time.
+_BLOCK_BYTES = 32 * 2**20
+#: A line longer than this is an error (a LETOR line of 100,000 features is
+#: a few MB); it bounds the memory spent looking for the end of a line.
+_MAX_LINE_BYTES = 64 * 2**20
+#: Slow numbers (see _letor_kernels) converted per kernel call, at first.
+_SLOW_ROWS = 4096
+#: Blocks of at least this size are kept in anonymous memory maps, which are
+#: returned to the system as soon as they are released.
+_MAP_BYTES = 2**20
+
+#: Numbers and integers of the grammar; Python's float() and int() also take
+#: underscores, surrounding whitespace and (int) other forms: not accepted.
+_NUMBER = re.compile(rb"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_NON_FINITE = re.compile(rb"[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
+_INTEGER = re.compile(rb"[+-]?[0-9]+")
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_BZIP2_MAGIC = b"BZh"
+#: Compressed formats the reader recognises but does not decompress.
+_OTHER_MAGIC = {
+    b"\xfd7zXZ\x00": "xz",
+    b"\x28\xb5\x2f\xfd": "zstd",
+    b"PK\x03\x04": "zip",
+    b"\x04\x22\x4d\x18": "lz4",
+}
 
 
 class LetorFormatError(ValueError):
     """A LETOR / SVMlight data file or group file that cannot be read.
 
     The message is one line, ``path:line: what is wrong``, with a 1-based
-    line number, so that editors and terminals can jump to the line.
+    line number, so that editors and terminals can jump to the line; or
+    ``path: what is wrong`` for a problem of the whole file (not readable,
+    a truncated or corrupt compressed file).
 
     Examples
     --------
@@ -75,222 +112,552 @@ def _show(token: bytes) -> str:
     return repr(text)
 
 
-def _read_bytes(path: str) -> bytes:
-    """Whole file as bytes; ``.gz`` and ``.bz2`` are decompressed."""
-    if path.endswith(".gz"):
-        import gzip
-
-        with gzip.open(path, "rb") as fh:
-            return fh.read()
-    if path.endswith(".bz2"):
-        import bz2
-
-        with bz2.open(path, "rb") as fh:
-            return fh.read()
-    with open(path, "rb") as fh:
-        return fh.read()
+def _number(token: bytes) -> float | None:
+    """``float(token)`` for a number of the grammar (``inf`` and ``nan``
+    included), ``None`` for anything else."""
+    if _NUMBER.fullmatch(token) or _NON_FINITE.fullmatch(token):
+        return float(token)
+    return None
 
 
-def _first_error(data: bytes, n_features: int | None) -> tuple[int, str] | None:
-    """Scan the lines of a data file; return ``(line, message)`` of the first
-    problem, or ``None`` if every line is valid.
+def _integer(token: bytes) -> int | None:
+    """``int(token)`` for ``[+-]digits``, ``None`` for anything else."""
+    return int(token) if _INTEGER.fullmatch(token) else None
 
-    This is the reference definition of a valid file. It accepts exactly the
-    lines that the fast path (sklearn plus the checks in
-    :func:`_parse_fast`) accepts.
+
+def _reappears(qid: int, first_line: int) -> str:
+    return (
+        f"qid {qid} reappears after other queries (first seen at line "
+        f"{first_line}); the rows of a query must be contiguous"
+    )
+
+
+class _LineChecker:
+    """The reference definition of a valid data file, one line at a time.
+
+    :meth:`check` returns the problem of a line, or ``None``; the state it
+    carries from line to line (whether rows have ``qid:`` fields, the
+    current query, the first line of every query) can be given, so that a
+    single line deep inside a file can be checked as if all the lines before
+    it had been. The kernels of :mod:`simulator._letor_kernels` accept
+    exactly the lines this accepts.
     """
-    qid_mode = None  # True / False once the first data row is seen
-    first_row_line = 0
-    current_qid = None
-    qid_first_line: dict[int, int] = {}
-    n_rows = 0
-    for lineno, raw in enumerate(io.BytesIO(data), start=1):
+
+    def __init__(
+        self,
+        n_features=None,
+        qid_mode=None,
+        first_row_line=0,
+        current_qid=None,
+        qid_first_line=None,
+    ):
+        self.n_features = n_features
+        self.qid_mode = qid_mode  # True / False once the first data row is seen
+        self.first_row_line = first_row_line
+        self.current_qid = current_qid
+        self.qid_first_line = {} if qid_first_line is None else qid_first_line
+        self.n_rows = 0
+
+    def check(self, lineno: int, raw: bytes) -> str | None:
         if b"\x00" in raw:
-            return lineno, "line contains a NUL byte"
+            return "line contains a NUL byte (a binary file, or text in UTF-16?)"
         tokens = raw.split(b"#", 1)[0].split()
         if not tokens:
-            continue
-        n_rows += 1
+            return None
+        self.n_rows += 1
 
         label_token = tokens[0]
-        try:
-            label = float(label_token)
-        except ValueError:
-            return lineno, f"label {_show(label_token)} is not a number"
+        label = _number(label_token)
+        if label is None:
+            return f"label {_show(label_token)} is not a number"
         if not (
             math.isfinite(label) and 0 <= label <= _MAX_LABEL and label == int(label)
         ):
-            return lineno, (
-                f"label {_show(label_token)} is not a non-negative integer grade"
-            )
+            return f"label {_show(label_token)} is not a non-negative integer grade"
 
         features = tokens[1:]
         has_qid = bool(features) and features[0].startswith(b"qid")
+        qid = None
         if has_qid:
             qid_token = features.pop(0)
-            try:
-                qid = int(qid_token[4:]) if qid_token.startswith(b"qid:") else None
-            except ValueError:
-                qid = None
+            if qid_token.startswith(b"qid:"):
+                qid = _integer(qid_token[4:])
             if qid is None or not -(2**63) <= qid < 2**63:
-                return lineno, (
-                    f"qid token {_show(qid_token)} is not qid:<64-bit integer>"
-                )
-        if qid_mode is None:
-            qid_mode, first_row_line = has_qid, lineno
-        elif has_qid != qid_mode:
-            return lineno, (
+                return f"qid token {_show(qid_token)} is not qid:<64-bit integer>"
+        if self.qid_mode is None:
+            self.qid_mode, self.first_row_line = has_qid, lineno
+        elif has_qid != self.qid_mode:
+            return (
                 ("row has a qid: field" if has_qid else "row has no qid: field")
-                + f" but the first row (line {first_row_line}) "
+                + f" but the first row (line {self.first_row_line}) "
                 + ("does not" if has_qid else "does")
             )
-        if has_qid and qid != current_qid:
-            if qid in qid_first_line:
-                return lineno, (
-                    f"qid {qid} reappears after other queries (first seen at "
-                    f"line {qid_first_line[qid]}); the rows of a query must be "
-                    "contiguous"
-                )
-            qid_first_line[qid] = lineno
-            current_qid = qid
+        if has_qid and qid != self.current_qid:
+            if qid in self.qid_first_line:
+                return _reappears(qid, self.qid_first_line[qid])
+            self.qid_first_line[qid] = lineno
+            self.current_qid = qid
 
         previous = 0
         for token in features:
             index_token, colon, value_token = token.partition(b":")
-            try:
-                index = int(index_token) if colon else 0
-            except ValueError:
-                index = 0
-            if index < 1:
-                return lineno, (
+            index = _integer(index_token) if colon else None
+            if index is None or index < 1:
+                return (
                     f"feature token {_show(token)} is not idx:value with a "
                     "positive integer idx"
                 )
-            if index > _MAX_INDEX:
-                return lineno, (
-                    f"feature index in {_show(token)} is larger than 2**31 - 1"
+            if self.n_features is None and index > MAX_FEATURE_INDEX:
+                return (
+                    f"feature index in {_show(token)} is above {MAX_FEATURE_INDEX:,}, "
+                    "the largest read without n_features (features are stored "
+                    "dense, rows x largest index)"
                 )
             if index <= previous:
-                return lineno, (
+                return (
                     f"feature index in {_show(token)} is not larger than the "
                     f"previous index {previous} (indices must increase)"
                 )
-            if n_features is not None and index > n_features:
-                return lineno, (
-                    f"feature index in {_show(token)} exceeds n_features={n_features}"
+            if self.n_features is not None and index > self.n_features:
+                return (
+                    f"feature index in {_show(token)} exceeds "
+                    f"n_features={self.n_features}"
                 )
-            try:
-                value = float(value_token)
-            except ValueError:
-                return lineno, (
+            value = _number(value_token)
+            if value is None:
+                return (
                     f"feature token {_show(token)} is not idx:value with a "
                     "numeric value"
                 )
             if not (math.isfinite(value) and abs(value) < _FLOAT32_OVERFLOW):
-                return lineno, (
-                    f"feature value in {_show(token)} is not a finite float32"
-                )
+                return f"feature value in {_show(token)} is not a finite float32"
             previous = index
-    if n_rows == 0:
+        return None
+
+
+def _first_error(data: bytes, n_features: int | None) -> tuple[int, str] | None:
+    """Scan the lines of a whole data file with :class:`_LineChecker`; return
+    ``(line, message)`` of the first problem, or ``None`` if the file is
+    valid.
+
+    This is the reference definition of a valid file, in plain Python: the
+    streaming reader accepts exactly the files it accepts.
+    """
+    checker = _LineChecker(n_features)
+    for lineno, raw in enumerate(io.BytesIO(data), start=1):
+        message = checker.check(lineno, raw)
+        if message is not None:
+            return lineno, message
+    if checker.n_rows == 0:
         return 1, "no data rows (the file is empty or holds only comments)"
     return None
 
 
-def _format_error(path: str, data: bytes, n_features, fallback: str):
-    """Build the LetorFormatError for the first bad line of ``data``."""
-    found = _first_error(data, n_features)
-    if found is None:  # pragma: no cover - the scan and the fast path agree
-        return LetorFormatError(f"{path}: cannot be read: {fallback}")
-    line, message = found
-    return LetorFormatError(f"{path}:{line}: {message}")
+# --------------------------------------------------------------- file access
+def _cannot_read(path: str, exc: OSError) -> LetorFormatError:
+    reason = exc.strerror or str(exc)
+    return LetorFormatError(f"{path}: cannot be read: {reason}")
 
 
-def _parse_fast(data: bytes, path: str, n_features: int | None):
-    """Parse with sklearn and vectorised checks.
-
-    Returns
-    -------
-    features : ndarray of shape (n_rows, width), float32
-    labels : ndarray of shape (n_rows,), int64
-    qids : ndarray of shape (n_rows,), int64, or None without qid fields
-    """
-    from sklearn.datasets import load_svmlight_file
-
-    if b"\x00" in data:
-        raise _format_error(path, data, n_features, "NUL byte")
+def _open_binary(path: str):
+    """Open for reading; a missing file stays FileNotFoundError, any other
+    failure (a folder, no permission) becomes a one-line LetorFormatError."""
     try:
-        # query_id=False: sklearn still skips the qid token, but collecting
-        # the qids costs it time quadratic in the number of rows, so they are
-        # read below with one regular expression instead.
-        matrix, labels = load_svmlight_file(
-            io.BytesIO(data), dtype=np.float64, zero_based=False, query_id=False
-        )
-    except (ValueError, OverflowError) as exc:
-        raise _format_error(path, data, n_features, str(exc)) from None
-    n_rows = matrix.shape[0]
-    if n_rows == 0:
-        raise _format_error(path, data, n_features, "no data rows")
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise _cannot_read(path, exc) from None
 
-    if not (
-        np.isfinite(labels).all()
-        and labels.min() >= 0
-        and labels.max() <= _MAX_LABEL
-        and (labels == np.floor(labels)).all()
-    ):
-        raise _format_error(path, data, n_features, "invalid label")
 
-    with np.errstate(over="ignore"):  # overflow to inf is reported below
-        values = matrix.data.astype(np.float32)
-    indices = matrix.indices
-    if not np.isfinite(values).all():
-        raise _format_error(path, data, n_features, "non-finite feature value")
-    width = int(indices.max()) + 1 if indices.size else 0
-    if n_features is not None:
-        if width > n_features:
-            raise _format_error(path, data, n_features, "index above n_features")
-        width = n_features
+def _open_text(path: str):
+    """Binary stream of the file's text and its kind ("text", "gzip",
+    "bzip2"), told by the first bytes of the file, not its name."""
+    raw = _open_binary(path)
+    try:
+        head = raw.peek(8)[:8]  # without consuming: pipes work too
+    except OSError as exc:
+        raw.close()
+        raise _cannot_read(path, exc) from None
+    if head.startswith(_GZIP_MAGIC):
+        return gzip.GzipFile(fileobj=raw, mode="rb"), raw, "gzip"
+    if head.startswith(_BZIP2_MAGIC) and head[3:4].isdigit():
+        return bz2.BZ2File(raw, mode="rb"), raw, "bzip2"
+    for magic, kind in _OTHER_MAGIC.items():
+        if head.startswith(magic):
+            raw.close()
+            raise LetorFormatError(
+                f"{path}: is {kind}-compressed; the reader takes plain text, gzip "
+                "and bzip2: decompress it first"
+            )
+    for suffix, kind in ((".gz", "gzip"), (".bz2", "bzip2")):
+        if path.endswith(suffix):
+            raw.close()
+            start = f"starts with {_show(head[:6])}" if head else "is empty"
+            raise LetorFormatError(
+                f"{path}: is not {kind} data although its name ends in {suffix} "
+                f"(it {start}); the file is corrupt or misnamed"
+            )
+    return raw, raw, "text"
 
-    qid_tokens = _QID_PATTERN.findall(data)
-    if len(qid_tokens) != n_rows:  # pragma: no cover - same tokenisation
-        raise _format_error(path, data, n_features, "rows could not be aligned")
-    n_with_qid = sum(1 for token in qid_tokens if token)
-    qids = None
-    if n_with_qid == n_rows:
+
+class _LongLine(Exception):
+    """A line longer than _MAX_LINE_BYTES (the caller knows its number)."""
+
+
+def _blocks(stream, path: str, kind: str, size: int):
+    """Yield the text in blocks of whole lines (the last may lack its
+    newline), as uint8 arrays over one reused buffer: a block is valid until
+    the next one is asked for. Decompression errors become LetorFormatError.
+    """
+    buffer = np.empty(size, dtype=np.uint8)
+    filled = 0  # bytes at the front: the start of a line not yet yielded
+    while True:
+        if filled == buffer.shape[0]:  # no newline in a full buffer
+            if filled >= _MAX_LINE_BYTES:
+                raise _LongLine()
+            buffer = np.concatenate([buffer, np.empty_like(buffer)])
         try:
-            if not all(token.startswith(b"qid:") for token in qid_tokens):
-                raise ValueError("qid token without colon")
-            qids = np.array([int(token[4:]) for token in qid_tokens], dtype=np.int64)
-        except (ValueError, OverflowError) as exc:
-            raise _format_error(path, data, n_features, str(exc)) from None
-        starts = np.flatnonzero(np.diff(qids)) + 1
-        run_qids = qids[np.concatenate([[0], starts])]
-        if np.unique(run_qids).shape[0] != run_qids.shape[0]:
-            raise _format_error(path, data, n_features, "non-contiguous qid")
-    elif n_with_qid:
-        raise _format_error(path, data, n_features, "qid on some rows only")
+            n_read = stream.readinto(memoryview(buffer)[filled:])
+        except EOFError:
+            raise LetorFormatError(
+                f"{path}: the {kind} data is truncated (the compressed stream "
+                "ends before its end marker); the file is incomplete"
+            ) from None
+        except (zlib.error, gzip.BadGzipFile) as exc:
+            raise LetorFormatError(f"{path}: the {kind} data is corrupt ({exc})") from None
+        except OSError as exc:
+            if kind != "text" and exc.errno is None:  # bz2: "Invalid data stream"
+                raise LetorFormatError(
+                    f"{path}: the {kind} data is corrupt ({exc})"
+                ) from None
+            raise _cannot_read(path, exc) from None
+        if n_read == 0:
+            if filled:
+                yield buffer[:filled]
+            return
+        end = filled + n_read
+        cut = _kernels.last_newline(buffer, filled, end)
+        if cut < 0:
+            filled = end
+            continue
+        yield buffer[: cut + 1]
+        filled = end - cut - 1
+        buffer[:filled] = buffer[cut + 1 : end].copy()
 
-    features = np.zeros((n_rows, width), dtype=np.float32)
-    rows = np.repeat(np.arange(n_rows), np.diff(matrix.indptr))
-    features[rows, indices] = values  # keeps -0.0, unlike toarray()
-    return features, labels.astype(np.int64), qids
+
+def _available_memory() -> int | None:
+    """Bytes of memory this process can still take: MemAvailable, or less
+    under a cgroup (v2) limit; None if unknown."""
+    available = None
+    try:
+        with open("/proc/meminfo", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"MemAvailable:"):
+                    available = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):  # pragma: no cover - not Linux
+        pass
+    try:
+        with open("/sys/fs/cgroup/memory.max", "rb") as fh:
+            limit = fh.read().strip()
+        with open("/sys/fs/cgroup/memory.current", "rb") as fh:
+            current = int(fh.read().strip())
+        if limit != b"max":
+            room = int(limit) - current
+            available = room if available is None else min(available, room)
+    except (OSError, ValueError):
+        pass
+    return available
+
+
+def _anonymous(shape: tuple, dtype) -> np.ndarray:
+    """Zeroed array; large ones in an anonymous memory map, which goes back
+    to the system when the array is released (malloc may keep a freed block
+    of tens of MB in the heap)."""
+    count = int(np.prod(shape))
+    nbytes = count * np.dtype(dtype).itemsize
+    if nbytes < _MAP_BYTES:
+        return np.zeros(shape, dtype=dtype)
+    return np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype, count=count).reshape(shape)
+
+
+# ------------------------------------------------------------------- parsing
+class _Parse:
+    """The state of one streaming parse of a data file.
+
+    Rows are parsed block by block into reusable sparse buffers, then each
+    block is kept (dense or sparse, whichever is smaller) until the end, when
+    the final matrix is filled block by block, each released as soon as it
+    is copied.
+    """
+
+    def __init__(self, path: str, n_features: int | None, dtype):
+        self.path = path
+        self.n_features = n_features
+        self.dtype = np.dtype(dtype)
+        # The kernels take int64; a wider matrix fails the memory check anyway.
+        self.limit = MAX_FEATURE_INDEX if n_features is None else min(n_features, 2**62)
+        self.available = _available_memory()
+        self.lineno = 1  # of the next line to read
+        self.qid_mode = -1
+        self.first_row_line = 0
+        self.max_index = 0
+        self.max_index_line = 0
+        self.n_rows = 0
+        self.last_qid = None
+        self.kept = []  # (first row, n rows, dense array or (row_ends, columns, values))
+        self.labels = []
+        self.runs = []  # per block: (qids, first lines, first rows) of the queries starting in it
+        self.buffers = None
+        self.slow = np.empty((_SLOW_ROWS, 4), dtype=np.int64)
+
+    # -------------------------------------------------------------- blocks
+    def _buffers(self, max_rows: int, max_nnz: int):
+        """Reusable kernel outputs with room for ``max_rows`` and ``max_nnz``."""
+        if (
+            self.buffers is None
+            or self.buffers[0].shape[0] < max_rows
+            or self.buffers[4].shape[0] < max_nnz
+        ):
+            rows = max(max_rows, 1024)
+            nnz = max(max_nnz, 1024)
+            self.buffers = (
+                np.empty(rows, dtype=np.int64),  # labels
+                np.empty(rows, dtype=np.int64),  # qids
+                np.empty(rows, dtype=np.int64),  # line numbers
+                np.empty(rows, dtype=np.int64),  # row ends
+                np.empty(nnz, dtype=np.int32),  # columns
+                np.empty(nnz, dtype=self.dtype),  # values
+            )
+        return self.buffers
+
+    def _convert_slow(self, buf: np.ndarray, slow: np.ndarray, n_rows: int) -> int:
+        """Convert the slow numbers of the first ``n_rows`` rows of the block
+        exactly; return the row of the first one that is not a valid label or
+        value, or -1."""
+        labels, _, _, ends, _, values = self.buffers
+        first_bad = -1
+        for kind, index, start, stop in slow.tolist():
+            number = float(buf[start:stop].tobytes())  # the kernel checked the grammar
+            if kind == _kernels.SLOW_LABEL:
+                if math.isfinite(number) and 0 <= number <= _MAX_LABEL and number == int(number):
+                    labels[index] = int(number)
+                elif first_bad < 0 or index < first_bad:
+                    first_bad = index
+            elif math.isfinite(number) and abs(number) < _FLOAT32_OVERFLOW:
+                values[index] = number
+            else:
+                row = int(np.searchsorted(ends[:n_rows], index, side="right"))
+                if first_bad < 0 or row < first_bad:
+                    first_bad = row
+        return first_bad
+
+    def feed(self, buf: np.ndarray) -> None:
+        """Parse one block of whole lines, a uint8 array."""
+        newlines, colons = _kernels.count_bytes(buf)
+        labels, qids, lines, ends, columns, values = self._buffers(newlines + 1, colons)
+        block_line = self.lineno
+        position = n_rows = nnz = 0
+        lineno = self.lineno
+        bad_line = bad_position = None
+        while True:
+            (status, position, lineno, n_rows, nnz, n_slow, qid_mode, max_index,
+             max_index_line) = _kernels.parse_block(
+                buf, position, lineno, n_rows, nnz, self.qid_mode, self.max_index,
+                self.max_index_line, self.limit, labels, qids, lines, ends, columns,
+                values, self.slow,
+            )
+            self.qid_mode, self.max_index, self.max_index_line = (
+                qid_mode, max_index, max_index_line)
+            first_bad = self._convert_slow(buf, self.slow[:n_slow], n_rows)
+            if first_bad >= 0:
+                bad_line = int(lines[first_bad])
+                n_rows = first_bad  # the rows before it are good
+                break
+            if status == _kernels.SLOW_FULL:
+                if n_slow == 0:  # one line holds more slow numbers than the table
+                    self.slow = np.empty((2 * self.slow.shape[0], 4), dtype=np.int64)
+                continue
+            if status == _kernels.BAD_LINE:
+                bad_line, bad_position = lineno, position
+            break
+
+        if self.first_row_line == 0 and n_rows:
+            self.first_row_line = int(lines[0])
+        if self.qid_mode == 1 and n_rows:
+            block_qids = qids[:n_rows]
+            starts = np.flatnonzero(block_qids[1:] != block_qids[:-1]) + 1
+            if self.last_qid is None or block_qids[0] != self.last_qid:
+                starts = np.concatenate([[0], starts])
+            self.runs.append((block_qids[starts].copy(), lines[starts].copy(),
+                              starts + self.n_rows))
+        if bad_line is not None:
+            previous_qid = int(qids[n_rows - 1]) if n_rows else self.last_qid
+            raise self._error_at(bad_line, buf.tobytes(), block_line, bad_position,
+                                 self.n_rows + n_rows, previous_qid)
+        self._keep(n_rows, nnz, labels, qids, ends, columns, values)
+        self.lineno = lineno
+
+    def _keep(self, n_rows, nnz, labels, qids, ends, columns, values) -> None:
+        """Keep a parsed block in its smaller form; check the memory bound."""
+        if n_rows == 0:
+            return
+        if self.qid_mode == 1:
+            self.last_qid = int(qids[n_rows - 1])
+        width = self.max_index
+        itemsize = self.dtype.itemsize
+        dense_bytes = n_rows * width * itemsize
+        sparse_bytes = nnz * (4 + itemsize) + n_rows * 8
+        if dense_bytes <= sparse_bytes:
+            block = _anonymous((n_rows, width), self.dtype)
+            _kernels.scatter_rows(ends, columns, values, 0, block)
+        else:
+            block = (
+                ends[:n_rows].copy(),
+                _copy(columns[:nnz]),
+                _copy(values[:nnz]),
+            )
+        self.kept.append((self.n_rows, n_rows, block))
+        self.labels.append(labels[:n_rows].copy())
+        self.n_rows += n_rows
+        self._check_memory()
+
+    def _check_memory(self) -> None:
+        width = self.n_features if self.n_features is not None else self.max_index
+        need = self.n_rows * width * self.dtype.itemsize
+        if self.available is not None and need > self.available:
+            raise LetorFormatError(
+                f"{self.path}:{self.max_index_line}: the features need "
+                f"{need / 2**30:.1f} GiB as a dense {self.dtype} matrix "
+                f"({self.n_rows:,} rows so far x {width:,} columns"
+                + (", the largest index, on this line" if self.n_features is None
+                   else " (n_features)")
+                + f") but only {self.available / 2**30:.1f} GiB of memory are available"
+            )
+
+    # -------------------------------------------------------------- errors
+    def _run_arrays(self):
+        if not self.runs:
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty, empty
+        return tuple(np.concatenate(parts) for parts in zip(*self.runs))
+
+    def _first_reappearance(self, before_line=None):
+        """``(line, message)`` of the first query whose qid reappears after
+        other queries (before ``before_line`` if given), or ``None``."""
+        qids, lines, _ = self._run_arrays()
+        if before_line is not None:
+            keep = lines < before_line
+            qids, lines = qids[keep], lines[keep]
+        if qids.shape[0] < 2:
+            return None
+        _, first, inverse = np.unique(qids, return_index=True, return_inverse=True)
+        repeated = np.flatnonzero(first[inverse] < np.arange(qids.shape[0]))
+        if repeated.shape[0] == 0:
+            return None
+        i = int(repeated[0])
+        return int(lines[i]), _reappears(int(qids[i]), int(lines[first[inverse[i]]]))
+
+    def _error_at(self, line, block, block_line, position, rows_before, previous_qid):
+        """The LetorFormatError of the first problem, known to be on ``line``
+        (of ``block``, which starts at line ``block_line``) or earlier: a
+        query that reappears before it, or what the reference checker says of
+        the line."""
+        found = self._first_reappearance(before_line=line)
+        if found is not None:
+            return LetorFormatError(f"{self.path}:{found[0]}: {found[1]}")
+        if position is None:
+            position = 0
+            for _ in range(line - block_line):
+                position = block.index(b"\n", position) + 1
+        end = block.find(b"\n", position)
+        raw = block[position:] if end < 0 else block[position : end + 1]
+        qids, lines, _ = self._run_arrays()
+        keep = lines < line
+        checker = _LineChecker(
+            self.n_features,
+            qid_mode=None if rows_before == 0 else self.qid_mode == 1,
+            first_row_line=self.first_row_line,
+            current_qid=previous_qid,
+            qid_first_line=dict(zip(qids[keep].tolist(), lines[keep].tolist())),
+        )
+        message = checker.check(line, raw)
+        if message is None:  # pragma: no cover - the kernels and the checker agree
+            message = "line cannot be parsed"
+        return LetorFormatError(f"{self.path}:{line}: {message}")
+
+    # -------------------------------------------------------------- result
+    def finish(self):
+        """Final arrays: features, labels, and for qid files the query
+        boundaries and ids (``None, None`` without qid fields)."""
+        if self.n_rows == 0:
+            raise LetorFormatError(
+                f"{self.path}:1: no data rows (the file is empty or holds only comments)"
+            )
+        found = self._first_reappearance()
+        if found is not None:
+            raise LetorFormatError(f"{self.path}:{found[0]}: {found[1]}")
+        self._check_memory()
+        width = self.n_features if self.n_features is not None else self.max_index
+        features = np.zeros((self.n_rows, width), dtype=self.dtype)
+        while self.kept:
+            first, n_rows, block = self.kept.pop(0)
+            if isinstance(block, tuple):
+                _kernels.scatter_rows(*block, 0, features[first : first + n_rows])
+            else:
+                features[first : first + n_rows, : block.shape[1]] = block
+            del block
+        labels = np.concatenate(self.labels)
+        self.labels = []
+        if self.qid_mode != 1:
+            return features, labels, None, None
+        qids, _, starts = self._run_arrays()
+        boundaries = np.append(starts, self.n_rows).astype(np.int64)
+        return features, labels, boundaries, qids.astype(np.int64)
+
+
+def _copy(array: np.ndarray) -> np.ndarray:
+    out = _anonymous(array.shape, array.dtype)
+    out[...] = array
+    return out
+
+
+def _parse_file(path: str, n_features: int | None, dtype=_FEATURE_DTYPE):
+    """Stream, decompress and parse a data file; see :meth:`_Parse.finish`."""
+    stream, raw, kind = _open_text(path)
+    parse = _Parse(path, n_features, dtype)
+    try:
+        with raw, stream:
+            try:
+                for block in _blocks(stream, path, kind, _BLOCK_BYTES):
+                    parse.feed(block)
+            except _LongLine:
+                raise LetorFormatError(
+                    f"{path}:{parse.lineno}: line is longer than "
+                    f"{_MAX_LINE_BYTES // 2**20} MiB"
+                ) from None
+    finally:
+        parse.buffers = None
+    return parse.finish()
 
 
 def _read_group_sizes(group_path: str, n_rows: int, data_path: str) -> np.ndarray:
     """Read a LightGBM group file and check it against ``n_rows`` rows."""
-    with open(group_path, "rb") as fh:
-        text = fh.read()
     sizes = []
     total = 0
     last_line = 1
-    for lineno, raw in enumerate(io.BytesIO(text), start=1):
+    with _open_binary(group_path) as fh:
+        try:
+            lines = list(enumerate(fh, start=1))
+        except OSError as exc:
+            raise _cannot_read(group_path, exc) from None
+    for lineno, raw in lines:
         token = raw.strip()
         if not token:
             continue
-        try:
-            size = int(token)
-        except ValueError:
-            size = 0
-        if size < 1:
+        size = _integer(token)
+        if size is None or size < 1:
             raise LetorFormatError(
                 f"{group_path}:{lineno}: group size {_show(token)} is not a "
                 "positive integer"
@@ -313,28 +680,40 @@ def _read_group_sizes(group_path: str, n_rows: int, data_path: str) -> np.ndarra
     return np.asarray(sizes, dtype=np.int64)
 
 
-def load_letor(path, group_path=None, n_features=None, name=None) -> RankingDataset:
+def load_letor(
+    path, group_path=None, n_features=None, name=None, min_queries=1
+) -> RankingDataset:
     """Load a LETOR / SVMlight ranking file.
 
     Rows look like ``label [qid:Q] idx:value idx:value ... [# comment]``.
     Queries come from the ``qid:`` fields when the rows have them (the rows
     of one query must be contiguous) or else from a group file, LightGBM's
-    convention of one row count per line.
+    convention of one row count per line. The file is read in blocks, so its
+    size is bounded by the memory of the final arrays (float32 features,
+    rows x largest index), not by the size of its text: MSLR-WEB30K's 3.5 GB
+    ``train.txt`` needs about 1.2 GB.
 
     Parameters
     ----------
     path : str or os.PathLike
-        Data file; ``.gz`` and ``.bz2`` files are decompressed.
+        Data file: plain text, gzip or bzip2, told apart by the first bytes
+        of the file (a name ending in ``.gz`` or ``.bz2`` must hold such
+        data).
     group_path : str or os.PathLike, default=None
         Group file for a data file without ``qid:`` fields. ``None`` means
         ``path + ".query"`` if that exists. Must be ``None`` when the rows
         have ``qid:`` fields.
     n_features : int, default=None
         Width of the feature matrix, >= 1. ``None`` means the largest feature
-        index in the file. A file with a larger index is an error; a smaller
-        one is padded with zero columns.
+        index in the file, which must then be at most
+        :data:`MAX_FEATURE_INDEX` (100,000). A file with a larger index than
+        ``n_features`` is an error; a smaller one is padded with zero
+        columns.
     name : str, default=None
         Name of the dataset; ``None`` means the file name of ``path``.
+    min_queries : int, default=1
+        Fewest queries the caller can use (an experiment that splits the
+        queries needs at least 2); fewer is a LetorFormatError.
 
     Returns
     -------
@@ -348,16 +727,25 @@ def load_letor(path, group_path=None, n_features=None, name=None) -> RankingData
     FileNotFoundError
         If ``path`` or the given ``group_path`` does not exist.
     LetorFormatError
-        If the file is malformed, with a one-line message
-        ``path:line: what is wrong``: a token that is not ``idx:value``, a
-        non-numeric value, an index that is not a positive integer or does not
-        increase, a label that is not a non-negative integer, a qid that
-        reappears after another query, ``qid:`` on some rows only, an empty
-        file, a group file whose sizes are not positive or do not add up, or
-        a file without ``qid:`` fields and without a group file.
+        If a file cannot be used, with a one-line message ``path:line: what
+        is wrong`` naming the first bad line: a token that is not
+        ``idx:value``; a value that is not a number or not finite in
+        float32 (NaN and infinities are errors: no learner here takes them);
+        an index that is not a positive integer, does not increase or is
+        above the limit; a label that is not a non-negative integer; a qid
+        that is not a 64-bit integer or reappears after another query; ``qid:``
+        on some rows only; a NUL byte; a line of over 64 MiB; an empty file;
+        fewer than ``min_queries`` queries; dense features larger than the
+        available memory; a group file whose sizes are not positive or do not
+        add up, or no group file for rows without ``qid:``. Bytes that are not
+        ASCII are errors outside comments (they make no number) and ignored in
+        comments. ``path: what is wrong`` for a file that is a folder or
+        cannot be read, a truncated or corrupt gzip or bzip2 file, a name
+        ending in ``.gz`` or ``.bz2`` without such data, or xz, zstd, zip or
+        lz4 data.
     ValueError
-        If ``n_features`` is not a positive integer, or ``group_path`` is
-        given for a file with ``qid:`` fields.
+        If ``n_features`` or ``min_queries`` is not a positive integer, or
+        ``group_path`` is given for a file with ``qid:`` fields.
 
     Examples
     --------
@@ -394,22 +782,26 @@ def load_letor(path, group_path=None, n_features=None, name=None) -> RankingData
         raise ValueError(
             f"n_features must be None or an integer >= 1, got {n_features!r}"
         )
+    if (
+        isinstance(min_queries, bool)
+        or not isinstance(min_queries, numbers.Integral)
+        or min_queries < 1
+    ):
+        raise ValueError(f"min_queries must be an integer >= 1, got {min_queries!r}")
     if name is not None and not isinstance(name, str):
         raise ValueError(f"name must be None or a str, got {name!r}")
 
-    data = _read_bytes(path)
-    features, labels, qids = _parse_fast(data, path, n_features)
+    features, labels, boundaries, query_ids = _parse_file(
+        path, None if n_features is None else int(n_features)
+    )
     n_rows = labels.shape[0]
 
-    if qids is not None:
+    if boundaries is not None:
         if group_path is not None:
             raise ValueError(
                 f"group_path must be None for {path}, whose rows have qid: "
                 f"fields; got group_path={os.fspath(group_path)!r}"
             )
-        starts = np.flatnonzero(np.diff(qids)) + 1
-        boundaries = np.concatenate([[0], starts, [n_rows]]).astype(np.int64)
-        query_ids = qids[boundaries[:-1]]
     else:
         if group_path is None:
             candidate = path + ".query"
@@ -423,6 +815,18 @@ def load_letor(path, group_path=None, n_features=None, name=None) -> RankingData
         boundaries = np.zeros(sizes.shape[0] + 1, dtype=np.int64)
         np.cumsum(sizes, out=boundaries[1:])
         query_ids = np.arange(sizes.shape[0], dtype=np.int64)
+
+    n_queries = boundaries.shape[0] - 1
+    if n_queries < min_queries:
+        where = (
+            f"qid {int(query_ids[0])}" if group_path is None
+            else f"group file {os.fspath(group_path)}"
+        )
+        raise LetorFormatError(
+            f"{path}:1: the file holds {n_queries} "
+            f"quer{'y' if n_queries == 1 else 'ies'} ({where}) but at least "
+            f"{min_queries} are needed"
+        )
 
     return RankingDataset(
         features=_freeze(features),
@@ -443,7 +847,7 @@ def _exact_texts(values: np.ndarray, texts: np.ndarray) -> list[str]:
     out), the float64 repr of the value, which is exact, is used instead.
     """
     texts = texts.tolist()
-    # Parsed with Python's float(), as sklearn's reader does.
+    # The reader's value of a token is float(token) rounded to float32.
     back = np.array(list(map(float, texts)), dtype=np.float64).astype(np.float32)
     inexact = back.view(np.uint32) != values.view(np.uint32)
     for i in np.flatnonzero(inexact).tolist():
@@ -481,7 +885,7 @@ def _format_rows(dataset: RankingDataset, with_qid: bool) -> bytes:
 
 
 def _compress_for(path: str, payload: bytes) -> bytes:
-    """Compress like :func:`_read_bytes` decompresses, by file extension."""
+    """Compress by file extension (the reader tells them by their first bytes)."""
     if path.endswith(".gz"):
         import gzip
 
