@@ -1,8 +1,9 @@
 """Learners that optimise a ranking metric of click-based relevance estimates: PL-Rank and LambdaMART.
 
 Both fit on aggregated :class:`~simulator.ClickStatistics` like the other
-click learners: every shown document d gets a relevance estimate rho_d from
-its clicks (``targets``: naive CTR, IPS or DR; IPS and DR estimates can be
+click learners: every document d with an estimate (the shown ones; with
+IPS's and DR's all-candidate forms, every candidate of a served query) gets
+a relevance estimate rho_d from its clicks (``targets``: naive CTR, IPS or DR; IPS and DR estimates can be
 negative), and the learner fits LightGBM scores f(x) whose ranking of each
 query maximises the (expected) DCG@K or NDCG@K of those estimates, each query
 weighted by its number of sessions.
@@ -25,7 +26,7 @@ from sklearn.base import BaseEstimator
 from simulator._rng import derive_key
 
 from . import _pl_rank_kernels as kernels
-from ._learners import IPS, shown_documents
+from ._learners import IPS
 from ._relevance_model import RelevanceModel
 
 __all__ = ["LambdaMARTClicks", "PLRank", "click_relevance"]
@@ -36,53 +37,57 @@ SERVING = ("deterministic", "stochastic")
 LABELS = ("binned", "real")
 
 
-def _naive_relevance(dataset, statistics, params):
+def _naive_relevance(dataset, statistics, params, log):
+    if params:
+        raise ValueError(f"targets='naive' takes no estimator parameters, got {sorted(params)}")
     impressions = statistics.impressions.sum(axis=1).astype(np.float64)
     clicks = statistics.clicks.sum(axis=1).astype(np.float64)
     return np.divide(clicks, impressions, out=np.full(impressions.shape, np.nan), where=impressions > 0)
 
 
-def _ips_relevance(dataset, statistics, params):
-    impressions = statistics.impressions.sum(axis=1).astype(np.float64)
-    weighted = IPS(**params).weighted_clicks(statistics).sum(axis=1)
-    return np.divide(weighted, impressions, out=np.full(impressions.shape, np.nan), where=impressions > 0)
+def _ips_relevance(dataset, statistics, params, log):
+    return IPS(**params).relevance_estimates(dataset, statistics, log)
 
 
-def _dr_relevance(dataset, statistics, params):
+def _dr_relevance(dataset, statistics, params, log):
     from . import _learners
 
-    estimator = getattr(_learners, "DR", None) or getattr(_learners, "DoublyRobust", None)
+    estimator = getattr(_learners, "DR", None)
     if estimator is None or not hasattr(estimator, "relevance_estimates"):
         raise NotImplementedError(
             "targets='dr' needs the doubly robust estimator of ltr._learners (a DR learner with a "
             "relevance_estimates(dataset, statistics) method), which does not exist yet; use 'naive' or 'ips'")
-    return estimator(**params).relevance_estimates(dataset, statistics)
+    return estimator(**params).relevance_estimates(dataset, statistics, log)
 
 
 _RELEVANCE = {"naive": _naive_relevance, "ips": _ips_relevance, "dr": _dr_relevance}
 
 
-def click_relevance(targets, dataset, statistics, **params):
+def click_relevance(targets, dataset, statistics, log=None, **params):
     """Per-document relevance estimates from click statistics.
 
     Parameters
     ----------
     targets : {"naive", "ips", "dr"} or callable
-        ``naive``: the click-through rate; ``ips``: the inverse-propensity-
-        weighted clicks per impression (``IPS(**params).weighted_clicks``);
-        ``dr``: the doubly robust estimate (raises ``NotImplementedError`` until
-        ltr has one).  A callable ``f(dataset, statistics)`` returning an array
-        of shape (n_docs,) is used as it is.
+        ``naive``: the click-through rate; ``ips``:
+        ``IPS(**params).relevance_estimates``; ``dr``:
+        ``DR(**params).relevance_estimates`` (the doubly robust estimate).  A
+        callable ``f(dataset, statistics)`` returning an array of shape
+        (n_docs,) is used as it is.
     dataset : RankingDataset
     statistics : ClickStatistics
+    log : ClickLog, optional
+        For estimators that need the sessions (IPS with ``propensity="cascade_model"``).
     **params
-        Parameters of the estimator (for ``ips``: ``propensity``, ``clip``, ``affine``).
+        Parameters of the estimator (for ``ips`` and ``dr``: ``propensity``,
+        ``clip``, ``affine``, ...; see :class:`~ltr.IPS` and :class:`~ltr.DR`).
 
     Returns
     -------
     ndarray of shape (n_docs,)
-        The estimate of every document; NaN where a built-in estimator has no
-        impression.  Estimates may be negative (affine IPS, DR).
+        The estimate of every document; NaN where the estimator gives none
+        (not shown; for IPS's and DR's all-candidate forms, a query never
+        served).  Estimates may be negative (affine IPS, DR).
 
     Examples
     --------
@@ -98,9 +103,26 @@ def click_relevance(targets, dataset, statistics, **params):
         if rho.shape != (statistics.n_docs,):
             raise ValueError(f"targets callable must return shape ({statistics.n_docs},), got {rho.shape}")
         return rho
-    if targets not in _RELEVANCE:
+    if not isinstance(targets, str) or targets not in _RELEVANCE:
         raise ValueError(f"targets must be one of {TARGETS} or a callable, got {targets!r}")
-    return _RELEVANCE[targets](dataset, statistics, params)
+    return _RELEVANCE[targets](dataset, statistics, params, log)
+
+
+def _training_rows(dataset, statistics, rho):
+    """Rows with an estimate (query-contiguous), group sizes, and the sessions of each group's query."""
+    if statistics.n_docs != dataset.n_docs:
+        raise ValueError(f"statistics cover {statistics.n_docs} documents, the dataset has {dataset.n_docs}")
+    rows = np.flatnonzero(~np.isnan(rho))
+    if rows.size == 0:
+        raise ValueError("no document has a relevance estimate (no impression?): nothing to learn from")
+    if not np.all(np.isfinite(rho[rows])):
+        raise ValueError("relevance estimates must be finite (or NaN for documents left out)")
+    query = dataset.doc_query[rows]
+    groups, sizes = np.unique(query, return_counts=True)
+    impressions = statistics.impressions.sum(axis=1).astype(np.float64)
+    per_query = np.bincount(dataset.doc_query, weights=impressions, minlength=dataset.n_queries)
+    slots = np.minimum(dataset.query_sizes, statistics.k)
+    return rows, sizes.astype(np.int64), per_query[groups] / slots[groups]
 
 
 def _check_int(value, name, low):
@@ -132,30 +154,47 @@ def _ideal_dcg(rho, boundaries, discount):
 class _ClickRankingLearner(BaseEstimator):
     """Shared validation, targets and serving of the metric-optimising learners."""
 
-    def _target_params(self):
-        return {"propensity": self.propensity, "clip": self.clip, "affine": self.affine} if self.targets in (
-            "ips", "dr") else {}
+    @property
+    def needs_log(self):
+        """True for IPS targets with ``propensity="cascade_model"`` (examination from each session's clicks)."""
+        return self.targets == "ips" and isinstance(self.propensity, str) and self.propensity == "cascade_model"
 
-    def _training_data(self, dataset, statistics, normalise=True):
-        """Shown rows, their query boundaries, estimates and per-query weights (sessions, NDCG scaling)."""
+    def _target_params(self):
+        if not isinstance(self.targets, str) or self.targets == "naive":
+            if self.target_params:
+                raise ValueError("target_params apply to targets 'ips' and 'dr' only")
+            return {}
+        params = {"propensity": self.propensity, "clip": self.clip, "affine": self.affine}
+        if self.targets == "dr":
+            params.update(num_threads=self.num_threads, seed=self.seed)
+        params.update(self.target_params or {})
+        return params
+
+    def _training_data(self, dataset, statistics, log=None, normalise=True):
+        """Rows with an estimate, their query boundaries, estimates, the discount and per-query weights.
+
+        A query weighs its number of sessions; with ``metric="ndcg"`` (and
+        ``normalise``) the estimates of a query are divided by their ideal
+        DCG@K and queries whose ideal is <= 0 weigh 0.
+        """
         _check_choice(self.metric, "metric", METRICS)
         if not callable(self.targets):
             _check_choice(self.targets, "targets", TARGETS)
+        if self.target_params is not None and not isinstance(self.target_params, dict):
+            raise ValueError(f"target_params must be a dict or None, got {self.target_params!r}")
         cutoff = _check_int(self.cutoff, "cutoff", 1)
         _check_int(self.n_estimators, "n_estimators", 1)
         _check_int(self.num_threads, "num_threads", 1)
-        rows, sizes, sessions = shown_documents(dataset, statistics)
-        rho = click_relevance(self.targets, dataset, statistics, **self._target_params())[rows]
-        if not np.all(np.isfinite(rho)):
-            raise ValueError("relevance estimates of the shown documents must be finite")
+        rho_all = click_relevance(self.targets, dataset, statistics, log, **self._target_params())
+        rows, sizes, weight = _training_rows(dataset, statistics, rho_all)
+        rho = rho_all[rows]
         boundaries = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         discount = _discount(cutoff)
-        weight = sessions[boundaries[:-1]]
         if self.metric == "ndcg" and normalise:
             # NDCG@K is the DCG@K of the estimates divided by their ideal DCG@K: scale rho per query.
             ideal = _ideal_dcg(rho, boundaries, discount)
             scale = np.where(ideal > 0, 1.0 / np.where(ideal > 0, ideal, 1.0), 0.0)
-            rho = rho * np.repeat(scale, np.diff(boundaries))
+            rho = rho * np.repeat(scale, sizes)
             weight = np.where(ideal > 0, weight, 0.0)
         return rows, boundaries, rho, discount, weight
 
@@ -209,15 +248,22 @@ class PLRank(_ClickRankingLearner):
     sampled per query with the PL-Rank-3 estimator (Oosterhuis 2022; the
     estimate of PL-Rank-2, Oosterhuis 2021, computed at the cost of the
     sampling), fresh samples each round.  The estimate is unbiased for
-    signed rho (IPS, DR).  Only the shown documents of a query enter.
+    signed rho (IPS, DR).  The documents with an estimate enter (the shown
+    ones; with the all-candidate estimators, every candidate of a served query).
 
     Hessian: LightGBM needs one per row; this learner gives the diagonal of
     the Fisher information of the policy in the scores, sum over the ranks r
     where d is still unplaced of P_r(d) (1 - P_r(d)), estimated from the same
     samples (times the query weight).  A leaf's Newton step is then the
-    gradient over the Fisher information, a natural-gradient step; a constant
-    Hessian would make the step depend on the number of documents per leaf
-    and on the scale of the policy's probabilities.
+    gradient over the Fisher information, a (diagonal) natural-gradient step;
+    a constant Hessian would make the step depend on the number of documents
+    per leaf and on the scale of the policy's probabilities.  Such steps are
+    in units of the metric (differences of click-rate estimates, about 0.1),
+    hence the default ``learning_rate=1.0``: at 0.1 the policy hardly leaves
+    the uniform one in 100 rounds (measured on the default synthetic data,
+    Plackett-Luce logging, 10^6 sessions, IPS targets: the training expected
+    DCG@10 goes 0.862 -> 0.95 at 0.1, 1.053 at 0.3, 1.225 at 1.0; the score
+    spread on held-out queries is 0.22, 0.63 and 1.55).
 
     Parameters
     ----------
@@ -236,9 +282,17 @@ class PLRank(_ClickRankingLearner):
         the Plackett-Luce policy it optimised (``temperature_`` on the raw
         scores).  Recorded for the loop; it does not change the fit.
     propensity, clip, affine
-        As for :class:`~ltr.IPS` (``targets="ips"``; passed on to DR).
+        Of the estimator, as for :class:`~ltr.IPS` and :class:`~ltr.DR`
+        (``targets="ips"`` or ``"dr"``).
+    target_params : dict, optional
+        Further parameters of the estimator (e.g. ``{"assumed_eta": 2.0}``
+        with ``propensity="pbm"``, ``{"candidates": "all"}`` for DR).  With
+        the all-candidate forms (``policy_aware``, ``policy_oblivious``, DR's
+        ``candidates="all"``) the never-shown candidates of served queries
+        enter the fit with their estimates.
     n_estimators : int, default=100
-    learning_rate : float, default=0.1
+    learning_rate : float, default=1.0
+        Shrinkage of the natural-gradient steps (see above).
     num_threads : int, default=1
         LightGBM threads (the sampling kernel runs on numba's threads).
     seed : int, default=0
@@ -272,8 +326,8 @@ class PLRank(_ClickRankingLearner):
     name = "pl_rank"
 
     def __init__(self, targets="ips", metric="dcg", cutoff=10, n_samples=32, serving="deterministic",
-                 propensity="oracle", clip="auto", affine=None, n_estimators=100, learning_rate=0.1,
-                 num_threads=1, seed=0):
+                 propensity="oracle", clip="auto", affine=None, target_params=None, n_estimators=100,
+                 learning_rate=1.0, num_threads=1, seed=0):
         self.targets = targets
         self.metric = metric
         self.cutoff = cutoff
@@ -282,6 +336,7 @@ class PLRank(_ClickRankingLearner):
         self.propensity = propensity
         self.clip = clip
         self.affine = affine
+        self.target_params = target_params
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_threads = num_threads
@@ -294,8 +349,8 @@ class PLRank(_ClickRankingLearner):
         ----------
         dataset : RankingDataset
         statistics : ClickStatistics
-        log : ignored
-            For the learners' common signature.
+        log : ClickLog, optional
+            Needed only by IPS targets with ``propensity="cascade_model"``.
 
         Returns
         -------
@@ -306,7 +361,7 @@ class PLRank(_ClickRankingLearner):
         if isinstance(self.learning_rate, bool) or not isinstance(self.learning_rate, Real) or not (
                 self.learning_rate > 0):
             raise ValueError(f"learning_rate must be a number > 0, got {self.learning_rate!r}")
-        rows, boundaries, rho, discount, weight = self._training_data(dataset, statistics)
+        rows, boundaries, rho, discount, weight = self._training_data(dataset, statistics, log)
         objective = _PLRankObjective(rho, boundaries, discount, weight, n_samples, self.seed)
         model = RelevanceModel(backend="lightgbm", loss=objective, n_estimators=self.n_estimators,
                                learning_rate=self.learning_rate, num_threads=self.num_threads, seed=self.seed)
@@ -345,7 +400,8 @@ class LambdaMARTClicks(_ClickRankingLearner):
         (the grades are binned from the raw estimates).
     cutoff : int, default=10
         Truncation of the pair weights (``lambdarank_truncation_level``) and K.
-    propensity, clip, affine, n_estimators, learning_rate, num_threads, seed
+    learning_rate : float, default=0.1
+    propensity, clip, affine, target_params, n_estimators, num_threads, seed
         As for :class:`PLRank`.
 
     Examples
@@ -362,8 +418,8 @@ class LambdaMARTClicks(_ClickRankingLearner):
     name = "lambdamart"
 
     def __init__(self, targets="ips", labels="binned", n_grades=31, metric="ndcg", cutoff=10,
-                 propensity="oracle", clip="auto", affine=None, n_estimators=100, learning_rate=0.1,
-                 num_threads=1, seed=0):
+                 propensity="oracle", clip="auto", affine=None, target_params=None, n_estimators=100,
+                 learning_rate=0.1, num_threads=1, seed=0):
         self.targets = targets
         self.labels = labels
         self.n_grades = n_grades
@@ -372,6 +428,7 @@ class LambdaMARTClicks(_ClickRankingLearner):
         self.propensity = propensity
         self.clip = clip
         self.affine = affine
+        self.target_params = target_params
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_threads = num_threads
@@ -386,7 +443,7 @@ class LambdaMARTClicks(_ClickRankingLearner):
         if isinstance(self.learning_rate, bool) or not isinstance(self.learning_rate, Real) or not (
                 self.learning_rate > 0):
             raise ValueError(f"learning_rate must be a number > 0, got {self.learning_rate!r}")
-        rows, boundaries, rho, discount, weight = self._training_data(dataset, statistics,
+        rows, boundaries, rho, discount, weight = self._training_data(dataset, statistics, log,
                                                                      normalise=self.labels == "real")
         if self.labels == "real":
             objective = _LambdaObjective(rho, boundaries, discount, weight)

@@ -188,23 +188,32 @@ def test_click_learners_rank_better_than_random(small_problem, learner):
     assert diff.mean() > Z * se, f"NDCG@10 {learned.mean():.3f} vs random {random.mean():.3f} (se {se:.3f})"
 
 
-def test_dr_targets_need_the_doubly_robust_estimator(small_problem):
+@pytest.mark.parametrize("learner", [
+    PLRank(targets="dr", n_estimators=5, target_params={"dm_n_estimators": 5}),
+    PLRank(targets="ips", propensity="pbm", target_params={"assumed_eta": 1.0}, n_estimators=5),
+    LambdaMARTClicks(targets="dr", labels="real", n_estimators=5, target_params={"dm_n_estimators": 5}),
+], ids=["pl_rank_dr", "pl_rank_ips_pbm", "lambdamart_dr"])
+def test_estimators_of_ltr_give_the_targets(small_problem, learner):
     train, _ = small_problem
-    stats = simulate_sessions(train, UniformRandom(10), PBM(eta=1.0), 2_000, seed=0).statistics
-    from ltr import _learners
+    stats = simulate_sessions(train, Deterministic(lambda X: X[:, 0], 10), PBM(eta=1.0), 2_000, seed=0).statistics
+    learner.fit(train, stats)
+    assert np.all(np.isfinite(learner.predict(train.features)))
 
-    if getattr(_learners, "DR", None) is None or not hasattr(_learners.DR, "relevance_estimates"):
-        with pytest.raises(NotImplementedError, match="targets='dr' needs the doubly robust"):
-            PLRank(targets="dr", n_estimators=2).fit(train, stats)
-    else:
-        PLRank(targets="dr", n_estimators=2).fit(train, stats)
+
+def test_all_candidate_estimates_bring_the_never_shown_documents(small_problem):
+    train, _ = small_problem
+    stats = simulate_sessions(train, Deterministic(lambda X: X[:, 0], 10), PBM(eta=1.0), 2_000, seed=0).statistics
+    shown = int(np.count_nonzero(stats.impressions.sum(axis=1)))
+    rows_shown = PLRank(targets="ips")._training_data(train, stats)[0]
+    rows_all = PLRank(targets="ips", propensity="policy_oblivious")._training_data(train, stats)[0]
+    assert rows_shown.size == shown and rows_all.size > shown
 
 
 def test_ips_relevance_equals_naive_with_unit_propensities(small_problem):
     train, _ = small_problem
     stats = simulate_sessions(train, UniformRandom(10), PBM(eta=1.0), 2_000, seed=0).statistics
     naive = click_relevance("naive", train, stats)
-    ips = click_relevance("ips", train, stats, propensity=np.ones(10), clip=0.0, affine=None)
+    ips = click_relevance("ips", train, stats, propensity=np.ones(10), clip=0.0)
     np.testing.assert_array_equal(np.isnan(naive), np.isnan(ips))
     np.testing.assert_allclose(naive[~np.isnan(naive)], ips[~np.isnan(ips)])
 
@@ -222,6 +231,9 @@ def test_ips_relevance_equals_naive_with_unit_propensities(small_problem):
     (LambdaMARTClicks(labels="float"), "labels must be one of"),
     (LambdaMARTClicks(n_grades=1), "n_grades must be an integer >= 2"),
     (LambdaMARTClicks(targets=lambda d, s: np.zeros(3)), "targets callable must return shape"),
+    (PLRank(targets="naive", target_params={"clip": 0.1}), "target_params apply to targets 'ips' and 'dr'"),
+    (PLRank(target_params=[("clip", 0.1)]), "target_params must be a dict"),
+    (PLRank(targets="dr", propensity="policy_oblivious"), "propensity must be one of"),
 ])
 def test_bad_parameters_raise(small_problem, learner, match):
     train, _ = small_problem
