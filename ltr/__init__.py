@@ -4,7 +4,23 @@
 and knows nothing about logging policies or the feedback loop.
 """
 
-from ._learners import IPS, Naive, shown_documents
+from ._examination import ASSUMED_CLICK_MODELS, assumed_examination, assumed_statistics, estimate_dcm_lambda
+from ._learners import DR, IPS, PROPENSITIES, Naive, served_candidates, shown_documents
+from ._ope import (
+    OPE_ESTIMATORS,
+    OPEEstimate,
+    cascade_dr_estimate,
+    dcg_discount,
+    dr_estimate,
+    estimate_difference,
+    estimate_value,
+    exact_query_values,
+    exact_value,
+    ips_estimate,
+    logging_prefix_probabilities,
+    naive_estimate,
+    policy_aware_estimate,
+)
 from ._references import FullInformation, LGBMPosition
 from ._tower import PositionTower
 from ._pl_rank import LambdaMARTClicks, PLRank, click_relevance
@@ -17,6 +33,13 @@ from ._propensity import (
 from ._relevance_model import LOSSES, BinnedFeatures, RelevanceModel
 
 __all__ = [
+    "ASSUMED_CLICK_MODELS",
+    "DR",
+    "PROPENSITIES",
+    "assumed_examination",
+    "assumed_statistics",
+    "estimate_dcm_lambda",
+    "served_candidates",
     "BinnedFeatures",
     "IPS",
     "LOSSES",
@@ -33,4 +56,17 @@ __all__ = [
     "estimate_pbm_em",
     "estimate_ratio",
     "shown_documents",
+    "OPE_ESTIMATORS",
+    "OPEEstimate",
+    "cascade_dr_estimate",
+    "dcg_discount",
+    "dr_estimate",
+    "estimate_difference",
+    "estimate_value",
+    "exact_query_values",
+    "exact_value",
+    "ips_estimate",
+    "logging_prefix_probabilities",
+    "naive_estimate",
+    "policy_aware_estimate",
 ]

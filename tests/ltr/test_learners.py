@@ -216,9 +216,9 @@ def test_linear_backend_learns(setting):
 
 
 @pytest.mark.parametrize("learner, message", [
-    (IPS(propensity="magic"), "propensity must be 'oracle', 'per_click' or an array"),
+    (IPS(propensity="magic"), "propensity must be one of"),
     (IPS(propensity=np.ones(3)), "propensity array must have shape \\(10,\\)"),
-    (IPS(clip=2.0), "clip must be in \\[0, 1\\] or 'auto'"),
+    (IPS(clip=2.0), "clip must be in \\[0, 1\\], 'auto' or 'global'"),
     (IPS(affine=(np.zeros(10), np.zeros(10))), "alpha > 0"),
     (Naive(loss="hinge"), "loss must be one of"),
     (Naive(backend="xgboost"), "backend must be 'lightgbm' or 'linear'"),

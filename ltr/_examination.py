@@ -1,0 +1,209 @@
+"""Examination under an assumed click model, for any click log (Vardasbi et al. 2020).
+
+The simulator records the *true* examination of every shown slot (an oracle no
+deployed system has).  Here the examination is computed from the log alone
+(displayed documents and clicks per session) under a click model the learner
+assumes, with given parameters or parameters estimated from the same log:
+
+- ``"pbm"``: theta_r, whatever the clicks;
+- ``"cascade"``: 1 if nothing above rank r was clicked, else 0;
+- ``"dcm"``: the product over the clicked ranks i < r of lambda_i (the
+  probability of going on after a click at rank i);
+- ``"dbn"``: the product over the ranks i < r of gamma (1 - sigma_i) where
+  clicked and gamma where not.
+
+For the cascade family this is the examination given the clicks above, of a
+user who examined each rank above unless stopped by the model: the weight
+for which the inverse-propensity estimate c_r / e_r is unbiased for the
+attractiveness of the document at r (summing over the click histories, the
+probabilities of stopping cancel).  It is the same for every impression of a
+session's rank, clicked or not ("per impression"); the weight of a click is
+its inverse ("per click").  Under the plain cascade a document below a click
+gets 0, so no weighting corrects the cascade (the clicks below the first are
+never seen): cascade-model IPS is meant for DCM- and DBN-like behaviour.
+"""
+
+import numpy as np
+
+from simulator import ClickStatistics
+from simulator.validation import check_int, check_probability, describe
+
+from . import _examination_kernels as kernels
+
+__all__ = ["ASSUMED_CLICK_MODELS", "assumed_examination", "assumed_statistics", "estimate_dcm_lambda"]
+
+ASSUMED_CLICK_MODELS = ("pbm", "cascade", "dcm", "dbn")
+
+
+def _log_arrays(displayed, clicks):
+    displayed = np.asarray(displayed)
+    if displayed.ndim != 2 or displayed.dtype.kind not in "iu":
+        raise ValueError(f"displayed must be an integer array of shape (n_sessions, k), got {describe(displayed)}")
+    clicks = np.asarray(clicks)
+    if clicks.shape != displayed.shape:
+        raise ValueError(f"clicks must have the shape of displayed {displayed.shape}, got {describe(clicks)}")
+    return np.ascontiguousarray(displayed), np.ascontiguousarray(clicks, dtype=np.bool_)
+
+
+def _per_rank(values, k, name, allow_none=False):
+    if values is None and allow_none:
+        return None
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim == 0:
+        values = np.full(k, float(values))
+    if values.shape != (k,) or not np.all(np.isfinite(values)) or np.any(values < 0) or np.any(values > 1):
+        raise ValueError(f"{name} must be a probability or an array of shape ({k},) of probabilities, "
+                         f"got {describe(values)}")
+    return values
+
+
+def estimate_dcm_lambda(displayed, clicks):
+    """DCM's probability lambda_r of going on after a click at rank r, estimated from a log.
+
+    The maximum-likelihood estimate of Guo et al. (2009) under their
+    approximation that the last click of a session ends it:
+    lambda_r = 1 - (sessions whose last click is at r) / (clicks at r).  A
+    user who went on after the last click and clicked nothing more counts as
+    stopped, so lambda is underestimated where the documents below attract
+    little.  Ranks never clicked get 1 (no evidence of stopping).
+
+    Parameters
+    ----------
+    displayed : ndarray of shape (n_sessions, k), int
+        Document rows shown (-1 for empty slots).
+    clicks : ndarray of shape (n_sessions, k), bool
+
+    Returns
+    -------
+    ndarray of shape (k,), float64
+
+    Examples
+    --------
+    >>> estimate_dcm_lambda([[0, 1, 2], [0, 1, 2]], [[True, True, False], [True, False, False]]).tolist()
+    [0.5, 0.0, 1.0]
+    """
+    displayed, clicks = _log_arrays(displayed, clicks)
+    k = displayed.shape[1]
+    per_rank, last = np.zeros(k, dtype=np.int64), np.zeros(k, dtype=np.int64)
+    kernels.last_click_counts(displayed, clicks, per_rank, last)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lam = 1.0 - last / per_rank
+    return np.where(per_rank > 0, lam, 1.0)
+
+
+def assumed_examination(displayed, clicks, model, *, theta=None, lambdas=None, gamma=None, sigma=None):
+    """Examination of every shown slot of a log under an assumed click model.
+
+    Parameters
+    ----------
+    displayed : ndarray of shape (n_sessions, k), int
+        Document rows shown (-1 for empty slots).
+    clicks : ndarray of shape (n_sessions, k), bool
+    model : {"pbm", "cascade", "dcm", "dbn"}
+    theta : array-like of shape (k,), optional
+        PBM examination per rank (required for ``"pbm"``).
+    lambdas : float or array-like of shape (k,), optional
+        DCM: probability of going on after a click at each rank; default
+        :func:`estimate_dcm_lambda` of this log.
+    gamma : float, optional
+        DBN perseverance (required for ``"dbn"``).
+    sigma : float or array-like of shape (k,), optional
+        DBN satisfaction after a click at each rank (required for ``"dbn"``).
+
+    Returns
+    -------
+    ndarray of shape (n_sessions, k), float64
+        Examination given the clicks above (0 in empty slots).
+
+    Examples
+    --------
+    >>> displayed, clicks = [[0, 1, 2]], [[True, False, True]]
+    >>> assumed_examination(displayed, clicks, "cascade").tolist()
+    [[1.0, 0.0, 0.0]]
+    >>> assumed_examination(displayed, clicks, "dcm", lambdas=0.5).tolist()
+    [[1.0, 0.5, 0.5]]
+    >>> assumed_examination(displayed, clicks, "dbn", gamma=0.9, sigma=0.5).round(3).tolist()
+    [[1.0, 0.45, 0.405]]
+    """
+    displayed, clicks = _log_arrays(displayed, clicks)
+    n, k = displayed.shape
+    if model not in ASSUMED_CLICK_MODELS:
+        raise ValueError(f"model must be one of {ASSUMED_CLICK_MODELS}, got {model!r}")
+    out = np.zeros((n, k), dtype=np.float64)
+    if model == "pbm":
+        if theta is None:
+            raise ValueError("model='pbm' needs theta, the examination of each rank")
+        theta = np.asarray(theta, dtype=np.float64)
+        if theta.shape != (k,) or not np.all(np.isfinite(theta)) or np.any(theta < 0):
+            raise ValueError(f"theta must be an array of shape ({k},) of finite values >= 0, got {describe(theta)}")
+        out[...] = np.where(displayed >= 0, theta, 0.0)
+        return out
+    if model == "cascade":
+        after_click, after_skip = np.zeros(k), np.ones(k)
+    elif model == "dcm":
+        lam = estimate_dcm_lambda(displayed, clicks) if lambdas is None else _per_rank(lambdas, k, "lambdas")
+        after_click, after_skip = lam, np.ones(k)
+    else:
+        if gamma is None or sigma is None:
+            raise ValueError("model='dbn' needs gamma (perseverance) and sigma (satisfaction)")
+        g = check_probability(gamma, "gamma")
+        after_click, after_skip = g * (1.0 - _per_rank(sigma, k, "sigma")), np.full(k, g)
+    kernels.chain_examination(displayed, clicks, np.ascontiguousarray(after_click),
+                              np.ascontiguousarray(after_skip), out)
+    return out
+
+
+def assumed_statistics(log, n_docs, model, *, floor=1e-6, **params):
+    """Click statistics of a log with the examination of an assumed click model in place of the truth.
+
+    Parameters
+    ----------
+    log : ClickLog or object with ``displayed`` and ``clicks``
+        The session log (``fit(..., log=...)`` of the learners).
+    n_docs : int
+        Number of document rows of the dataset.
+    model : {"pbm", "cascade", "dcm", "dbn"}
+    floor : float, default=1e-6
+        A click whose assumed examination is below ``floor`` is weighted
+        1 / floor (the model says it could not happen; clip it further in
+        the learner).
+    **params
+        ``theta``, ``lambdas``, ``gamma``, ``sigma`` as in :func:`assumed_examination`.
+
+    Returns
+    -------
+    ClickStatistics
+        Impressions and clicks of the log; ``examination`` sums the assumed
+        examination of every impression and ``inverse_examination_clicks`` the
+        inverse assumed examination of every click.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> log = SimpleNamespace(displayed=np.array([[0, 1], [1, 0]]), clicks=np.array([[True, True], [False, True]]))
+    >>> stats = assumed_statistics(log, 2, "dcm", lambdas=0.5)
+    >>> stats.inverse_examination_clicks.tolist(), stats.examination.tolist()
+    ([[1.0, 1.0], [0.0, 2.0]], [[1.0, 1.0], [1.0, 0.5]])
+    """
+    n_docs = check_int(n_docs, "n_docs", 1)
+    if not hasattr(log, "displayed") or not hasattr(log, "clicks"):
+        raise ValueError(f"log must be a ClickLog (displayed and clicks per session), got {describe(log)}")
+    displayed, clicks = _log_arrays(log.displayed, log.clicks)
+    if displayed.size and displayed.max() >= n_docs:
+        raise ValueError(f"the log shows document {displayed.max()} but n_docs is {n_docs}")
+    if not 0 < floor <= 1:
+        raise ValueError(f"floor must be in (0, 1], got {floor!r}")
+    exam = assumed_examination(displayed, clicks, model, **params)
+    stats = log.aggregate(n_docs) if hasattr(log, "aggregate") else _counts(displayed, clicks, n_docs)
+    examination_sum = np.zeros((n_docs, displayed.shape[1]))
+    inverse_sum = np.zeros((n_docs, displayed.shape[1]))
+    kernels.aggregate_assumed(displayed, clicks, exam, float(floor), examination_sum, inverse_sum)
+    return ClickStatistics(stats.impressions, stats.clicks, examination_sum, stats.n_sessions, inverse_sum)
+
+
+def _counts(displayed, clicks, n_docs):
+    from simulator import aggregate_clicks
+
+    stats = ClickStatistics.empty(n_docs, displayed.shape[1])
+    aggregate_clicks(stats, displayed, clicks, np.zeros(displayed.shape, dtype=np.float32))
+    return stats
