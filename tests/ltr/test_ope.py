@@ -1,0 +1,235 @@
+"""Off-policy estimators and the exact value of a ranker (ltr._ope).
+
+Statistical tolerances: a mean over R independent repetitions (or sessions) is
+compared with its exact value within Z = 4.5 standard errors of that mean, the
+standard error estimated from the same repetitions; seeded, so deterministic.
+"""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from ltr._ope import (
+    OPEEstimate,
+    cascade_dr_estimate,
+    dcg_discount,
+    dr_estimate,
+    estimate_difference,
+    estimate_value,
+    exact_query_values,
+    exact_value,
+    ips_estimate,
+    logging_prefix_probabilities,
+    naive_estimate,
+    policy_aware_estimate,
+)
+from policies import Deterministic, EpsilonGreedy, PlackettLuce, UniformRandom
+from simulator import PBM, CascadeModel, ClickLog, RankingDataset, simulate_sessions
+
+Z = 4.5
+N_QUERIES, DOCS = 12, 4
+
+
+@pytest.fixture(scope="module")
+def world():
+    """12 queries x 4 documents; a logging score (noisy labels) and a target ranking (other noise)."""
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 5, N_QUERIES * DOCS)
+    data = RankingDataset.from_group_sizes(np.zeros((labels.size, 1)), labels, [DOCS] * N_QUERIES)
+    logger_scores = labels + 1.5 * rng.standard_normal(labels.size)
+    target_scores = labels + 0.5 * rng.standard_normal(labels.size)
+    return data, logger_scores, target_scores
+
+
+def target_lists(data, scores, k):
+    return Deterministic(lambda X: scores, k=k).bind(data.features, data.query_boundaries).fixed_lists()
+
+
+def repeated_estimates(data, policy, model, target, estimator, n_sessions, reps, **inputs):
+    """Estimates on ``reps`` disjoint blocks of ``n_sessions`` sessions of one log (independent sessions)."""
+    log = simulate_sessions(data, policy, model, n_sessions * reps, seed=11, keep_log=True).log
+    prefix = logging_prefix_probabilities(policy, data.features, data.query_boundaries, log.query, log.displayed)
+    values = []
+    for rep in range(reps):
+        block = slice(rep * n_sessions, (rep + 1) * n_sessions)
+        part = ClickLog(query=log.query[block], round=log.round[block], displayed=log.displayed[block],
+                        clicks=log.clicks[block], examination=log.examination[block], policy=log.policy)
+        values.append(estimate_value(estimator, part, target, seed=rep, prefix_probability=prefix[block],
+                                     **inputs).value)
+    return np.array(values)
+
+
+def test_exact_value_matches_simulated_clicks_of_the_target(world):
+    data, _, target_scores = world
+    for model in (PBM(eta=1.0), CascadeModel()):
+        target = Deterministic(lambda X: target_scores, k=3)
+        n = 200_000
+        log = simulate_sessions(data, target, model, n, seed=1, keep_log=True).log
+        clicks = log.clicks.sum(axis=1)
+        truth = exact_value(data, target_lists(data, target_scores, 3), model)
+        tolerance = Z * clicks.std() / np.sqrt(n)
+        assert abs(clicks.mean() - truth) <= tolerance, (
+            f"{type(model).__name__}: simulated clicks per session {clicks.mean():.4f} vs exact {truth:.4f}")
+
+
+def test_exact_value_of_pbm_is_theta_times_attractiveness(world):
+    data, _, target_scores = world
+    lists = target_lists(data, target_scores, 3)
+    model = PBM(eta=2.0)
+    by_hand = (model.examination_by_rank(3) * model.attractiveness(data.labels[lists])).sum(axis=1)
+    np.testing.assert_allclose(exact_query_values(data, lists, model), by_hand)
+    weights = np.arange(1, N_QUERIES + 1)
+    assert exact_value(data, lists, model, weights) == pytest.approx((weights * by_hand).sum() / weights.sum())
+    # The DCG-style value is the PBM value with the DCG discount as examination.
+    dcg = PBM(eta=1.0, theta=dcg_discount(3))
+    np.testing.assert_allclose(exact_query_values(data, lists, dcg),
+                               (dcg_discount(3) * model.attractiveness(data.labels[lists])).sum(axis=1))
+
+
+@pytest.mark.parametrize("estimator, logger, model, k", [
+    # item-position IPS: PBM clicks and every document in every list (k = all candidates)
+    ("ips", "deterministic", "pbm", DOCS),
+    ("ips", "plackett_luce", "pbm", DOCS),
+    # policy-aware and DR: PBM clicks, a logger that shows every document with positive probability
+    ("policy_aware", "plackett_luce", "pbm", 2),
+    ("policy_aware", "epsilon_greedy", "pbm", 2),
+    ("dr", "plackett_luce", "pbm", 2),
+    # cascade DR: any cascade-type clicks, a logger that gives every prefix positive probability
+    ("cascade_dr", "plackett_luce", "cascade", 2),
+    ("cascade_dr", "epsilon_greedy", "pbm", 2),
+])
+def test_estimators_are_unbiased_where_their_assumptions_hold(world, estimator, logger, model, k):
+    data, logger_scores, target_scores = world
+    score = lambda X: logger_scores  # noqa: E731
+    policy = {"deterministic": Deterministic(score, k=k), "epsilon_greedy": EpsilonGreedy(score, k=k, epsilon=0.5),
+              "plackett_luce": PlackettLuce(score, k=k, temperature=1.0)}[logger]
+    click_model = PBM(eta=1.0) if model == "pbm" else CascadeModel()
+    target = target_lists(data, target_scores, k)
+    truth = exact_value(data, target, click_model)
+    theta = PBM(eta=1.0).examination_by_rank(k)
+    placement = policy.bind(data.features, data.query_boundaries).placement_probabilities(n_samples=100_000)
+    reps = 200
+    values = repeated_estimates(data, policy, click_model, target, estimator, 2_000, reps, theta=theta,
+                                logging_placement=placement)
+    error = values.mean() - truth
+    tolerance = Z * values.std(ddof=1) / np.sqrt(reps)
+    assert abs(error) <= tolerance, (
+        f"{estimator} under {logger}/{model}: mean estimate {values.mean():.4f}, exact {truth:.4f}, "
+        f"off by {error / tolerance:.2f} tolerances")
+
+
+def test_ips_is_naive_with_unit_theta_when_logging_is_the_target(world):
+    data, _, target_scores = world
+    target = Deterministic(lambda X: target_scores, k=3)
+    log = simulate_sessions(data, target, PBM(eta=1.0), 5_000, seed=2, keep_log=True).log
+    lists = target_lists(data, target_scores, 3)
+    naive = naive_estimate(log, lists)
+    ips = ips_estimate(log, lists, theta=np.ones(3))
+    np.testing.assert_array_equal(ips.per_session, naive.per_session)
+    # ... and the naive estimate is then the on-policy mean of the clicks
+    assert naive.value == pytest.approx(log.clicks.sum(axis=1).mean())
+
+
+def test_policy_aware_is_ips_under_a_deterministic_logger(world):
+    data, logger_scores, target_scores = world
+    logger = Deterministic(lambda X: logger_scores, k=3)
+    log = simulate_sessions(data, logger, PBM(eta=1.0), 5_000, seed=3, keep_log=True).log
+    lists, theta = target_lists(data, target_scores, 3), np.array([1.0, 0.6, 0.3])
+    placement = logger.bind(data.features, data.query_boundaries).placement_probabilities()
+    np.testing.assert_allclose(policy_aware_estimate(log, lists, theta, placement).per_session,
+                               ips_estimate(log, lists, theta).per_session)
+
+
+@pytest.mark.parametrize("policy", [
+    PlackettLuce(lambda X: X[:, 0], k=2, temperature=0.7),
+    EpsilonGreedy(lambda X: X[:, 0], k=2, epsilon=0.4),
+    Deterministic(lambda X: X[:, 0], k=2),
+    UniformRandom(k=2),
+])
+def test_prefix_probabilities_match_the_policy(policy):
+    """Exact prefix probabilities sum to 1 over all prefixes and match the frequencies of rank()."""
+    features = np.array([[0.3], [1.2], [-0.4], [0.9], [0.0], [2.0]])  # query 0: 4 documents, query 1: 2
+    boundaries = np.array([0, 4, 6])
+    prefixes = np.array(list(itertools.permutations(range(4), 2)))
+    exact = logging_prefix_probabilities(policy, features, boundaries, np.zeros(len(prefixes), int), prefixes)
+    assert exact[:, 1].sum() == pytest.approx(1.0)
+    n = 100_000
+    shown = policy.bind(features, boundaries).rank(np.zeros(n, dtype=int), seed=4)
+    codes = shown[:, 0] * 4 + shown[:, 1]
+    frequency = np.bincount(codes, minlength=16)[prefixes[:, 0] * 4 + prefixes[:, 1]] / n
+    p = exact[:, 1]
+    worst = np.max(np.abs(frequency - p) / (Z * np.sqrt(p * (1 - p) / n) + 1e-12))
+    assert worst <= 1.0, f"{policy.name}: a prefix frequency is {worst:.2f} tolerances from its probability"
+    # depth 1 is the placement probability of rank 1
+    first = logging_prefix_probabilities(policy, features, boundaries, [0] * 4, np.c_[np.arange(4), [-1] * 4])
+    placement = policy.bind(features, boundaries).placement_probabilities(n_samples=200_000)[:4, 0]
+    np.testing.assert_allclose(first[:, 0], placement, atol=Z * np.sqrt(0.25 / 200_000))
+
+
+def test_difference_is_paired():
+    a = OPEEstimate.from_scores("a", [1.0, 2.0, 4.0, 3.0])
+    b = OPEEstimate.from_scores("b", [0.9, 1.9, 3.95, 2.9])
+    d = estimate_difference(a, b, confidence=0.9)
+    assert d.value == pytest.approx(a.value - b.value)
+    assert d.standard_error < 0.1 * a.standard_error
+    assert d.confidence == 0.9 and d.estimator == "a - b"
+
+
+def test_interval_covers_at_the_stated_rate():
+    """Means of 400 samples of an exponential: the 90 % interval covers the mean in 90 % of 2000 draws."""
+    rng = np.random.default_rng(0)
+    covered = [OPEEstimate.from_scores("x", rng.exponential(size=400), 0.9).covers(1.0) for _ in range(2000)]
+    assert abs(np.mean(covered) - 0.9) <= Z * np.sqrt(0.9 * 0.1 / 2000) + 0.01  # + the CLT's skew at n = 400
+
+
+def small_log():
+    return ClickLog(query=[0, 0, 0], round=[0] * 3, displayed=[[0, 1], [1, 0], [0, 1]],
+                    clicks=[[True, False], [False, True], [False, False]], examination=[[1, .5]] * 3, policy="p")
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: naive_estimate(small_log(), [[0, 1, 2]]), r"target_lists must have shape \(n_queries, k=2\)"),
+    (lambda: naive_estimate(small_log(), [[0.0, 1.0]]), "target_lists must hold integer document rows"),
+    (lambda: naive_estimate(small_log(), [[0, 0]]), "at most once"),
+    (lambda: naive_estimate(small_log(), [[0, -3]]), r"target_lists must be >= -1"),
+    (lambda: naive_estimate(small_log(), [[0, 1]], confidence=1.0), r"confidence must be a number in \(0, 1\)"),
+    (lambda: naive_estimate("log", [[0, 1]]), "log must be a ClickLog"),
+    (lambda: ips_estimate(small_log(), [[0, 1]], theta=[1.0, 0.0]), "theta must be 2 finite numbers > 0"),
+    (lambda: ips_estimate(small_log(), [[0, 1]], theta=[1.0]), "theta must be 2 finite numbers > 0"),
+    (lambda: ips_estimate(small_log(), [[0, 1]], [1, .5], target_examination=[1, -1]),
+     "target_examination must be 2 finite numbers >= 0"),
+    (lambda: policy_aware_estimate(small_log(), [[0, 1]], [1, .5], np.ones((1, 2))),
+     r"logging_placement must have shape \(n_docs >= 2, k=2\)"),
+    (lambda: policy_aware_estimate(small_log(), [[0, 1]], [1, .5], [[0.0, 0.0], [1.0, 0.0]]),
+     "clicked document has policy-aware propensity 0"),
+    (lambda: dr_estimate(small_log(), [[0, 1]], [1, .5], np.full((2, 2), .5), n_folds=1),
+     r"n_folds must be an integer in \[2, n_sessions=3\]"),
+    (lambda: dr_estimate(small_log(), [[0, 1]], [1, .5], np.full((2, 2), .5), prior_strength=-1),
+     "prior_strength must be a finite number >= 0"),
+    (lambda: cascade_dr_estimate(small_log(), [[0, 1]], [1, .5], np.ones((2, 2))),
+     r"prefix_probability must be probabilities of shape \(n_sessions, k\) = \(3, 2\)"),
+    (lambda: cascade_dr_estimate(small_log(), [[0, 1]], [1, .5], np.zeros((3, 2))),
+     "logged prefix has prefix_probability 0"),
+    (lambda: estimate_value("dr", small_log(), [[0, 1]], theta=[1, .5]), "estimator 'dr' needs logging_placement"),
+    (lambda: estimate_value("snips", small_log(), [[0, 1]]), "unknown estimator 'snips'"),
+    (lambda: OPEEstimate.from_scores("x", [1.0]), "at least 2 sessions"),
+    (lambda: estimate_difference(OPEEstimate.from_scores("a", [1, 2]), OPEEstimate.from_scores("b", [1, 2, 3])),
+     "same sessions"),
+])
+def test_bad_inputs_raise(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_exact_value_rejects_bad_lists(world):
+    data, _, _ = world
+    lists = target_lists(data, np.arange(data.n_docs, dtype=float), 2)
+    lists[0] = [4, 5]                      # the documents of query 1
+    lists[1] = [6, 7]
+    with pytest.raises(ValueError, match="is a document of query 1, not 0"):
+        exact_value(data, lists, PBM())
+    with pytest.raises(ValueError, match=f"one row per query \\({N_QUERIES}\\)"):
+        exact_value(data, [[0, 1]], PBM())
+    with pytest.raises(ValueError, match="query_weights must be 12 finite weights"):
+        exact_value(data, target_lists(data, np.arange(data.n_docs, dtype=float), 2), PBM(), query_weights=[1.0])
