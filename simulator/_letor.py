@@ -14,13 +14,14 @@ file is column ``k - 1`` of :attr:`RankingDataset.features`. Index 0 is an
 error (a zero-based file would otherwise be read shifted by one column).
 
 The reader streams: the file (plain, gzip or bzip2, told apart by their first
-bytes) is decompressed and parsed in blocks of whole lines by the Numba
-kernels of :mod:`simulator._letor_kernels`. Each block is kept in the
-cheaper of a dense and a sparse form, then copied into the final dense
-matrix and released block by block, so the peak memory is the final arrays
-plus about one block (tens of MB), whatever the size of the file. Numbers are
-converted exactly (the value of Python's ``float`` of the token, rounded to
-float32), so files written by :func:`save_letor` read back bit for bit.
+bytes) is read ahead by a thread (which decompresses on one core while the
+other parses) and parsed in blocks of whole lines by the Numba kernels of
+:mod:`simulator._letor_kernels`. Each block's rows go straight into the dense
+feature matrix, which grows in an anonymous memory map without being copied,
+so the peak memory is the final arrays plus a few blocks (tens of MB),
+whatever the size of the text. Numbers are converted exactly (the value of
+Python's ``float`` of the token, rounded to float32), so files written by
+:func:`save_letor` read back bit for bit.
 
 Validity is defined once, line by line, by :class:`_LineChecker` (plain
 Python); the kernels accept exactly the lines it accepts and, when they meet
@@ -37,7 +38,9 @@ import math
 import mmap
 import numbers
 import os
+import queue
 import re
+import threading
 import uuid
 import zlib
 
@@ -67,9 +70,6 @@ _BLOCK_BYTES = 32 * 2**20
 _MAX_LINE_BYTES = 64 * 2**20
 #: Slow numbers (see _letor_kernels) converted per kernel call, at first.
 _SLOW_ROWS = 4096
-#: Blocks of at least this size are kept in anonymous memory maps, which are
-#: returned to the system as soon as they are released.
-_MAP_BYTES = 2**20
 
 #: Numbers and integers of the grammar; Python's float() and int() also take
 #: underscores, surrounding whitespace and (int) other forms: not accepted.
@@ -301,6 +301,66 @@ def _open_text(path: str):
     return raw, raw, "text"
 
 
+class _Prefetched:
+    """Read a stream ahead in a thread, so that reading (decompressing
+    above all) runs on one core while the kernels parse on the other.
+
+    ``readinto`` fills the whole view unless the stream ends; an exception
+    of the stream (EOFError, zlib.error, OSError) is raised by the
+    ``readinto`` that reaches it. ``close`` stops and joins the thread.
+    """
+
+    def __init__(self, stream, size: int, depth: int = 2):
+        self._queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._pending = memoryview(b"")
+        self._done = False
+        self._thread = threading.Thread(
+            target=self._run, args=(stream, size), name="load_letor-read", daemon=True
+        )
+        self._thread.start()
+
+    def _put(self, item) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def _run(self, stream, size: int) -> None:
+        try:
+            while not self._stop.is_set():
+                data = stream.read(size)
+                self._put(data)
+                if not data:
+                    return
+        except BaseException as exc:  # handed to the reading thread
+            self._put(exc)
+
+    def readinto(self, view) -> int:
+        filled = 0
+        while filled < len(view) and not self._done:
+            if not self._pending:
+                item = self._queue.get()
+                if isinstance(item, BaseException):
+                    self._done = True
+                    raise item
+                if not item:
+                    self._done = True
+                    break
+                self._pending = memoryview(item)
+            count = min(len(view) - filled, len(self._pending))
+            view[filled : filled + count] = self._pending[:count]
+            self._pending = self._pending[count:]
+            filled += count
+        return filled
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 class _LongLine(Exception):
     """A line longer than _MAX_LINE_BYTES (the caller knows its number)."""
 
@@ -371,25 +431,69 @@ def _available_memory() -> int | None:
     return available
 
 
-def _anonymous(shape: tuple, dtype) -> np.ndarray:
-    """Zeroed array; large ones in an anonymous memory map, which goes back
-    to the system when the array is released (malloc may keep a freed block
-    of tens of MB in the heap)."""
-    count = int(np.prod(shape))
-    nbytes = count * np.dtype(dtype).itemsize
-    if nbytes < _MAP_BYTES:
-        return np.zeros(shape, dtype=dtype)
-    return np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype, count=count).reshape(shape)
+class _Rows:
+    """A dense matrix that grows by rows (and columns) as blocks arrive.
+
+    The rows live in a private anonymous memory map, grown with ``mremap``
+    (:meth:`mmap.mmap.resize`): the kernel moves the pages, nothing is
+    copied, and room reserved ahead costs no memory until rows are written
+    into it. A wider row moves the rows already written in place. So the
+    matrix never exists twice, and the final array is this map trimmed to
+    its rows.
+    """
+
+    _FLAGS = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+
+    def __init__(self, width: int, dtype):
+        self.width = width
+        self.dtype = np.dtype(dtype)
+        self.n_rows = 0
+        self.capacity = 0
+        self.map = mmap.mmap(-1, mmap.PAGESIZE, flags=self._FLAGS)
+
+    def _resize(self, n_bytes: int) -> None:
+        self.map.resize(max(n_bytes, mmap.PAGESIZE))
+
+    def view(self, rows: slice) -> np.ndarray:
+        """Writable view of ``rows``; drop it before the next :meth:`reserve`."""
+        count = self.capacity * self.width
+        matrix = np.frombuffer(self.map, dtype=self.dtype, count=count)
+        return matrix.reshape(self.capacity, self.width)[rows]
+
+    def reserve(self, n_rows: int, width: int) -> None:
+        """Room for ``n_rows`` rows of at least ``width`` columns."""
+        itemsize = self.dtype.itemsize
+        if width > self.width:
+            self._resize(self.capacity * width * itemsize)
+            flat = np.frombuffer(self.map, dtype=self.dtype, count=self.capacity * width)
+            _kernels.widen_rows(flat, self.n_rows, self.width, width)
+            del flat
+            self.width = width
+        if n_rows > self.capacity:
+            capacity = max(n_rows, 2 * self.capacity, 1024)
+            try:
+                self._resize(capacity * self.width * itemsize)
+            except OSError:  # no room ahead: exactly what is needed
+                capacity = n_rows
+                self._resize(capacity * self.width * itemsize)
+            self.capacity = capacity
+
+    def release(self) -> np.ndarray:
+        """The matrix of the rows written, trimmed; the store is spent."""
+        count = self.n_rows * self.width
+        self._resize(count * self.dtype.itemsize)
+        matrix = np.frombuffer(self.map, dtype=self.dtype, count=count)
+        self.map = None
+        return matrix.reshape(self.n_rows, self.width)
 
 
 # ------------------------------------------------------------------- parsing
 class _Parse:
     """The state of one streaming parse of a data file.
 
-    Rows are parsed block by block into reusable sparse buffers, then each
-    block is kept (dense or sparse, whichever is smaller) until the end, when
-    the final matrix is filled block by block, each released as soon as it
-    is copied.
+    Rows are parsed block by block into reusable sparse buffers, then written
+    into the growing dense matrix (:class:`_Rows`); labels and the queries'
+    first rows are kept per block and joined at the end.
     """
 
     def __init__(self, path: str, n_features: int | None, dtype):
@@ -406,7 +510,7 @@ class _Parse:
         self.max_index_line = 0
         self.n_rows = 0
         self.last_qid = None
-        self.kept = []  # (first row, n rows, dense array or (row_ends, columns, values))
+        self.rows = _Rows(0 if n_features is None else n_features, dtype)
         self.labels = []
         self.runs = []  # per block: (qids, first lines, first rows) of the queries starting in it
         self.buffers = None
@@ -496,32 +600,28 @@ class _Parse:
             previous_qid = int(qids[n_rows - 1]) if n_rows else self.last_qid
             raise self._error_at(bad_line, buf.tobytes(), block_line, bad_position,
                                  self.n_rows + n_rows, previous_qid)
-        self._keep(n_rows, nnz, labels, qids, ends, columns, values)
+        self._store(n_rows, labels, qids, ends, columns, values)
         self.lineno = lineno
 
-    def _keep(self, n_rows, nnz, labels, qids, ends, columns, values) -> None:
-        """Keep a parsed block in its smaller form; check the memory bound."""
+    def _store(self, n_rows, labels, qids, ends, columns, values) -> None:
+        """Write a parsed block into the matrix; check the memory bound first."""
         if n_rows == 0:
             return
         if self.qid_mode == 1:
             self.last_qid = int(qids[n_rows - 1])
-        width = self.max_index
-        itemsize = self.dtype.itemsize
-        dense_bytes = n_rows * width * itemsize
-        sparse_bytes = nnz * (4 + itemsize) + n_rows * 8
-        if dense_bytes <= sparse_bytes:
-            block = _anonymous((n_rows, width), self.dtype)
-            _kernels.scatter_rows(ends, columns, values, 0, block)
-        else:
-            block = (
-                ends[:n_rows].copy(),
-                _copy(columns[:nnz]),
-                _copy(values[:nnz]),
-            )
-        self.kept.append((self.n_rows, n_rows, block))
-        self.labels.append(labels[:n_rows].copy())
+        first = self.n_rows
         self.n_rows += n_rows
         self._check_memory()
+        try:
+            self.rows.reserve(self.n_rows, self.max_index)
+        except OSError as exc:  # pragma: no cover - the memory check comes first
+            raise LetorFormatError(
+                f"{self.path}:{self.lineno}: no memory for {self.n_rows:,} rows of "
+                f"features ({exc.strerror or exc})"
+            ) from None
+        _kernels.scatter_rows(ends, columns, values, 0, self.rows.view(slice(first, self.n_rows)))
+        self.rows.n_rows = self.n_rows
+        self.labels.append(labels[:n_rows].copy())
 
     def _check_memory(self) -> None:
         width = self.n_features if self.n_features is not None else self.max_index
@@ -598,16 +698,7 @@ class _Parse:
         found = self._first_reappearance()
         if found is not None:
             raise LetorFormatError(f"{self.path}:{found[0]}: {found[1]}")
-        self._check_memory()
-        width = self.n_features if self.n_features is not None else self.max_index
-        features = np.zeros((self.n_rows, width), dtype=self.dtype)
-        while self.kept:
-            first, n_rows, block = self.kept.pop(0)
-            if isinstance(block, tuple):
-                _kernels.scatter_rows(*block, 0, features[first : first + n_rows])
-            else:
-                features[first : first + n_rows, : block.shape[1]] = block
-            del block
+        features = self.rows.release()
         labels = np.concatenate(self.labels)
         self.labels = []
         if self.qid_mode != 1:
@@ -617,26 +708,23 @@ class _Parse:
         return features, labels, boundaries, qids.astype(np.int64)
 
 
-def _copy(array: np.ndarray) -> np.ndarray:
-    out = _anonymous(array.shape, array.dtype)
-    out[...] = array
-    return out
-
-
 def _parse_file(path: str, n_features: int | None, dtype=_FEATURE_DTYPE):
     """Stream, decompress and parse a data file; see :meth:`_Parse.finish`."""
     stream, raw, kind = _open_text(path)
     parse = _Parse(path, n_features, dtype)
     try:
         with raw, stream:
+            ahead = _Prefetched(stream, max(1, min(_BLOCK_BYTES // 4, 2**23)))
             try:
-                for block in _blocks(stream, path, kind, _BLOCK_BYTES):
+                for block in _blocks(ahead, path, kind, _BLOCK_BYTES):
                     parse.feed(block)
             except _LongLine:
                 raise LetorFormatError(
                     f"{path}:{parse.lineno}: line is longer than "
                     f"{_MAX_LINE_BYTES // 2**20} MiB"
                 ) from None
+            finally:
+                ahead.close()
     finally:
         parse.buffers = None
     return parse.finish()

@@ -197,7 +197,7 @@ def parse_integer(buf, start, n):
     return True, head * 10 + last, i
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def parse_block(
     buf,
     position,
@@ -373,7 +373,7 @@ def parse_block(
             max_index_line)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def scatter_rows(row_ends, columns, values, first, out):
     """Write sparse rows into the dense ``out``.
 
@@ -389,7 +389,7 @@ def scatter_rows(row_ends, columns, values, first, out):
         start = stop
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def count_bytes(buf):
     """Numbers of newlines and of colons in ``buf``: bounds on the rows and
     the non-zeros of a block."""
@@ -404,10 +404,28 @@ def count_bytes(buf):
     return newlines, colons
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def last_newline(buf, start, stop):
     """Index of the last newline in ``buf[start:stop]``, or -1."""
     for i in range(stop - 1, start - 1, -1):
         if buf[i] == 10:
             return i
     return -1
+
+
+@njit(cache=True, nogil=True)
+def widen_rows(flat, n_rows, old_width, new_width):
+    """Give the first ``n_rows`` rows of a C-ordered matrix, stored flat with
+    ``old_width`` columns, ``new_width >= old_width`` columns in place; the
+    new columns are zero.
+
+    Rows move from the last to the first, each to an offset at or after its
+    old one, so no row is overwritten before it has moved.
+    """
+    for r in range(n_rows - 1, -1, -1):
+        source = r * old_width
+        target = r * new_width
+        for j in range(old_width - 1, -1, -1):
+            flat[target + j] = flat[source + j]
+        for j in range(old_width, new_width):
+            flat[target + j] = 0

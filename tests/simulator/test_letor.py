@@ -4,8 +4,10 @@ import bz2
 import gzip
 import lzma
 import os
+import json
 import re
-import tracemalloc
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -516,6 +518,29 @@ def test_any_block_size_gives_the_same_dataset(tmp_path, monkeypatch, block_byte
     assert_identical(load_letor(tmp_path / "a.txt"), data)
 
 
+@pytest.mark.parametrize("block_bytes", [64, 4096, 2**25])
+def test_the_matrix_grows_in_rows_and_columns(tmp_path, monkeypatch, block_bytes):
+    # Row r has feature r // 700 + 1 (and feature 1): the width grows four
+    # times after rows were written, the rows pass capacities of 1024, 2048.
+    rng = np.random.default_rng(11)
+    n_rows = 3000
+    expected = np.zeros((n_rows, n_rows // 700 + 1), dtype=np.float32)
+    lines = []
+    for r in range(n_rows):
+        j = r // 700
+        a, b = float(np.float32(rng.normal())), r + 0.5
+        expected[r, 0] += a
+        expected[r, j] = b if j else a
+        tokens = f"1:{a!r}" + (f" {j + 1}:{b!r}" if j else "")
+        lines.append(f"{r % 3} qid:{r // 10} {tokens}\n")
+    (tmp_path / "g.txt").write_text("".join(lines))
+    monkeypatch.setattr("simulator._letor._BLOCK_BYTES", block_bytes)
+    loaded = load_letor(tmp_path / "g.txt")
+    np.testing.assert_array_equal(bits(loaded.features), bits(expected))
+    np.testing.assert_array_equal(loaded.query_sizes, np.full(300, 10))
+    assert loaded.features.flags.c_contiguous and not loaded.features.flags.writeable
+
+
 @pytest.mark.parametrize("block_bytes", [5, 100, 2**25])
 def test_errors_are_found_across_blocks(tmp_path, monkeypatch, block_bytes):
     data = make_synthetic(n_queries=40, docs_per_query=5, n_features=3, seed=0)
@@ -602,7 +627,7 @@ def test_the_kernels_accept_exactly_what_the_reference_accepts(tmp_path):
             b"", b"4 qid:12 2:.5 5:123456789.123456789"]
     path = tmp_path / "f.txt"
     n_valid = n_invalid = 0
-    for case in range(1500):
+    for case in range(1000):
         lines = list(base)
         for _ in range(rng.integers(1, 4)):
             i = rng.integers(len(lines))
@@ -636,7 +661,7 @@ def test_the_kernels_accept_exactly_what_the_reference_accepts(tmp_path):
         np.testing.assert_array_equal(bits(loaded.features), bits(features), err_msg=repr(data))
         starts = np.flatnonzero(np.diff(qids)) + 1
         np.testing.assert_array_equal(loaded.query_ids, np.asarray(qids)[np.r_[0, starts]], err_msg=repr(data))
-    assert n_valid > 200 and n_invalid > 200, (n_valid, n_invalid)
+    assert n_valid > 150 and n_invalid > 150, (n_valid, n_invalid)
 
 
 # ------------------------------------------------------------ compressed round trips
@@ -656,44 +681,51 @@ def test_round_trip_with_group_file_compressed(tmp_path, suffix):
 
 
 # ------------------------------------------------------------------- memory
-def test_peak_memory_follows_the_final_arrays(tmp_path, monkeypatch):
-    """The traced peak of loading a ~20 MB file is at most twice its arrays
-    plus a constant of a few blocks, not a multiple of the text.
+MEMORY_CHILD = """
+import json, os, sys
+import simulator._letor as letor
+letor._BLOCK_BYTES = int(sys.argv[3])
+letor.load_letor(sys.argv[2])  # imports and the compiled kernels, outside the measure
+with open("/proc/self/statm") as fh:
+    before = int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+data = letor.load_letor(sys.argv[1])
+# VmHWM, the peak of this process image: ru_maxrss would include the RSS of
+# the forked parent (pytest), kept across exec.
+with open("/proc/self/status") as fh:
+    peak = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmHWM:"))
+print(json.dumps({"before": before, "peak": peak, "features": data.features.nbytes,
+                  "labels": data.labels.nbytes, "rows": data.n_docs}))
+"""
 
-    tracemalloc counts allocated bytes, so the final matrix (allocated
-    zeroed, filled block by block as the kept blocks are released) and the
-    kept blocks count twice at the moment the matrix is allocated: 2x the
-    features. Kept blocks are put in traced memory for the test (they live
-    in memory maps otherwise, which tracemalloc does not see). The old
-    reader peaked at about 11x the arrays (benchmarks/bench_letor.py).
+
+def test_peak_memory_follows_the_final_arrays(tmp_path):
+    """Loading a ~20 MB file takes the final arrays plus a few blocks of
+    memory (peak RSS of a fresh process, VmHWM; not timed).
+
+    What may come on top of the features: RankingDataset's finiteness check
+    (a bool per cell, 1/4 of the features), the labels twice (per block and
+    joined), and per block of text (1 MiB here) its buffer, the read-ahead
+    (at most 3/4 block), the sparse rows (8 bytes per token of at least 4
+    bytes: 2 blocks) and the qids and row arrays (< 1 block). The reader this
+    one replaced peaked at about 11x the arrays (benchmarks/bench_letor.py).
     """
     rng = np.random.default_rng(10)
-    n_rows, n_features = 30_000, 100
-    tokens = [[f"{j + 1}:{k / 100:g}" for k in range(1000)] for j in range(n_features)]
-    picks = rng.integers(0, 1000, size=(n_rows, n_features)).tolist()
+    n_rows, n_features = 36_000, 100
+    tokens = [[f"{j + 1}:{k}" for k in range(10)] for j in range(n_features)]
+    picks = rng.integers(0, 10, size=(n_rows, n_features)).tolist()
     path = tmp_path / "big.txt"
     with open(path, "w") as fh:
         fh.writelines(
             f"{r % 5} qid:{r // 100} " + " ".join([column[k] for column, k in zip(tokens, row)]) + "\n"
             for r, row in enumerate(picks)
         )
-    size = path.stat().st_size
-    assert 15e6 < size < 30e6, size
-    block_bytes = 2**20
-    monkeypatch.setattr("simulator._letor._BLOCK_BYTES", block_bytes)
-    monkeypatch.setattr("simulator._letor._MAP_BYTES", 2**62)
+    assert 15e6 < path.stat().st_size < 30e6, path.stat().st_size
     (tmp_path / "tiny.txt").write_bytes(b"1 qid:1 1:1e-300\n")
-    load_letor(tmp_path / "tiny.txt")  # Numba's compiled kernels: loaded outside the trace
-    tracemalloc.start()
-    try:
-        loaded = load_letor(path)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    arrays = sum(a.nbytes for a in (loaded.features, loaded.labels, loaded.query_boundaries, loaded.query_ids))
-    assert loaded.features.shape == (n_rows, n_features)
-    # The working memory of one block: its text (1 block), columns and values
-    # (8 bytes per token of at least 5 bytes here: < 1.6 blocks), its dense
-    # copy (4 bytes per token: < 0.8 block), row arrays (< 0.1 block): < 4 blocks.
-    constant = 4 * block_bytes
-    assert peak <= 2 * arrays + constant, (peak / 2**20, arrays / 2**20, size / 2**20)
+    block = 2**20
+    out = subprocess.run([sys.executable, "-c", MEMORY_CHILD, str(path), str(tmp_path / "tiny.txt"), str(block)],
+                         capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[2])
+    m = json.loads(out.stdout)
+    assert m["features"] == n_rows * n_features * 4
+    extra = m["peak"] - m["before"]
+    bound = 1.25 * m["features"] + 2 * m["labels"] + 5 * block
+    assert extra <= bound, f"peak - before = {extra / 2**20:.1f} MiB > {bound / 2**20:.1f} MiB ({m})"
