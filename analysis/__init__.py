@@ -49,12 +49,13 @@ from ._results import (
     read_propensity,
     read_results,
     variant_order,
+    write_metrics,
+    write_propensity,
 )
-from ._summary import atomic_write_text, summary_table, t_interval, write_summary
+from ._summary import summary_table, t_interval, write_summary
 from ._sweep_summary import SweepResults, plot_sweep, read_sweep_metrics, sweep_table, write_sweep_summary
 
 __all__ = [
-    "atomic_write_text",
     "loop_metrics",
     "METRICS",
     "METRICS_HEADER",
@@ -99,6 +100,8 @@ __all__ = [
     "t_interval",
     "top_k",
     "variant_order",
+    "write_metrics",
+    "write_propensity",
     "write_summary",
     "SweepResults",
     "plot_sweep",

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from simulator.atomic import atomic_path
+
 # Okabe-Ito: distinguishable with the common forms of colour blindness.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
@@ -48,9 +50,8 @@ def plot_ctr_by_rank(ctr_by_model, path, title="Click-through rate by rank"):
     written = []
     for suffix in (".png", ".svg"):
         out = base.with_suffix(suffix)
-        tmp = out.with_name(out.name + ".tmp")
-        fig.savefig(tmp, dpi=150, format=suffix[1:])
-        tmp.replace(out)
+        with atomic_path(out) as temporary:
+            fig.savefig(temporary, dpi=150, format=suffix[1:])
         written.append(out)
     plt.close(fig)
     return written

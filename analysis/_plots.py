@@ -15,7 +15,7 @@ Figure sizes (inches; pixels at 150 dpi)
 """
 
 import math
-import os
+import zlib
 import pathlib
 import re
 
@@ -30,7 +30,9 @@ from ._results import (
     metric_order,
     read_results,
 )
-from ._summary import _temporary_name, t_interval, write_summary
+from simulator.atomic import atomic_path
+
+from ._summary import t_interval, write_summary
 
 __all__ = [
     "METRIC_LABELS",
@@ -68,8 +70,10 @@ _VARIANT_COLOURS = {
     "skyline": _OKABE["black"],
     "logger": _OKABE["orange"],
 }
-_SPARE_COLOURS = (_OKABE["sky"], _OKABE["yellow"], _OKABE["blue"], _OKABE["green"],
-                  _OKABE["purple"], _OKABE["vermillion"])
+# Colours of user-named variants: the two Okabe-Ito colours no built-in has, then further
+# distinguishable colours (tab10 hues that are not the built-ins').
+_SPARE_COLOURS = (_OKABE["sky"], _OKABE["yellow"], "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+                  "#1f3a93", "#a52a2a", "#2e8b57")
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 _REFERENCE_STYLE = {"skyline": "--", "logger": ":"}
 
@@ -112,17 +116,35 @@ def variant_label(variant):
     return VARIANT_LABELS.get(variant, variant)
 
 
+def _stable_index(name, size):
+    """A position in a palette from the name alone (CRC-32: the same in every process and run)."""
+    return zlib.crc32(name.encode("utf-8")) % size
+
+
 def _styles(variants):
-    """Colour and marker of every variant: fixed for known ones, spare ones in order."""
+    """Colour and marker of every variant, stable per name.
+
+    Built-in variants keep their fixed colours.  A user-named variant's colour
+    is chosen from its name (the same name has the same colour in every plot
+    and run); if another variant of the same figure already has it, the next
+    free spare colour is taken.  Markers are chosen the same way, so two
+    variants never share both colour and marker while spares last.
+    """
     styles = {}
-    spare = 0
-    for i, variant in enumerate(variants):
+    taken_colours, taken_markers = set(_VARIANT_COLOURS[v] for v in variants if v in _VARIANT_COLOURS), set()
+    for variant in variants:
         if variant in _VARIANT_COLOURS:
             colour = _VARIANT_COLOURS[variant]
         else:
-            colour = _SPARE_COLOURS[spare % len(_SPARE_COLOURS)]
-            spare += 1
-        styles[variant] = (colour, _MARKERS[i % len(_MARKERS)])
+            start = _stable_index(variant, len(_SPARE_COLOURS))
+            order = [_SPARE_COLOURS[(start + i) % len(_SPARE_COLOURS)] for i in range(len(_SPARE_COLOURS))]
+            colour = next((c for c in order if c not in taken_colours), order[0])
+            taken_colours.add(colour)
+        start = _stable_index(variant, len(_MARKERS))
+        order = [_MARKERS[(start + i) % len(_MARKERS)] for i in range(len(_MARKERS))]
+        marker = next((m for m in order if m not in taken_markers), order[0])
+        taken_markers.add(marker)
+        styles[variant] = (colour, marker)
     return styles
 
 
@@ -152,14 +174,9 @@ def _save(fig, path_stem):
     written = []
     for fmt in ("png", "svg"):
         out = stem.with_name(f"{stem.name}.{fmt}")
-        temporary = _temporary_name(out)
-        try:
+        with atomic_path(out) as temporary:
             metadata = {"Date": None} if fmt == "svg" else None
             fig.savefig(temporary, format=fmt, dpi=DPI, metadata=metadata)
-            os.replace(temporary, out)
-        except BaseException:
-            pathlib.Path(temporary).unlink(missing_ok=True)
-            raise
         written.append(out)
         # The first save has laid the figure out; keep that layout for the SVG.
         fig.set_layout_engine("none")

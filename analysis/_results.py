@@ -1,6 +1,7 @@
-"""Reading the output folder of a finished run: ``metrics.csv`` and ``propensity.csv``.
+"""The output files of a run, ``metrics.csv`` and ``propensity.csv``: their one writer and reader.
 
-The feedback loop writes, per run folder,
+The feedback loop writes (through :func:`write_metrics` and
+:func:`write_propensity`), per run folder,
 
 ``metrics.csv``
     Long format with the header ``seed,variant,round,metric,value``: one row
@@ -19,10 +20,13 @@ lines are skipped. Any other departure raises :class:`ResultsError`, a
 """
 
 import csv
+import io
 import pathlib
 from dataclasses import dataclass
 
 import numpy as np
+
+from simulator.atomic import atomic_write_text
 
 __all__ = [
     "METRIC_ORDER",
@@ -38,6 +42,8 @@ __all__ = [
     "read_propensity",
     "read_results",
     "variant_order",
+    "write_metrics",
+    "write_propensity",
 ]
 
 METRICS_HEADER = ("seed", "variant", "round", "metric", "value")
@@ -50,6 +56,50 @@ METRIC_ORDER = (
     "log_loss", "brier", "ece",
 )
 """Known metrics in the order tables and plots show them; others follow as first seen."""
+
+
+def _cell(value):
+    """CSV text of one value: floats as ``repr`` (they read back exactly), the rest as ``str``."""
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _write_csv(path, header, rows):
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(tuple(_cell(v) for v in row) for row in rows)
+    return atomic_write_text(path, buffer.getvalue())
+
+
+def write_metrics(path, rows, leading=()):
+    """Write ``metrics.csv`` atomically: ``seed,variant,round,metric,value`` rows.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+    rows : iterable of tuple
+        ``(*leading values, seed, variant, round, metric, value)``; floats are
+        written as ``repr`` so that they read back bit for bit.
+    leading : sequence of str, default=()
+        Names of leading columns (a sweep's swept keys), before the header.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> path = write_metrics(pathlib.Path(tempfile.mkdtemp()) / "metrics.csv", [(0, "naive", 1, "ndcg@10", 0.5)])
+    >>> path.read_text()
+    'seed,variant,round,metric,value\\n0,naive,1,ndcg@10,0.5\\n'
+    """
+    return _write_csv(path, list(leading) + list(METRICS_HEADER), rows)
+
+
+def write_propensity(path, rows, leading=()):
+    """Write ``propensity.csv`` atomically: ``seed,variant,round,rank,true,estimated`` rows (as :func:`write_metrics`)."""
+    return _write_csv(path, list(leading) + list(PROPENSITY_HEADER), rows)
 
 
 class ResultsError(ValueError):

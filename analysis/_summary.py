@@ -1,11 +1,10 @@
 """The final-round summary table of a run: mean and 95 % t interval over seeds."""
 
 import math
-import os
-import pathlib
-import secrets
 
 import numpy as np
+
+from simulator.atomic import atomic_write_text
 
 from ._results import MetricRows, Results
 
@@ -158,30 +157,6 @@ def summary_table(rows, metrics=None):
         last = int(rows.round[mine].max())
         lines.append(f"| {variant} | {n_seeds} | {last} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def _temporary_name(path):
-    """A hidden name beside ``path`` for writing it before os.replace.
-
-    Unique per process and call; created with the default permissions (the
-    umask applies), unlike :func:`tempfile.mkstemp`.
-    """
-    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-
-
-def atomic_write_text(path, text):
-    """Write text to ``path`` through a temporary file in the same folder and os.replace."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = _temporary_name(path)
-    try:
-        with open(temporary, "x", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        pathlib.Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_summary(rows, path, metrics=None, title="Summary of the final round"):

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulator.atomic import atomic_write_text
+
 from ._plots import (
     _REFERENCE_STYLE,
     PANEL_COLUMNS,
@@ -41,7 +43,7 @@ from ._results import (
     metric_order,
     variant_order,
 )
-from ._summary import _cell, atomic_write_text, summary_table, t_interval
+from ._summary import _cell, summary_table, t_interval
 
 __all__ = ["SweepResults", "plot_sweep", "read_sweep_metrics", "sweep_table", "write_sweep_summary"]
 

@@ -49,17 +49,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from simulator._click_log import (  # noqa: E402
+from simulator._click_log import (
     DEFAULT_COMPRESSION,
     ClickLog,
     ClickLogWriter,
     load_click_log,
     save_click_log,
 )
-from simulator._click_models import PBM  # noqa: E402
+from simulator._click_models import PBM
 
 K = 10
 N_QUERIES = 10_000
@@ -228,7 +226,7 @@ def write_agg_file(path, n_sessions):
 
 def measure_in_child(path, folder, batch, mode):
     """Peak RSS of one aggregation in a fresh process, above its RSS just before the call."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ)
     out = subprocess.run([sys.executable, "-c", CHILD, str(path), str(folder / "warmup.parquet"), str(N_DOCS),
                           str(batch), mode], env=env, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -27,10 +27,8 @@ from pathlib import Path
 import numba
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from simulator import click_model  # noqa: E402
+from simulator import click_model
 
 K = 10
 MODELS = ["pbm", "trust_vardasbi", "cascade", "dcm_informational", "dbn", "sdbn", "ubm"]
@@ -74,7 +72,7 @@ COMPILE_SNIPPET = textwrap.dedent(
 def compile_times():
     """Import plus first call of every kernel, with an empty and then a warm numba cache."""
     with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache, PYTHONPATH=str(ROOT))
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
         code = COMPILE_SNIPPET.format(models=MODELS)
         run = lambda: [float(x) for x in subprocess.run([sys.executable, "-c", code], env=env, check=True,
                                                         capture_output=True, text=True).stdout.split()]
@@ -105,7 +103,7 @@ MEMORY_SNIPPET = textwrap.dedent(
 def block_memory(n_sessions):
     """Peak RSS (MiB) of a process that simulates ``n_sessions`` PBM sessions in blocks of 10^6."""
     code = MEMORY_SNIPPET.format(n_blocks=n_sessions // 1_000_000)
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ)
     out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
     return float(out.stdout.strip())
 

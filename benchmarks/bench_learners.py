@@ -23,17 +23,15 @@ Usage::
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ltr import IPS, FullInformation, LGBMPosition, Naive, PositionTower  # noqa: E402
-from policies import Deterministic  # noqa: E402
-from simulator import PBM, make_synthetic, simulate_sessions  # noqa: E402
+from ltr import IPS, FullInformation, LGBMPosition, Naive, PositionTower
+from policies import Deterministic
+from simulator import PBM, make_synthetic, simulate_sessions
 
 
 def main(argv=None):

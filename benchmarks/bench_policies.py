@@ -20,16 +20,14 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 import numba
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from policies import Deterministic, PlackettLuce  # noqa: E402
+from policies import Deterministic, PlackettLuce
 
 N_QUERIES = 2_000
 CANDIDATES = 50

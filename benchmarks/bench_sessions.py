@@ -14,17 +14,15 @@ Usage::
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import numba
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from policies import Deterministic, PlackettLuce  # noqa: E402
-from simulator import PBM, make_synthetic, simulate_sessions  # noqa: E402
+from policies import Deterministic, PlackettLuce
+from simulator import PBM, make_synthetic, simulate_sessions
 
 
 def make_scorer(features):

@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 SETTINGS = {
     "pbm-det": ["click_model.name='pbm'", "policy.kind='deterministic'"],
@@ -44,17 +43,18 @@ def child(setting, sessions):
     """One round of ``sessions`` sessions in this process; prints a JSON line."""
     import numpy as np
 
-    import run_simulation as rs
-    from simulator import LoopEnvironment, load_config, run_loop
+    from clickloop import (LoopEnvironment, build_click_model, build_datasets, build_variant, load_config,
+                           policy_factory, run_loop)
+    from clickloop._compose import logger_learner
 
     config = load_config(preset_name="default", overrides=[
         "loop.variants=['naive']", "policy.k=10", "output.save_logs=false", "seeds=1",
         *SETTINGS[setting]])
-    train, test = rs.build_datasets(config)
-    variant = rs.build_variant(config, "naive", 0)
-    env = LoopEnvironment(train, test, rs.build_click_model(config), rs.policy_factory(config), 10_000,
+    train, test = build_datasets(config)
+    variant = build_variant(config, "naive", 0)
+    env = LoopEnvironment(train, test, build_click_model(config), policy_factory(config), 10_000,
                           keep_logs=config.output.save_logs)
-    initial = rs.logger_learner(config, 0).fit(train)
+    initial = logger_learner(config, 0).fit(train)
     run_loop(env, variant, initial, 0, 0)  # compile and warm up outside the timing
     env = LoopEnvironment(train, test, env.click_model, env.make_policy, sessions, keep_logs=False)
     before = _rss_mib()

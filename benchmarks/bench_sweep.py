@@ -23,10 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import run_simulation  # noqa: E402
-from simulator import DaskBackend, ProcessBackend, execute, expand, sweep_from_dict  # noqa: E402
+from clickloop import DaskBackend, ProcessBackend, execute, expand, run_point_seed, sweep_from_dict
 
 ETAS = [0.25, 0.5, 1.0, 2.0, 0.75, 1.5, 3.0, 4.0]
 
@@ -45,7 +43,7 @@ def timed(backend, points):
     with tempfile.TemporaryDirectory() as out:
         tasks = [(p.config, seed, str(Path(out) / p.id)) for p in points for seed in range(p.config.seeds)]
         start = time.perf_counter()
-        outcomes = execute(run_simulation.run_point_seed, tasks, backend)
+        outcomes = execute(run_point_seed, tasks, backend)
         seconds = time.perf_counter() - start
     failed = [o.error for o in outcomes if not o.ok]
     if failed:
@@ -70,9 +68,9 @@ def main(argv=None):
     n_tasks = sum(p.config.seeds for p in points)
     # Warm numba's on-disk cache (and time one task in this process) before any measurement.
     with tempfile.TemporaryDirectory() as out:
-        run_simulation.run_point_seed(points[0].config, 0, str(Path(out) / "warm"))
+        run_point_seed(points[0].config, 0, str(Path(out) / "warm"))
         start = time.perf_counter()
-        run_simulation.run_point_seed(points[1].config, 0, str(Path(out) / "one"))
+        run_point_seed(points[1].config, 0, str(Path(out) / "one"))
         one_task = time.perf_counter() - start
     load = os.getloadavg()
     print(f"{len(points)} grid points x {args.seeds} seeds = {n_tasks} tasks; one task in-process {one_task:.2f} s; "

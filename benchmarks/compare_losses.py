@@ -21,16 +21,14 @@ Usage::
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis import ndcg, top_k  # noqa: E402
-from ltr import IPS, FullInformation, Naive, PositionTower  # noqa: E402
-from simulator import PBM, ClickStatistics, aggregate_clicks, make_synthetic  # noqa: E402
+from analysis import ndcg, top_k
+from ltr import IPS, FullInformation, Naive, PositionTower
+from simulator import PBM, ClickStatistics, aggregate_clicks, make_synthetic
 
 K = 10
 LOSSES = ("logistic", "squared", "softmax")

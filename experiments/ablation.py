@@ -22,12 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-import run_simulation  # noqa: E402
-from analysis import read_metrics, t_interval  # noqa: E402
-from simulator import preset  # noqa: E402
+import clickloop
+from analysis import read_metrics, t_interval
+from clickloop import preset
 
 VARIANTS = "loop.variants=['skyline', 'logger', 'naive', 'ips', 'tower']"
 
@@ -87,7 +85,7 @@ def main(argv=None):
         description, overrides = SETTINGS[name]
         config = preset("default", overrides=[VARIANTS, f"seeds={args.seeds}", *overrides])
         start = time.perf_counter()
-        run_simulation.run_experiment(config, args.out / name, jobs=args.jobs, quiet=True)
+        clickloop.run_experiment(config, args.out / name, jobs=args.jobs, quiet=True)
         print(f"{name}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
         lines.append(row_of(name, description, read_metrics(args.out / name / "metrics.csv")))
     text = "\n".join(lines) + "\n"

@@ -32,7 +32,6 @@ complete and synced, so an interrupted save never leaves a partial file.
 
 import json
 import os
-import uuid
 import weakref
 from dataclasses import dataclass
 
@@ -42,6 +41,7 @@ import pyarrow.parquet as pq
 from numba import njit
 
 from ._statistics import ClickStatistics, aggregate_clicks
+from .atomic import temporary_name
 from .validation import check_int as _check_int
 
 __all__ = [
@@ -496,7 +496,7 @@ class ClickLogWriter:
     """Write a click log block by block into one Parquet file, atomically.
 
     Blocks go to a temporary file in the folder of ``path`` (named
-    ``.<name>.<random>.tmp``); :meth:`close` (or leaving the ``with`` block
+    ``.<name>.<pid>.<random>.tmp``, :mod:`simulator.atomic`); :meth:`close` (or leaving the ``with`` block
     normally) writes the footer, syncs the file and renames it to ``path``.
     An exception inside the ``with`` block, a failed :meth:`write`, a call to
     :meth:`abort`, garbage collection or interpreter exit before :meth:`close`
@@ -547,8 +547,7 @@ class ClickLogWriter:
         self._schema = _arrow_schema(self.k, self.placement)
         self._names = {}
         self._buffers = {}
-        folder, base = os.path.split(os.path.abspath(self.path))
-        self._tmp = os.path.join(folder, f".{base}.{uuid.uuid4().hex}.tmp")
+        self._tmp = str(temporary_name(os.path.abspath(self.path)))
         try:
             # O_EXCL: never reuse a file; mode 0o666 lets the umask decide, as for a plain open().
             os.close(os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))

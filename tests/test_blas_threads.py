@@ -13,7 +13,8 @@ from threadpoolctl import threadpool_limits
 
 from analysis import rich_get_richer_slope
 from ltr import RelevanceModel
-from simulator import ClickStatistics, engagement_features
+from clickloop import engagement_features
+from simulator import ClickStatistics
 
 
 def under_threads(fn):

@@ -291,9 +291,9 @@ def test_pbm_em_leaves_unlinked_ranks_nan_and_warns():
 
 def test_estimate_is_frozen_and_read_only():
     est = estimate_ratio(two_ranker_swap_log()[0][0] + two_ranker_swap_log()[0][1])
-    with pytest.raises(AttributeError):
+    with pytest.raises(AttributeError, match="cannot assign to field 'method'"):
         est.method = "other"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="read-only"):
         est.theta[1] = 0.0
 
 

@@ -1,5 +1,6 @@
 """Tests of the logging policies: placement probabilities, reproducibility, errors."""
 
+import dataclasses
 import itertools
 
 import numba
@@ -382,8 +383,8 @@ def test_interface(bound):
         assert policy.k == POLICIES[name].k and policy.name == POLICIES[name].name
     assert POLICIES["plackett_luce"].name == "plackett_luce(T=0.7)"
     assert bound["uniform"].rank(np.array([], dtype=np.int64), seed=0).shape == (0, K)
-    with pytest.raises(Exception):
-        POLICIES["deterministic"].k = 3  # frozen
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'k'"):
+        POLICIES["deterministic"].k = 3
 
 
 DET5 = Deterministic(scorer, 5)

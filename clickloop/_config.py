@@ -2,8 +2,24 @@
 
 A configuration is a tree of sections (``data``, ``click_model``, ``policy``,
 ``logger``, ``loop``, ``learner``, ``ips``, ``tower``, ``lgbm_position``,
-``evaluation``, ``output``); every leaf has a type and, where it matters, a
-range or a set of allowed values, declared once on the field.  Reading a
+``evaluation``, ``output``) and the user-named variants (``[variants.NAME]``
+tables); every leaf has a type and, where it matters, a range or a set of
+allowed values, declared once on the field.
+
+Variants: ``loop.variants`` lists names.  A name is a built-in
+(:data:`VARIANTS`: ``skyline``, ``logger``, ``naive``, ``ips``, ``tower``,
+``lgbm_position``; the built-ins ``ips``, ``tower`` and ``lgbm_position`` take
+their settings from the ``[ips]``, ``[tower]`` and ``[lgbm_position]``
+sections) or a table ``[variants.NAME]`` with ``learner = "KIND"`` (one of
+:data:`LEARNER_KINDS`) and that learner's parameters, so several settings of
+one learner run side by side::
+
+    [loop]
+    variants = ["logger", "naive", "ips", "ips_eta05"]
+    [variants.ips_eta05]
+    learner = "ips"
+    propensity = "pbm"
+    assumed_eta = 0.5  Reading a
 configuration (:func:`config_from_dict`) rejects an unknown key, a wrong type
 or a value out of range with a :class:`ConfigError` whose one-line message
 names the key path (``loop.rounds``) and what is allowed.
@@ -20,15 +36,28 @@ Examples
 >>> config_from_dict({"loop": {"roundz": 3}})
 Traceback (most recent call last):
 ...
-simulator._config.ConfigError: unknown key 'loop.roundz'; allowed keys of [loop]: rounds, sessions_per_round, window, engagement, variants
+clickloop._config.ConfigError: unknown key 'loop.roundz'; allowed keys of [loop]: rounds, sessions_per_round, window, engagement, variants
+>>> config = config_from_dict({"loop": {"variants": ["naive", "ips", "ips_clip01"]},
+...                            "variants": {"ips_clip01": {"learner": "ips", "clip": 0.1}}})
+>>> variant_settings(config, "ips_clip01")[0], variant_settings(config, "ips_clip01")[1]["clip"]
+('ips', 0.1)
+>>> config_from_dict({"loop": {"variants": ["x"]}, "variants": {"x": {"learner": "ips", "clp": 0.1}}})
+Traceback (most recent call last):
+...
+clickloop._config.ConfigError: unknown key 'variants.x.clp'; allowed keys of [variants.x] (learner ips): learner, propensity, assumed_eta, clip, loss
 """
 
 import dataclasses
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from simulator import CLICK_MODELS
+from simulator.validation import describe as _describe
+
 __all__ = [
+    "LEARNER_KINDS",
     "PRESETS",
     "VARIANTS",
     "ConfigError",
@@ -36,18 +65,24 @@ __all__ = [
     "config_from_dict",
     "config_to_dict",
     "config_to_toml",
+    "config_value",
     "load_config",
     "preset",
+    "variant_settings",
 ]
 
-#: Variant names of the feedback loop, in the order of reports.
+#: Built-in variant names of the feedback loop, in the order of reports.
 VARIANTS = ("skyline", "logger", "naive", "ips", "tower", "lgbm_position")
 #: Variants that are fitted once and never retrained (the references).
 STATIC_VARIANTS = ("skyline", "logger")
-_CLICK_MODELS = ("pbm", "pbm_eye_tracking", "trust_vardasbi", "cascade", "dcm_navigational",
-                 "dcm_informational", "dcm_perfect", "dcm_almost_random", "dbn", "sdbn", "ubm")
-_ETA_MODELS = ("pbm", "pbm_eye_tracking", "trust_vardasbi", "ubm")
+#: Click models the configuration may name: the simulator's registry, minus the preset whose
+#: parameters (its own P(relevant | y) table) the [click_model] section cannot express.
+_CLICK_MODELS = tuple(name for name in CLICK_MODELS if name != "trust_oosterhuis2023")
+#: Models with a position-bias strength: those whose registry entry accepts ``eta``.
+_ETA_MODELS = tuple(name for name in _CLICK_MODELS if "eta" in CLICK_MODELS[name].parameters)
 _RELEVANCE = ("graded", "binarized", "linear", "perfect", "near_random")
+_LOSSES = ("", "softmax", "logistic", "squared")
+_VARIANT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 
 class ConfigError(ValueError):
@@ -115,7 +150,7 @@ class LoopConfig:
     window: int = _opt(0, low=0, doc="rounds of history a variant trains on; 0 = all")
     engagement: str = _opt("none", choices=("none", "ctr", "ctr_count"),
                            doc="engagement features fed back from the logs (raw for naive, debiased otherwise)")
-    variants: tuple = _opt(VARIANTS, choices=VARIANTS)
+    variants: tuple = _opt(VARIANTS, doc="names: built-ins or [variants.NAME] tables; the order of reports")
 
 
 @dataclass(frozen=True)
@@ -129,16 +164,33 @@ class LearnerConfig:
 
 
 @dataclass(frozen=True)
+class NaiveConfig:
+    """Settings of a naive learner (clicks as labels)."""
+
+    loss: str = _opt("", choices=_LOSSES, doc="proxy loss; empty: learner.loss")
+
+
+@dataclass(frozen=True)
+class ReferenceConfig:
+    """The references (skyline, logger) take no settings of their own ([logger] sets the logger)."""
+
+
+@dataclass(frozen=True)
 class IPSConfig:
+    """Settings of IPS: the built-in ``ips`` reads them from [ips], a ``[variants.NAME]`` of learner ips from its table."""
+
     propensity: str = _opt("oracle", choices=("oracle", "per_click", "pbm"),
                            doc="oracle: true mean examination per cell; per_click: exact 1/examination of each "
                                "click (cascade-aware); pbm: an assumed PBM theta_k = (1/k)^assumed_eta")
     assumed_eta: float = _opt(1.0, low=0.0, high=10.0, doc="eta of the assumed PBM (propensity = pbm)")
     clip: float = _opt(-1.0, low=-1.0, high=1.0, doc="clip propensities at max(p, clip); -1 = auto (10 / sqrt(N))")
+    loss: str = _opt("", choices=_LOSSES, doc="proxy loss; empty: learner.loss")
 
 
 @dataclass(frozen=True)
 class TowerConfig:
+    """Settings of the position tower."""
+
     n_iter: int = _opt(5, low=1)
     dropout: float = _opt(0.0, low=0.0, high=0.99)
     document_prior: float = _opt(10.0, low=0.0, low_open=True)
@@ -146,8 +198,21 @@ class TowerConfig:
 
 @dataclass(frozen=True)
 class LGBMPositionConfig:
+    """Settings of LightGBM's position-debiased lambdarank."""
+
     max_sessions: int = _opt(50_000, low=1)
     position_bias_regularization: float = _opt(0.0, low=0.0, high=1.0)
+
+
+#: Learner kinds a ``[variants.NAME]`` table may name, each with the dataclass of its settings.
+LEARNER_KINDS = {
+    "naive": NaiveConfig,
+    "ips": IPSConfig,
+    "tower": TowerConfig,
+    "lgbm_position": LGBMPositionConfig,
+    "skyline": ReferenceConfig,
+    "logger": ReferenceConfig,
+}
 
 
 @dataclass(frozen=True)
@@ -177,6 +242,7 @@ class ExperimentConfig:
     lgbm_position: LGBMPositionConfig = field(default_factory=LGBMPositionConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    variants: tuple = field(default=(), metadata={"doc": "user-named variants: [variants.NAME] tables"})
 
     def __post_init__(self):
         lo, hi = self.data.docs_per_query
@@ -189,7 +255,14 @@ class ExperimentConfig:
         if self.data.source == "letor" and not self.data.path:
             raise ConfigError("data.path is required when data.source = 'letor'")
         if not self.loop.variants:
-            raise ConfigError(f"loop.variants must name at least one of {', '.join(VARIANTS)}")
+            raise ConfigError(f"loop.variants must name at least one variant: a built-in "
+                              f"({', '.join(VARIANTS)}) or a [variants.NAME] table")
+        defined = [table.name for table in self.variants]
+        for name in self.loop.variants:
+            if name not in VARIANTS and name not in defined:
+                tables = f"; defined tables: {', '.join(defined)}" if defined else ""
+                raise ConfigError(f"loop.variants names {name!r}, which is neither a built-in variant "
+                                  f"({', '.join(VARIANTS)}) nor a [variants.{name}] table{tables}")
         if len(set(self.loop.variants)) != len(self.loop.variants):
             raise ConfigError(f"loop.variants must not repeat a name, got {list(self.loop.variants)}")
         if self.click_model.name not in _ETA_MODELS and self.click_model.eta != 1.0:
@@ -202,10 +275,6 @@ class ExperimentConfig:
 # --------------------------------------------------------------------------
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false", tuple: "a list"}
-
-
-def _describe(value):
-    return f"{value!r} ({type(value).__name__})"
 
 
 def _check_leaf(f, value, path):
@@ -234,6 +303,11 @@ def _check_leaf(f, value, path):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{path} must be a list, got {_describe(value)}")
         value = tuple(value)
+        if path == "loop.variants":
+            for item in value:
+                if not isinstance(item, str) or not _VARIANT_NAME.fullmatch(item):
+                    raise ConfigError(f"{path} must list variant names (a letter, then letters, digits, "
+                                      f"_ or -), got {item!r}")
         if path == "data.docs_per_query":
             if len(value) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 2 for v in value):
                 raise ConfigError(f"{path} must be [low, high], two integers >= 2, got {list(value)}")
@@ -256,6 +330,94 @@ def _check_leaf(f, value, path):
     return value
 
 
+@dataclass(frozen=True)
+class VariantTable:
+    """A user-named variant: ``[variants.NAME]`` with ``learner = KIND`` and that learner's settings.
+
+    Attributes
+    ----------
+    name : str
+    learner : str
+        One of :data:`LEARNER_KINDS`.
+    settings : dataclass
+        The learner kind's settings (:class:`IPSConfig` for ``ips``, ...),
+        defaults filled in.
+    """
+
+    name: str
+    learner: str
+    settings: object
+
+
+def _variants_from_dict(data):
+    """The ``[variants]`` table: NAME -> {learner = KIND, parameters of KIND}."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"[variants] must be a table of [variants.NAME] tables, got {_describe(data)}")
+    tables = []
+    for name, table in data.items():
+        path = f"variants.{name}"
+        if not _VARIANT_NAME.fullmatch(name):
+            raise ConfigError(f"[{path}]: a variant name is a letter, then letters, digits, _ or -")
+        if name in VARIANTS:
+            section = f"[{name}]" if name in ("ips", "tower", "lgbm_position") else "the shared sections"
+            raise ConfigError(f"[{path}]: {name!r} is a built-in variant (its settings are in {section}); "
+                              f"give the table another name")
+        if not isinstance(table, dict):
+            raise ConfigError(f"[{path}] must be a table with learner = KIND, got {_describe(table)}")
+        table = dict(table)
+        kind = table.pop("learner", None)
+        if kind is None:
+            raise ConfigError(f"{path}.learner is required: one of {', '.join(LEARNER_KINDS)}")
+        if kind not in LEARNER_KINDS:
+            raise ConfigError(f"{path}.learner must be one of {', '.join(LEARNER_KINDS)}; got {kind!r}")
+        cls = LEARNER_KINDS[kind]
+        allowed = ["learner"] + [f.name for f in dataclasses.fields(cls)]
+        for key in table:
+            if key not in allowed:
+                raise ConfigError(f"unknown key '{path}.{key}'; allowed keys of [{path}] (learner {kind}): "
+                                  f"{', '.join(allowed)}")
+        tables.append(VariantTable(name, kind, _section_from_dict(cls, table, path)))
+    return tuple(tables)
+
+
+def variant_settings(config, name):
+    """(learner kind, dict of its settings) of a variant name of ``config``.
+
+    A built-in name is its own kind, with the settings of its section
+    (``[ips]``, ``[tower]``, ``[lgbm_position]``; none for the others but
+    ``loss``); a user-named variant has its table's kind and settings.
+    """
+    for table in config.variants:
+        if table.name == name:
+            return table.learner, dataclasses.asdict(table.settings)
+    if name not in VARIANTS:
+        raise ConfigError(f"no variant {name!r}: neither a built-in ({', '.join(VARIANTS)}) nor a [variants.{name}] table")
+    section = {"ips": config.ips, "tower": config.tower, "lgbm_position": config.lgbm_position,
+               "naive": NaiveConfig()}.get(name)
+    return name, ({} if section is None else dataclasses.asdict(section))
+
+
+def config_value(config, path):
+    """The value at a key path (``click_model.eta``, ``variants.NAME.PARAM``); lists as lists.
+
+    Raises
+    ------
+    ConfigError
+        If the path names a section or table rather than a value.
+    """
+    parts = path.split(".")
+    if parts[0] == "variants" and len(parts) == 3:
+        table = next(t for t in config.variants if t.name == parts[1])
+        value = table.learner if parts[2] == "learner" else getattr(table.settings, parts[2])
+    else:
+        value = config
+        for part in parts:
+            value = getattr(value, part)
+        if dataclasses.is_dataclass(value) or (parts == ["variants"]):
+            raise ConfigError(f"{path} names a section, not a value")
+    return list(value) if isinstance(value, tuple) else value
+
+
 def _section_from_dict(cls, data, path):
     if not isinstance(data, dict):
         raise ConfigError(f"[{path}] must be a table, got {_describe(data)}" if path else
@@ -268,7 +430,9 @@ def _section_from_dict(cls, data, path):
             where = f"[{path}]" if path else "the top level"
             raise ConfigError(f"unknown key {full!r}; allowed keys of {where}: {', '.join(fields)}")
         f = fields[key]
-        if dataclasses.is_dataclass(f.type):
+        if cls is ExperimentConfig and key == "variants":
+            kwargs[key] = _variants_from_dict(value)
+        elif dataclasses.is_dataclass(f.type):
             kwargs[key] = _section_from_dict(f.type, value, full)
         else:
             kwargs[key] = _check_leaf(f, value, full)
@@ -292,7 +456,10 @@ def config_to_dict(config):
     out = {}
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
-        if dataclasses.is_dataclass(value):
+        if isinstance(config, ExperimentConfig) and f.name == "variants":
+            if value:  # omitted when empty, so configs without user-named variants read as before
+                out[f.name] = {t.name: {"learner": t.learner, **config_to_dict(t.settings)} for t in value}
+        elif dataclasses.is_dataclass(value):
             out[f.name] = config_to_dict(value)
         elif isinstance(value, tuple):
             out[f.name] = list(value)

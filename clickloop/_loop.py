@@ -41,9 +41,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ._dataset import RankingDataset
-from ._sessions import simulate_sessions
-from ._statistics import ClickStatistics
+from simulator import ClickStatistics, RankingDataset, simulate_sessions
 
 __all__ = ["LoopEnvironment", "RoundRecord", "Variant", "engagement_features", "run_loop"]
 
@@ -58,7 +56,7 @@ class Variant:
     Parameters
     ----------
     name : str
-        Name in the reports (``naive``, ``ips``, ...).
+        Name in the reports (``naive``, ``ips``, or a user's name such as ``ips_clip01``).
     make_learner : callable
         ``make_learner()`` returns a new unfitted learner with ``fit(dataset,
         statistics, log=None)`` and ``predict(features)``.
@@ -76,6 +74,8 @@ class Variant:
         Examination per rank the variant assumes (e.g. IPS with PBM
         propensities), used for its debiased engagement features; default:
         the learner's own ``theta_`` if it has one, else the truth of the log.
+    kind : str, default=""
+        The learner kind (``naive``, ``ips``, ...), for the record.
     """
 
     name: str
@@ -85,6 +85,7 @@ class Variant:
     needs_log: bool = False
     max_log_sessions: int = 0
     assumed_theta: Any = None
+    kind: str = ""
 
 
 @dataclass(frozen=True)
@@ -245,7 +246,7 @@ class _History:
     def log(self):
         if not self.logs:
             return None
-        from ._click_log import ClickLog
+        from simulator import ClickLog
 
         return self.logs[0] if len(self.logs) == 1 else ClickLog.concatenate(list(self.logs))
 
@@ -264,8 +265,8 @@ def _click_probability(ranker, scores, k, oracle_theta):
     attractiveness = 1.0 / (1.0 + np.exp(-scores))
     if theta is not None:
         examination = np.asarray(theta, dtype=np.float64)
-    elif getattr(ranker, "name", "") == "naive":
-        examination = np.ones(k)  # naive models the click-through rate itself, whatever the rank
+    elif getattr(ranker, "predicts_clicks", False):
+        examination = np.ones(k)  # it models the click-through rate itself, whatever the rank
     else:
         examination = oracle_theta
     return attractiveness[:, None] * examination[None, :k]

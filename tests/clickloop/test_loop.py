@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from policies import Deterministic
-from simulator import PBM, ClickStatistics, LoopEnvironment, Variant, engagement_features, make_synthetic, run_loop
+from clickloop import LoopEnvironment, Variant, engagement_features, run_loop
+from simulator import PBM, ClickStatistics, make_synthetic
 
 
 class CTRLearner:

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import clickloop
+from clickloop import ConfigError, DaskBackend, ProcessBackend, expand, read_sweep, sweep_from_dict
+from clickloop.cli import main
 
-import run_simulation  # noqa: E402
-from simulator import ConfigError, DaskBackend, ProcessBackend, expand, read_sweep, sweep_from_dict  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 BASE = {"loop.rounds": 1, "loop.variants": ["naive", "ips", "tower"], "loop.sessions_per_round": 500,
         "data.n_queries": 24, "learner.n_estimators": 5}
@@ -75,11 +75,26 @@ def test_invalid_sweep_raises_config_error_naming_the_key(data, message):
         expand(sweep_from_dict(data))
 
 
-def test_combination_error_names_the_grid_point():
-    spec = sweep_from_dict({"preset": "smoke", "grid": {"click_model.eta": [0.5], "click_model.name": ["pbm", "dbn"]}})
+def test_combination_error_names_the_grid_point_when_the_sweep_is_read():
     with pytest.raises(ConfigError, match=r"grid point click_model\.eta = 0\.5, click_model\.name = 'dbn': "
                                           r"click_model\.eta applies to"):
-        expand(spec)
+        sweep_from_dict({"preset": "smoke", "grid": {"click_model.eta": [0.5], "click_model.name": ["pbm", "dbn"]}})
+
+
+def test_set_and_grid_are_validated_as_one_configuration_whatever_the_key_order():
+    """data.path swept with data.source = letor in [set]: neither is valid alone on the synthetic base."""
+    sample = str(ROOT.parent / "shared" / "data" / "lightgbm-lambdarank" / "rank.train")
+    for fixed in ({"data.source": "letor", "data.path": sample}, {"data.path": sample, "data.source": "letor"}):
+        spec = sweep_from_dict({"preset": "smoke", "set": fixed, "grid": {"data.test_fraction": [0.2, 0.3]}})
+        assert [p.config.data.source for p in expand(spec)] == ["letor", "letor"]
+    spec = sweep_from_dict({"preset": "smoke", "set": {"data.source": "letor"}, "grid": {"data.path": [sample]}})
+    assert expand(spec)[0].config.data.path == sample
+
+
+def test_a_grid_too_large_to_validate_is_refused_up_front():
+    grid = {"click_model.eta": [0.1 * i for i in range(101)], "data.seed": list(range(100))}
+    with pytest.raises(ConfigError, match=r"the grid has 10,100 points; at most 10,000"):
+        sweep_from_dict({"preset": "smoke", "grid": grid})
 
 
 def test_sweep_file_dotted_keys_and_relative_config(tmp_path):
@@ -95,7 +110,7 @@ def test_sweep_file_dotted_keys_and_relative_config(tmp_path):
 def test_cli_bad_sweep_exits_2_with_one_line_before_writing(tmp_path, capsys):
     path = write_sweep(tmp_path, 'preset = "smoke"\n[grid]\n"click_model.eta" = [0.5, 20.0]\n')
     out = tmp_path / "out"
-    assert run_simulation.main(["--sweep", str(path), "--out", str(out), "--quiet"]) == 2
+    assert main(["--sweep", str(path), "--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "grid.click_model.eta = 20.0: click_model.eta must be" in err[0], err
     assert not out.exists()
@@ -110,12 +125,12 @@ def test_cli_bad_sweep_exits_2_with_one_line_before_writing(tmp_path, capsys):
 ])
 def test_cli_usage_errors_exit_2(tmp_path, capsys, extra, message):
     path = write_sweep(tmp_path, 'preset = "smoke"\n[grid]\n"click_model.eta" = [0.5]\n')
-    assert run_simulation.main(["--sweep", str(path), "--out", str(tmp_path / "out"), "--quiet", *extra]) == 2
+    assert main(["--sweep", str(path), "--out", str(tmp_path / "out"), "--quiet", *extra]) == 2
     assert message in capsys.readouterr().err
 
 
 def test_dask_flag_without_sweep_exits_2(capsys):
-    assert run_simulation.main(["--dask-local", "2"]) == 2
+    assert main(["--dask-local", "2"]) == 2
     assert "give --sweep FILE.toml" in capsys.readouterr().err
 
 
@@ -126,7 +141,7 @@ def test_unreachable_scheduler_exits_2_before_writing(tmp_path, capsys):
     path = write_sweep(tmp_path, 'preset = "smoke"\n[grid]\n"click_model.eta" = [0.5]\n')
     out = tmp_path / "out"
     argv = ["--sweep", str(path), "--out", str(out), "--quiet", "--scheduler", address, "--scheduler-timeout", "1"]
-    assert run_simulation.main(argv) == 2
+    assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"cannot connect to the Dask scheduler at {address}: OSError: Timed out" in err[0], err
     assert not out.exists()
@@ -135,7 +150,7 @@ def test_unreachable_scheduler_exits_2_before_writing(tmp_path, capsys):
 @pytest.mark.parametrize("value", ["0", "-1", "soon", "inf"])
 def test_scheduler_timeout_must_be_positive(value, capsys):
     with pytest.raises(SystemExit) as stop:
-        run_simulation.main(["--scheduler", "tcp://127.0.0.1:8786", "--scheduler-timeout", value])
+        main(["--scheduler", "tcp://127.0.0.1:8786", "--scheduler-timeout", value])
     assert stop.value.code == 2
     assert "--scheduler-timeout: expected a number > 0" in capsys.readouterr().err
 
@@ -152,7 +167,7 @@ def test_dask_backend_rejects_a_bad_timeout():
 @pytest.fixture(scope="module")
 def serial_sweep(tmp_path_factory):
     out = tmp_path_factory.mktemp("serial")
-    run = run_simulation.run_sweep(tiny_spec(), out, quiet=True)
+    run = clickloop.run_sweep(tiny_spec(), out, quiet=True)
     return out, run
 
 
@@ -186,7 +201,7 @@ def test_serial_sweep_outputs(serial_sweep):
 
 def test_dask_local_cluster_equals_serial_byte_for_byte(serial_sweep, tmp_path):
     out, _ = serial_sweep
-    run = run_simulation.run_sweep(tiny_spec(), tmp_path, backend=DaskBackend(n_workers=2), quiet=True)
+    run = clickloop.run_sweep(tiny_spec(), tmp_path, backend=DaskBackend(n_workers=2), quiet=True)
     assert run.failures == []
     for name in ("metrics.csv", "propensity.csv"):
         assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
@@ -226,7 +241,7 @@ def test_external_scheduler_equals_serial_byte_for_byte(serial_sweep, external_c
     """``--scheduler tcp://...`` on separately started workers gives the serial sweep's files."""
     out, _ = serial_sweep
     path = write_sweep(tmp_path, tomli_w.dumps(TINY))
-    assert run_simulation.main(["--sweep", str(path), "--out", str(tmp_path / "out"), "--quiet",
+    assert main(["--sweep", str(path), "--out", str(tmp_path / "out"), "--quiet",
                                 "--scheduler", external_cluster]) == 0, capsys.readouterr().err
     for name in ("metrics.csv", "propensity.csv"):
         assert (tmp_path / "out" / name).read_bytes() == (out / name).read_bytes(), name
@@ -234,7 +249,7 @@ def test_external_scheduler_equals_serial_byte_for_byte(serial_sweep, external_c
 
 def test_processes_equal_serial_byte_for_byte(serial_sweep, tmp_path):
     out, _ = serial_sweep
-    run = run_simulation.run_sweep(tiny_spec(), tmp_path, backend=ProcessBackend(2), quiet=True)
+    run = clickloop.run_sweep(tiny_spec(), tmp_path, backend=ProcessBackend(2), quiet=True)
     assert run.failures == []
     for name in ("metrics.csv", "propensity.csv"):
         assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
@@ -246,7 +261,7 @@ def test_failing_grid_point_is_reported_and_the_rest_complete(tmp_path, capsys):
     path = write_sweep(tmp_path, tomli_w.dumps({"preset": "smoke", "seeds": 2, "set": fixed,
                                                 "grid": {"data.test_fraction": [0.2, 0.9]}}))
     out = tmp_path / "out"
-    assert run_simulation.main(["--sweep", str(path), "--out", str(out), "--quiet"]) == 1
+    assert main(["--sweep", str(path), "--out", str(out), "--quiet"]) == 1
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("clickloop:")]
     failed = [line for line in err if "task failed" in line]
     assert len(failed) == 2, err
@@ -269,9 +284,9 @@ def test_rerun_retries_only_failed_and_skips_finished(serial_sweep, tmp_path):
         calls.append((Path(out).name, seed))
         if failing[0] and Path(out).name == "eta=2.0" and seed == 1:
             raise RuntimeError("injected failure")
-        return run_simulation.run_point_seed(config, seed, out, numba_threads)
+        return clickloop.run_point_seed(config, seed, out, numba_threads)
 
-    first = run_simulation.run_sweep(tiny_spec(), tmp_path, quiet=True, task=flaky)
+    first = clickloop.run_sweep(tiny_spec(), tmp_path, quiet=True, task=flaky)
     assert [(p.id, s, e) for p, s, e in first.failures] == [("eta=2.0", 1, "RuntimeError: injected failure")]
     assert (tmp_path / "failures.csv").is_file()
     done = sorted((tmp_path / "runs").glob("*/.state/seed_*/*/rows.csv"))
@@ -280,7 +295,7 @@ def test_rerun_retries_only_failed_and_skips_finished(serial_sweep, tmp_path):
 
     calls.clear()
     failing[0] = False
-    second = run_simulation.run_sweep(tiny_spec(), tmp_path, quiet=True, task=flaky)
+    second = clickloop.run_sweep(tiny_spec(), tmp_path, quiet=True, task=flaky)
     assert calls == [("eta=2.0", 1)], "only the failed task runs again"
     assert (second.n_tasks, second.n_skipped, second.failures) == (4, 3, [])
     assert {p: p.stat().st_mtime_ns for p in done} == mtimes
@@ -289,7 +304,7 @@ def test_rerun_retries_only_failed_and_skips_finished(serial_sweep, tmp_path):
         assert (tmp_path / name).read_bytes() == (reference / name).read_bytes(), name
 
     calls.clear()
-    third = run_simulation.run_sweep(tiny_spec(seeds=3), tmp_path, quiet=True, task=flaky)
+    third = clickloop.run_sweep(tiny_spec(seeds=3), tmp_path, quiet=True, task=flaky)
     assert calls == [("eta=0.5", 2), ("eta=2.0", 2)], "more seeds keep the finished ones"
     assert third.n_skipped == 4
 
@@ -299,11 +314,11 @@ def test_changed_base_config_reruns_the_point(serial_sweep, tmp_path):
 
     def counting(config, seed, out, numba_threads=None):
         calls.append((Path(out).name, seed))
-        return run_simulation.run_point_seed(config, seed, out, numba_threads)
+        return clickloop.run_point_seed(config, seed, out, numba_threads)
 
     spec = tiny_spec(grid={"click_model.eta": [0.5]}, seeds=1)
-    run_simulation.run_sweep(spec, tmp_path, quiet=True, task=counting)
+    clickloop.run_sweep(spec, tmp_path, quiet=True, task=counting)
     changed = tiny_spec(grid={"click_model.eta": [0.5]}, seeds=1, set={**BASE, "learner.n_estimators": 6})
-    run_simulation.run_sweep(changed, tmp_path, quiet=True, task=counting)
+    clickloop.run_sweep(changed, tmp_path, quiet=True, task=counting)
     assert calls == [("eta=0.5", 0), ("eta=0.5", 0)], "checkpoints of another configuration are not reused"
 

@@ -13,7 +13,8 @@ A sweep file is TOML::
     "policy.kind" = ["deterministic", "plackett_luce"]
 
 Keys of ``[set]`` and ``[grid]`` are key paths of :class:`ExperimentConfig`,
-quoted (``"click_model.eta"``) or as TOML dotted keys (``click_model.eta``).
+quoted (``"click_model.eta"``) or as TOML dotted keys (``click_model.eta``),
+including the parameters of user-named variants (``"variants.ips_clip.clip"``).
 A ``config`` path is read relative to the sweep file's folder.
 
 :func:`expand` turns a :class:`SweepSpec` into its grid points (the Cartesian
@@ -33,22 +34,25 @@ Examples
 >>> sweep_from_dict({"preset": "smoke", "grid": {"click_model.eta": [0.5, -1.0]}})
 Traceback (most recent call last):
 ...
-simulator._config.ConfigError: sweep: grid.click_model.eta = -1.0: click_model.eta must be >= 0.0 and <= 10.0, got -1.0
+clickloop._config.ConfigError: sweep: grid.click_model.eta = -1.0: click_model.eta must be >= 0.0 and <= 10.0, got -1.0
 """
 
-import dataclasses
 import hashlib
 import itertools
+import math
 import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._config import ConfigError, ExperimentConfig, _merge, _nested, config_from_dict, config_to_dict, load_config
+from ._config import (ConfigError, ExperimentConfig, _merge, _nested, config_from_dict, config_to_dict, config_value,
+                      load_config)
 
 __all__ = ["GridPoint", "SweepSpec", "expand", "format_value", "read_sweep", "sweep_from_dict"]
 
 _SWEEP_KEYS = ("preset", "config", "seeds", "set", "grid")
+#: Grid points a sweep may have (each is validated before anything runs).
+MAX_POINTS = 10_000
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=,+@-]")
 _MAX_ID = 120
 
@@ -197,7 +201,7 @@ def sweep_from_dict(data, *, base_dir=".", source="sweep"):
     >>> sweep_from_dict({"preset": "smoke", "grid": {"click_model.etaa": [1.0]}})
     Traceback (most recent call last):
     ...
-    simulator._config.ConfigError: sweep: grid.click_model.etaa = 1.0: unknown key 'click_model.etaa'; allowed keys of [click_model]: name, eta, relevance, noise
+    clickloop._config.ConfigError: sweep: grid.click_model.etaa = 1.0: unknown key 'click_model.etaa'; allowed keys of [click_model]: name, eta, relevance, noise
     """
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: a sweep file must be a table, got {data!r}")
@@ -257,18 +261,37 @@ def read_sweep(path):
 
 
 def _base_dict(spec):
-    """The base configuration with the fixed overrides and seeds, as a dict of a validated config."""
+    """The base configuration with the fixed overrides and seeds, as a dict (not yet validated).
+
+    Returns
+    -------
+    data : dict
+    set_error : ConfigError or None
+        Why the base with ``[set]`` is not a valid configuration by itself
+        (naming the key of ``[set]`` that is wrong alone, if one is); a grid
+        may still complete it (``data.source = "letor"`` in ``[set]``,
+        ``data.path`` in the grid).
+    """
     try:
         base = load_config(spec.config, preset_name=spec.preset)
     except ConfigError as exc:
         raise ConfigError(f"{spec.source}: {'preset' if spec.preset else 'config'}: {exc}") from None
-    data = config_to_dict(base)
+    preset_data = config_to_dict(base)
+    data = preset_data
     for key, value in spec.fixed:
         data = _merge(data, _nested(key, value))
-        _validate(data, f"{spec.source}: set.{key} = {_show(value)}")
     if spec.seeds is not None:
         data["seeds"] = spec.seeds
-    return data
+    try:  # [set] as one merged configuration: the order of its keys never matters
+        config_from_dict(data)
+    except (ConfigError, TypeError) as exc:
+        for key, value in spec.fixed:  # name the key if one is wrong by itself
+            try:
+                config_from_dict(_merge(preset_data, _nested(key, value)))
+            except (ConfigError, TypeError) as alone:
+                return data, ConfigError(f"{spec.source}: set.{key} = {_show(value)}: {alone}")
+        return data, ConfigError(f"{spec.source}: [set]: {exc}")
+    return data, None
 
 
 def _show(value):
@@ -286,27 +309,54 @@ def _validate(data, where):
 
 
 def _leaf(config, path, where):
-    value = config
-    for part in path.split("."):
-        value = getattr(value, part)
-    if dataclasses.is_dataclass(value):
-        raise ConfigError(f"{where}: a grid key must name a value, not the section [{path}]")
-    return list(value) if isinstance(value, tuple) else value
+    try:
+        return config_value(config, path)
+    except ConfigError:
+        raise ConfigError(f"{where}: a grid key must name a value, not the section [{path}]") from None
 
 
 def _check_values(spec):
-    """Every grid value alone on the base: errors name one key and one value."""
-    base = _base_dict(spec)
+    """Every grid point validated as one merged configuration (base, [set], its grid values).
+
+    A value that no point can use (wrong by itself on the base, and in every
+    point it is part of) is named alone, ``grid.KEY = VALUE: ...``; a point
+    whose values do not go together is named as a point.  Values that read
+    as the same configuration value (1 and 1.0) are rejected as repeats.
+    """
+    base, set_error = _base_dict(spec)
+    n_points = math.prod(len(values) for _, values in spec.grid)
+    if n_points > MAX_POINTS:
+        raise ConfigError(f"{spec.source}: the grid has {n_points:,} points; at most {MAX_POINTS:,} "
+                          "(split the study into several sweeps)")
+    alone = {}  # (key, index) -> error of the value by itself on the base
     for key, values in spec.grid:
         seen = {}
-        for value in values:
+        for index, value in enumerate(values):
             where = f"{spec.source}: grid.{key} = {_show(value)}"
-            config = _validate(_merge(base, _nested(key, value)), where)
+            try:
+                config = _validate(_merge(base, _nested(key, value)), where)
+            except ConfigError as exc:
+                alone[(key, index)] = exc
+                continue
             text = format_value(_leaf(config, key, where))
             if text in seen:
                 raise ConfigError(f"{spec.source}: grid.{key} repeats the value {text} "
                                   f"({_show(seen[text])} and {_show(value)})")
             seen[text] = value
+    for combination in itertools.product(*(range(len(values)) for _, values in spec.grid)):
+        data = base
+        for (key, values), index in zip(spec.grid, combination):
+            data = _merge(data, _nested(key, values[index]))
+        try:
+            config_from_dict(data)
+        except (ConfigError, TypeError) as exc:
+            if set_error is not None and str(set_error).endswith(str(exc)):
+                raise set_error from None  # the grid does not complete what [set] lacks
+            for (key, _), index in zip(spec.grid, combination):
+                if (key, index) in alone:
+                    raise alone[(key, index)] from None
+            shown = ", ".join(f"{key} = {_show(values[index])}" for (key, values), index in zip(spec.grid, combination))
+            _validate(data, f"{spec.source}: grid point {shown}")
 
 
 def _labels(keys):
@@ -351,7 +401,7 @@ def expand(spec):
     """
     if not isinstance(spec, SweepSpec):
         raise ValueError(f"spec must be a SweepSpec (from read_sweep), got {type(spec).__name__}")
-    base = _base_dict(spec)
+    base, _ = _base_dict(spec)
     keys = [key for key, _ in spec.grid]
     labels = _labels(keys)
     points = []

@@ -16,17 +16,17 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import clickloop
+from clickloop import cli
 
-import run_simulation  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 VARIANTS = ["skyline", "logger", "naive", "ips", "tower", "lgbm_position"]
 
 
 def run(*args, cwd, env=None, timeout=300):
     full_env = dict(os.environ, **(env or {}))
-    return subprocess.run([sys.executable, str(ROOT / "run_simulation.py"), *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "clickloop", *args], cwd=cwd,
                           capture_output=True, text=True, env=full_env, timeout=timeout)
 
 
@@ -120,8 +120,8 @@ BAD = [
     (["--set", "loop.roundz=3"], "unknown key 'loop.roundz'; allowed keys of [loop]: rounds"),
     (["--set", "nosuch.key=1"], "unknown key 'nosuch'"),
     (["--set", "loop.rounds=0"], "loop.rounds must be >= 1, got 0"),
-    (["--set", "loop.rounds=ten"], "loop.rounds must be an integer, got 'ten'"),
-    (["--set", "loop.rounds=2.5"], "loop.rounds must be an integer, got 2.5"),
+    (["--set", "loop.rounds=ten"], "loop.rounds must be an integer, got str 'ten'"),
+    (["--set", "loop.rounds=2.5"], "loop.rounds must be an integer, got float 2.5"),
     (["--set", "click_model.eta=-1"], "click_model.eta must be >= 0.0 and <= 10.0, got -1.0"),
     (["--set", "click_model.noise=1.5"], "click_model.noise must be <= 1.0 and >= 0.0, got 1.5"),
     (["--set", "click_model.name=bogus"], "click_model.name must be one of pbm"),
@@ -129,7 +129,18 @@ BAD = [
     (["--set", "policy.kind=greedy"], "policy.kind must be one of deterministic, plackett_luce, epsilon_greedy"),
     (["--set", "policy.temperature=0"], "policy.temperature must be > 0.0, got 0.0"),
     (["--set", "policy.k=50"], "policy.k = 50 is larger than the smallest candidate list"),
-    (["--set", "loop.variants=['naive', 'oracle']"], "loop.variants must be one of skyline"),
+    (["--set", "loop.variants=['naive', 'oracle']"],
+     "loop.variants names 'oracle', which is neither a built-in variant (skyline, logger, naive, ips, tower, "
+     "lgbm_position) nor a [variants.oracle] table"),
+    (["--set", "loop.variants=['naive', 'a b']"], "loop.variants must list variant names"),
+    (["--set", "variants.ips_x.learner='ipz'"], "variants.ips_x.learner must be one of naive, ips, tower"),
+    (["--set", "variants.ips_x.clip=0.1"], "variants.ips_x.learner is required"),
+    (["--set", "variants.ips_x={learner = 'ips', clp = 0.1}"],
+     "unknown key 'variants.ips_x.clp'; allowed keys of [variants.ips_x] (learner ips): learner, propensity"),
+    (["--set", "variants.ips_x={learner = 'ips', clip = 2.0}"], "variants.ips_x.clip must be <= 1.0"),
+    (["--set", "variants.ips={learner = 'ips', clip = 0.1}"],
+     "[variants.ips]: 'ips' is a built-in variant (its settings are in [ips])"),
+    (["--set", "variants=3"], "[variants] must be a table of [variants.NAME] tables"),
     (["--set", "loop.variants=[]"], "loop.variants must name at least one"),
     (["--set", "loop.engagement=clicks"], "loop.engagement must be one of none, ctr, ctr_count"),
     (["--set", "output.save_logs=1"], "output.save_logs must be true or false"),
@@ -147,9 +158,9 @@ BAD = [
 
 
 def call_main(args, capsys):
-    """run_simulation.main in this process (the table is too long for a subprocess per row)."""
+    """clickloop.cli.main in this process (the table is too long for a subprocess per row)."""
     try:
-        code = run_simulation.main(args)
+        code = cli.main(args)
     except SystemExit as exc:  # argparse's own errors
         code = exc.code
     return code, capsys.readouterr().err
@@ -215,22 +226,23 @@ def test_failed_task_is_reported_the_others_finish_and_nothing_is_merged(tmp_pat
 
 
 def test_resolved_config_round_trips():
-    from simulator import config_to_toml, preset
+    from clickloop import config_to_toml, preset
 
     for name in ("default", "smoke", "letor-sample"):
         config = preset(name)
-        assert run_simulation.load_config_text(config_to_toml(config)) == config
+        assert clickloop._run.load_config_text(config_to_toml(config)) == config
 
 
 def test_saved_logs_load_and_match_the_statistics(tmp_path):
-    from simulator import aggregate_click_log, preset
+    from clickloop import preset
+    from simulator import aggregate_click_log
 
     config = preset("smoke", overrides=["seeds=1", "loop.rounds=1", "loop.variants=['naive']",
                                         "output.save_logs=true"])
-    rows = run_simulation.run_experiment(config, tmp_path / "out", quiet=True)
+    rows = clickloop.run_experiment(config, tmp_path / "out", quiet=True)
     logs = sorted((tmp_path / "out" / "logs" / "seed_0" / "naive").glob("round_*.parquet"))
     assert [p.name for p in logs] == ["round_0.parquet", "round_1.parquet"]
-    train, _ = run_simulation.build_datasets(config)
+    train, _ = clickloop.build_datasets(config)
     stats = aggregate_click_log(logs[1], train.n_docs)
     ctr = {(r, m): v for _, _, r, m, v in rows}[(1, "ctr")]
     assert stats.n_sessions == config.loop.sessions_per_round
@@ -242,11 +254,11 @@ LETOR = ROOT.parent / "shared" / "data" / "lightgbm-lambdarank" / "rank.train"
 
 @pytest.mark.skipif(not LETOR.exists(), reason="../shared/data is not beside this checkout")
 def test_letor_sample_preset_runs_on_the_real_features(tmp_path):
-    from simulator import preset
+    from clickloop import preset
 
     config = preset("letor-sample", overrides=["seeds=1", "loop.rounds=1", "loop.sessions_per_round=2000",
                                                "loop.variants=['logger', 'naive']", "learner.n_estimators=10"])
-    rows = run_simulation.run_experiment(config, tmp_path / "out", quiet=True)
+    rows = clickloop.run_experiment(config, tmp_path / "out", quiet=True)
     ndcg = {(v, r): x for _, v, r, m, x in rows if m == "ndcg@10"}
     assert set(ndcg) == {("logger", 0), ("logger", 1), ("naive", 0), ("naive", 1)}
     assert all(0.0 < x <= 1.0 for x in ndcg.values())

@@ -39,7 +39,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from ._validation import check_int
+from simulator.validation import check_int
 
 __all__ = ["DaskBackend", "ExecutorError", "ProcessBackend", "SerialBackend", "TaskOutcome", "execute"]
 

@@ -1,0 +1,101 @@
+"""User-named variants: [variants.NAME] tables in the configuration, sweeps over their parameters, reports."""
+
+import csv
+import dataclasses
+
+import pytest
+
+import clickloop
+from clickloop import ConfigError, config_from_dict, config_to_toml, expand, preset, sweep_from_dict, variant_settings
+from clickloop._run import load_config_text
+
+THREE_IPS = {
+    "loop": {"variants": ["logger", "ips", "ips_oracle_clip", "ips_pbm05", "ips_pbm2"]},
+    "variants": {
+        "ips_oracle_clip": {"learner": "ips", "clip": 0.2},
+        "ips_pbm05": {"learner": "ips", "propensity": "pbm", "assumed_eta": 0.5},
+        "ips_pbm2": {"learner": "ips", "propensity": "pbm", "assumed_eta": 2.0, "loss": "logistic"},
+    },
+}
+
+
+def test_a_variant_table_has_its_learners_settings_with_defaults_filled_in():
+    config = config_from_dict(THREE_IPS)
+    assert variant_settings(config, "ips_pbm05") == ("ips", {"propensity": "pbm", "assumed_eta": 0.5,
+                                                             "clip": -1.0, "loss": ""})
+    # built-ins read their sections
+    assert variant_settings(config, "ips")[1] == dataclasses.asdict(config.ips)
+    assert variant_settings(config, "logger") == ("logger", {})
+
+
+def test_variant_tables_round_trip_through_the_resolved_toml():
+    config = config_from_dict(THREE_IPS)
+    text = config_to_toml(config)
+    assert "[variants.ips_pbm2]" in text
+    assert load_config_text(text) == config
+    # a configuration without tables writes none (configs of earlier runs read back equal)
+    assert "variants." not in config_to_toml(preset("smoke")).replace("loop.variants", "")
+
+
+def test_the_variants_build_their_own_learners():
+    config = config_from_dict(THREE_IPS)
+    learners = {name: clickloop.build_variant(config, name, seed=0).make_learner()
+                for name in ("ips", "ips_oracle_clip", "ips_pbm05", "ips_pbm2")}
+    assert learners["ips"].clip == "auto" and learners["ips"].propensity == "oracle"
+    assert learners["ips_oracle_clip"].clip == 0.2
+    assert learners["ips_pbm05"].propensity == pytest.approx((1.0 / (1 + __import__("numpy").arange(10))) ** 0.5)
+    assert learners["ips_pbm2"].loss == "logistic" and learners["ips"].loss == config.learner.loss
+
+
+@pytest.mark.parametrize("variants, message", [
+    ({"x": {"learner": "ips", "clp": 0.1}}, "unknown key 'variants.x.clp'"),
+    ({"x": {"learner": "tower", "clip": 0.1}}, "unknown key 'variants.x.clip'; allowed keys of [variants.x] "
+                                                "(learner tower): learner, n_iter, dropout, document_prior"),
+    ({"x": {"learner": "nope"}}, "variants.x.learner must be one of naive, ips, tower, lgbm_position"),
+    ({"x": {"clip": 0.1}}, "variants.x.learner is required"),
+    ({"naive": {"learner": "naive"}}, "[variants.naive]: 'naive' is a built-in variant"),
+    ({"x": {"learner": "ips", "propensity": "magic"}}, "variants.x.propensity must be one of oracle"),
+    ({"1x": {"learner": "ips"}}, "[variants.1x]: a variant name is a letter"),
+    ({"x": 3}, "[variants.x] must be a table with learner = KIND"),
+])
+def test_bad_variant_tables_name_the_key_path(variants, message):
+    with pytest.raises(ConfigError, match=__import__("re").escape(message)):
+        config_from_dict({"loop": {"variants": ["naive"]}, "variants": variants})
+
+
+def test_a_listed_name_must_be_built_in_or_defined():
+    with pytest.raises(ConfigError, match=r"loop.variants names 'ips_x', which is neither a built-in variant .* "
+                                          r"nor a \[variants.ips_x\] table; defined tables: ips_y"):
+        config_from_dict({"loop": {"variants": ["ips_x"]}, "variants": {"ips_y": {"learner": "ips"}}})
+
+
+def test_a_sweep_grids_over_a_variant_parameter():
+    spec = sweep_from_dict({"preset": "smoke", "set": {"loop.variants": ["naive", "ips_c"],
+                                                       "variants.ips_c.learner": "ips"},
+                            "grid": {"variants.ips_c.clip": [0.1, 0.3]}})
+    points = expand(spec)
+    assert [p.id for p in points] == ["clip=0.1", "clip=0.3"]
+    assert [variant_settings(p.config, "ips_c")[1]["clip"] for p in points] == [0.1, 0.3]
+    with pytest.raises(ConfigError, match=r"grid.variants.ips_c.clip = 2.0: variants.ips_c.clip must be <= 1.0"):
+        sweep_from_dict({"preset": "smoke", "set": {"loop.variants": ["ips_c"], "variants.ips_c.learner": "ips"},
+                         "grid": {"variants.ips_c.clip": [0.1, 2.0]}})
+
+
+def test_three_named_variants_of_one_learner_run_and_every_report_names_them(tmp_path):
+    data = dict(THREE_IPS, seeds=1)
+    base = clickloop._config.config_to_dict(preset("smoke", overrides=["loop.rounds=1"]))
+    config = config_from_dict(clickloop._config._merge(base, data))
+    out = tmp_path / "out"
+    clickloop.run_experiment(config, out, quiet=True)
+    names = ["logger", "ips", "ips_oracle_clip", "ips_pbm05", "ips_pbm2"]
+    with open(out / "metrics.csv", newline="") as f:
+        variants = {row["variant"] for row in csv.DictReader(f)}
+    assert variants == set(names)
+    summary = (out / "summary.md").read_text()
+    plots = {p.name: p.read_text() for p in (out / "plots").glob("*.svg")}
+    assert {"headline.svg", "degeneracy.svg", "final_round.svg"} <= set(plots)
+    for name in names[2:]:  # the built-ins are shown by their labels
+        assert f"| {name} |" in summary, name
+        for plot, text in plots.items():
+            if plot != "propensity.svg":  # only variants that estimate theta are drawn there
+                assert name in text, (name, plot)
