@@ -83,6 +83,8 @@ _ETA_MODELS = tuple(name for name in _CLICK_MODELS if "eta" in CLICK_MODELS[name
 _RELEVANCE = ("graded", "binarized", "linear", "perfect", "near_random")
 _LOSSES = ("", "softmax", "logistic", "squared")
 _VARIANT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+#: Seeds a configuration may ask for (each is a task per variant).
+MAX_SEEDS = 10_000
 
 
 class ConfigError(ValueError):
@@ -230,7 +232,7 @@ class OutputConfig:
 class ExperimentConfig:
     """A whole experiment; every section has defaults (see each section's fields)."""
 
-    seeds: int = _opt(5, low=1, doc="seeds 0..seeds-1")
+    seeds: int = _opt(5, low=1, high=MAX_SEEDS, doc="seeds 0..seeds-1")
     data: DataConfig = field(default_factory=DataConfig)
     click_model: ClickModelConfig = field(default_factory=ClickModelConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
@@ -507,12 +509,28 @@ def _parse_override(text):
     return _nested(key, value)
 
 
-def _read_toml(path):
+def read_toml_file(path, what="config file"):
+    """A TOML file as a dict; every way it can be unreadable is one :class:`ConfigError` line.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+    what : str, default="config file"
+        How messages name the file (``"sweep file"``).
+    """
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"cannot read {what} {str(path)!r}: it is a folder")
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"cannot read config file {str(path)!r}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read {what} {str(path)!r}: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start}); "
+                          "a TOML file is UTF-8") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -525,8 +543,11 @@ def load_config(path=None, *, preset_name=None, overrides=()):
     A file may start from a preset with a top-level ``preset = "NAME"`` key.
     """
     data = {}
-    file_data = _read_toml(path) if path is not None else {}
+    file_data = read_toml_file(path) if path is not None else {}
     base = file_data.pop("preset", None) if isinstance(file_data, dict) else None
+    if base is not None and not isinstance(base, str):
+        raise ConfigError(f"{path}: preset must be a preset name (a string), got {_describe(base)}; "
+                          f"choose one of {', '.join(PRESETS)}")
     name = preset_name or base
     if name is not None:
         if name not in PRESETS:

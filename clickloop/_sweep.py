@@ -41,12 +41,11 @@ import hashlib
 import itertools
 import math
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from ._config import (ConfigError, ExperimentConfig, _merge, _nested, config_from_dict, config_to_dict, config_value,
-                      load_config)
+                      load_config, read_toml_file)
 
 __all__ = ["GridPoint", "SweepSpec", "expand", "format_value", "read_sweep", "sweep_from_dict"]
 
@@ -249,14 +248,7 @@ def read_sweep(path):
     (('click_model.eta', (0.0, 2.0)),)
     """
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read sweep file {str(path)!r}: {exc.strerror}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    data = read_toml_file(path, "sweep file")
     return sweep_from_dict(data, base_dir=path.parent, source=str(path))
 
 
