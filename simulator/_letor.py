@@ -68,6 +68,8 @@ _BLOCK_BYTES = 32 * 2**20
 #: A line longer than this is an error (a LETOR line of 100,000 features is
 #: a few MB); it bounds the memory spent looking for the end of a line.
 _MAX_LINE_BYTES = 64 * 2**20
+#: Bytes of gzip data inflated per step.
+_GZIP_STEP = 2**20
 #: Slow numbers (see _letor_kernels) converted per kernel call, at first.
 _SLOW_ROWS = 4096
 
@@ -280,7 +282,7 @@ def _open_text(path: str):
         raw.close()
         raise _cannot_read(path, exc) from None
     if head.startswith(_GZIP_MAGIC):
-        return gzip.GzipFile(fileobj=raw, mode="rb"), raw, "gzip"
+        return _Gunzip(raw, _GZIP_STEP), raw, "gzip"
     if head.startswith(_BZIP2_MAGIC) and head[3:4].isdigit():
         return bz2.BZ2File(raw, mode="rb"), raw, "bzip2"
     for magic, kind in _OTHER_MAGIC.items():
@@ -299,6 +301,63 @@ def _open_text(path: str):
                 f"(it {start}); the file is corrupt or misnamed"
             )
     return raw, raw, "text"
+
+
+class _Gunzip:
+    """The text of a gzip file: its members one after the other, inflated by
+    zlib (which checks each member's CRC and length) in large steps.
+
+    Like :class:`gzip.GzipFile` (zero bytes between or after members are
+    padding; other bytes that do not start a member are an error), for a
+    third less CPU: GzipFile inflates 8 KiB of input per Python-level step.
+    """
+
+    def __init__(self, raw, step: int):
+        self._raw = raw
+        self._step = step
+        self._inflate = zlib.decompressobj(wbits=31)
+        self._input = b""
+        self._ended = False  # the last member ended and no data follows
+
+    def _next_member(self, rest: bytes) -> None:
+        """After a member: skip zero padding, start the next member."""
+        while True:
+            rest = rest.lstrip(b"\x00")
+            if rest:
+                break
+            rest = self._raw.read(self._step)
+            if not rest:
+                self._ended = True
+                return
+        if not rest.startswith(_GZIP_MAGIC[:len(rest)]):
+            raise gzip.BadGzipFile(f"data after the last member: {rest[:6]!r}")
+        self._inflate = zlib.decompressobj(wbits=31)
+        self._input = rest
+
+    def read(self, size: int) -> bytes:
+        out = []
+        count = 0
+        while count < size and not self._ended:
+            if not self._input:
+                self._input = self._raw.read(self._step)
+                if not self._input:
+                    raise EOFError("the compressed stream ended before its end marker")
+            chunk = self._inflate.decompress(self._input, size - count)
+            self._input = self._inflate.unconsumed_tail
+            out.append(chunk)
+            count += len(chunk)
+            if self._inflate.eof:
+                self._next_member(self._inflate.unused_data + self._input)
+        return b"".join(out)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 class _Prefetched:

@@ -384,9 +384,14 @@ BAD_INPUTS = [
     ("gz header only", {"d.gz": _gz(GOOD)[:10]}, "d.gz", {}, r"d\.gz: the gzip data is truncated"),
     ("corrupt .gz", {"d.gz": _damaged(_gz(GOOD), 300)}, "d.gz", {}, r"d\.gz: the gzip data is corrupt \(.+\)$"),
     ("bad gz checksum", {"d.gz": _gz(GOOD)[:-8] + bytes(4) + _gz(GOOD)[-4:]}, "d.gz", {},
-     r"d\.gz: the gzip data is corrupt \(CRC check failed"),
+     r"d\.gz: the gzip data is corrupt \(Error -3 while decompressing data: incorrect data check\)$"),
     ("truncated .bz2", {"d.bz2": _bz2(GOOD)[:-200]}, "d.bz2", {}, r"d\.bz2: the bzip2 data is truncated"),
     ("corrupt .bz2", {"d.bz2": _damaged(_bz2(GOOD), 300)}, "d.bz2", {}, r"d\.bz2: the bzip2 data is corrupt \(.+\)$"),
+    ("gz with a wrong length", {"d.gz": _gz(GOOD)[:-4] + bytes(4)}, "d.gz", {},
+     r"d\.gz: the gzip data is corrupt \(Error -3 while decompressing data: incorrect length check\)$"),
+    ("gz with trailing garbage", {"d.gz": _gz(GOOD) + b"\x00\x00garbage"}, "d.gz", {},
+     r"d\.gz: the gzip data is corrupt \(data after the last member: b'garbag'\)$"),
+    ("gz cut inside the header", {"d.gz": _gz(GOOD)[:5]}, "d.gz", {}, r"d\.gz: the gzip data is truncated"),
     ("gzip magic, truncated, any name", {"d.txt": _gz(GOOD)[:-200]}, "d.txt", {}, r"d\.txt: the gzip data is truncated"),
     ("xz data", {"d.txt": lzma.compress(GOOD)}, "d.txt", {},
      r"d\.txt: is xz-compressed; the reader takes plain text, gzip and bzip2: decompress it first$"),
@@ -499,9 +504,15 @@ def test_compression_is_told_by_content_not_name(tmp_path):
     assert_identical(load_letor(tmp_path / "b"), data)
 
 
-def test_concatenated_gzip_members_are_one_file(tmp_path):
+@pytest.mark.parametrize("step", [1, 7, 2**20])
+def test_concatenated_gzip_members_are_one_file(tmp_path, monkeypatch, step):
+    monkeypatch.setattr("simulator._letor._GZIP_STEP", step)
+    # As gzip.GzipFile reads them: members one after the other, zero padding
+    # between and after them, a member that ends just at a read step.
     path = tmp_path / "d.gz"
-    path.write_bytes(_gz(b"1 qid:1 1:1\n0 qid:1 ") + _gz(b"2:3\n2 qid:5 1:4\n"))
+    path.write_bytes(_gz(b"1 qid:1 1:1\n0 qid:1 ") + bytes(3) + _gz(b"") + _gz(b"2:3\n2 qid:5 1:4\n") + bytes(5))
+    with gzip.open(path) as fh:
+        assert fh.read() == b"1 qid:1 1:1\n0 qid:1 2:3\n2 qid:5 1:4\n"
     loaded = load_letor(path)
     np.testing.assert_array_equal(loaded.features, np.float32([[1, 0], [0, 3], [4, 0]]))
     np.testing.assert_array_equal(loaded.query_ids, [1, 5])
