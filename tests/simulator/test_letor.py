@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -439,9 +440,11 @@ def test_bad_input_is_one_clear_line(tmp_path, files, target, kwargs, message):
         else:
             (tmp_path / name).write_bytes(content)
     kwargs = {key: tmp_path / value if key == "group_path" else value for key, value in kwargs.items()}
+    threads = threading.active_count()
     with pytest.raises(LetorFormatError, match="^" + re.escape(str(tmp_path)) + "/" + message) as info:
         load_letor(tmp_path / target, **kwargs)
     assert "\n" not in str(info.value), "the message must be one line"
+    assert threading.active_count() == threads, "the read-ahead thread was left running"
 
 
 @pytest.mark.parametrize("which", ["data", "group"])
