@@ -659,18 +659,19 @@ class _Parse:
             previous_qid = int(qids[n_rows - 1]) if n_rows else self.last_qid
             raise self._error_at(bad_line, buf.tobytes(), block_line, bad_position,
                                  self.n_rows + n_rows, previous_qid)
-        self._store(n_rows, labels, qids, ends, columns, values)
+        self._store(n_rows, labels, qids, ends, columns, values, int(lines[n_rows - 1]) if n_rows else 0)
         self.lineno = lineno
 
-    def _store(self, n_rows, labels, qids, ends, columns, values) -> None:
-        """Write a parsed block into the matrix; check the memory bound first."""
+    def _store(self, n_rows, labels, qids, ends, columns, values, last_line) -> None:
+        """Write a parsed block (ending on ``last_line``) into the matrix;
+        check the memory bound first."""
         if n_rows == 0:
             return
         if self.qid_mode == 1:
             self.last_qid = int(qids[n_rows - 1])
         first = self.n_rows
         self.n_rows += n_rows
-        self._check_memory()
+        self._check_memory(last_line)
         try:
             self.rows.reserve(self.n_rows, self.max_index)
         except OSError as exc:  # pragma: no cover - the memory check comes first
@@ -682,17 +683,20 @@ class _Parse:
         self.rows.n_rows = self.n_rows
         self.labels.append(labels[:n_rows].copy())
 
-    def _check_memory(self) -> None:
-        width = self.n_features if self.n_features is not None else self.max_index
+    def _check_memory(self, last_line: int) -> None:
+        """Refuse features that would not fit in the available memory, at the
+        line of the largest index (or the last line read, with n_features)."""
+        if self.n_features is None:
+            width, line, why = self.max_index, self.max_index_line, ", the largest index, on this line"
+        else:
+            width, line, why = self.n_features, last_line, " (n_features), by this line"
         need = self.n_rows * width * self.dtype.itemsize
         if self.available is not None and need > self.available:
             raise LetorFormatError(
-                f"{self.path}:{self.max_index_line}: the features need "
-                f"{need / 2**30:.1f} GiB as a dense {self.dtype} matrix "
-                f"({self.n_rows:,} rows so far x {width:,} columns"
-                + (", the largest index, on this line" if self.n_features is None
-                   else " (n_features)")
-                + f") but only {self.available / 2**30:.1f} GiB of memory are available"
+                f"{self.path}:{line}: the features need {need / 2**30:.1f} GiB as a "
+                f"dense {self.dtype} matrix ({self.n_rows:,} rows so far x {width:,} "
+                f"columns{why}) but only {self.available / 2**30:.1f} GiB of memory "
+                "are available"
             )
 
     # -------------------------------------------------------------- errors

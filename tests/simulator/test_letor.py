@@ -472,7 +472,8 @@ def test_features_that_cannot_fit_in_memory_are_refused(tmp_path, monkeypatch):
     with pytest.raises(LetorFormatError, match=re.escape(str(path)) + r":2: the features need 0\.0 GiB as a dense float32 "
                        r"matrix \(2 rows so far x 5,000 columns, the largest index, on this line\) but only 0\.0 GiB"):
         load_letor(path)
-    with pytest.raises(LetorFormatError, match=r"\(2 rows so far x 2,000,000 columns \(n_features\)\)"):
+    with pytest.raises(LetorFormatError, match=r"d\.txt:2: the features need 0\.0 GiB as a dense float32 matrix "
+                       r"\(2 rows so far x 2,000,000 columns \(n_features\), by this line\)"):
         load_letor(path, n_features=2_000_000)
     monkeypatch.setattr("simulator._letor._available_memory", lambda: None)  # unknown: no check
     assert load_letor(path).n_features == 5000
