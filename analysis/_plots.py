@@ -78,8 +78,8 @@ _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 _REFERENCE_STYLE = {"skyline": "--", "logger": ":"}
 
 METRIC_LABELS = {
-    "ndcg@10": ("NDCG@10 of the deployed ranker", "NDCG@10 on true labels"),
-    "heldout_ndcg@10": ("NDCG@10 on held-out queries", "NDCG@10 on true labels"),
+    "ndcg@10": ("NDCG@10 on served queries (in-sample)", "NDCG@10 on true labels"),
+    "heldout_ndcg@10": ("NDCG@10 on held-out queries (never served)", "NDCG@10 on true labels"),
     "ctr": ("Click-through rate", "clicks per impression"),
     "exposure_gini": ("Exposure concentration (Gini)", "Gini (0 = equal, 1 = one document)"),
     "exposure_entropy": ("Exposure spread (entropy)", "entropy / log n (1 = uniform)"),
@@ -92,10 +92,13 @@ METRIC_LABELS = {
     "log_loss": ("Click-prediction log loss", "nats per impression"),
     "brier": ("Click-prediction Brier score", "squared error per impression"),
     "ece": ("Click-prediction calibration (ECE)", "expected calibration error"),
+    "confounder_share@10": ("Confounder in the top 10", "share above the query median (0.5 = none)"),
+    "popularity_share@10": ("Popularity prior in the top 10", "share above the query median (0.5 = none)"),
+    "labelled_queries": ("Labelled queries behind round 0's ranker", "served queries"),
 }
 """Panel title and y-axis label of the known metrics."""
 
-_AT_K = re.compile(r"(ndcg|heldout_ndcg|rbo|precision|err|mrr)@([1-9][0-9]*)")
+_AT_K = re.compile(r"(ndcg|heldout_ndcg|rbo|precision|err|mrr|confounder_share|popularity_share)@([1-9][0-9]*)")
 
 
 def _metric_labels(metric):
@@ -438,11 +441,13 @@ def plot_final_round(results, path_stem, metric="ndcg@10"):
         return _save(fig, path_stem)
 
 
-#: Panels of plots/headline.{png,svg}: quality, clicks, concentration, reach and lock-in.
-HEADLINE_METRICS = ("ndcg@10", "ctr", "exposure_gini", "coverage", "rbo@10", "kendall_tau")
-#: Columns of summary.md, those present in the run.
-SUMMARY_METRICS = ("ndcg@10", "heldout_ndcg@10", "ctr", "exposure_gini", "coverage", "kendall_tau",
-                   "rich_get_richer", "propensity_error")
+#: Panels of plots/headline.{png,svg}: served and held-out quality, clicks, concentration, reach, lock-in.
+HEADLINE_METRICS = ("ndcg@10", "heldout_ndcg@10", "ctr", "exposure_gini", "coverage", "rbo@10")
+#: Columns of summary.md, those present in the run: every metric the README quotes.
+SUMMARY_METRICS = ("ndcg@10", "heldout_ndcg@10", "ctr", "exposure_gini", "coverage", "rbo@10", "kendall_tau",
+                   "rich_get_richer", "propensity_error", "confounder_share@10", "popularity_share@10")
+#: Metrics of round 0 only, reported in words, not drawn over rounds.
+ROUND_ZERO_METRICS = ("labelled_queries",)
 
 
 def replot(outdir):
@@ -482,7 +487,8 @@ def replot(outdir):
     """
     results = read_results(outdir)
     plots = results.outdir / "plots"
-    written = plot_degeneracy(results, plots / "degeneracy")
+    curves = [m for m in results.metrics.metrics if m not in ROUND_ZERO_METRICS]
+    written = plot_degeneracy(results, plots / "degeneracy", metrics=curves or None)
     headline = [m for m in HEADLINE_METRICS if m in results.metrics.metrics]
     if headline:
         written += plot_degeneracy(results, plots / "headline", metrics=headline)

@@ -53,7 +53,7 @@ REFERENCE_VARIANTS = ("skyline", "logger")
 METRIC_ORDER = (
     "ndcg@10", "heldout_ndcg@10", "ctr", "exposure_gini", "exposure_entropy", "coverage",
     "coverage_round", "kendall_tau", "rbo@10", "rich_get_richer", "propensity_error",
-    "log_loss", "brier", "ece",
+    "log_loss", "brier", "ece", "confounder_share@10", "popularity_share@10", "labelled_queries",
 )
 """Known metrics in the order tables and plots show them; others follow as first seen."""
 

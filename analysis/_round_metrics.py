@@ -24,6 +24,12 @@ Metric names (the ``metric`` column of ``metrics.csv``):
 ``rich_get_richer`` slope of log1p(clicks in t) on log1p(exposure in t - 1) over documents (t >= 1)
 ``propensity_error``  mean relative error of the ranker's theta_k / theta_1 (k >= 2) against the truth
 ``log_loss``, ``brier``, ``ece``  calibration of the ranker's click predictions on the round's clicks
+``labelled_queries``  round 0 only: served queries whose true labels trained the ranker deployed in
+                    round 0 (the logger's labelled queries, after its ``min_queries`` floor; the skyline's)
+``confounder_share@K``  share of the top-K documents whose confounding feature (a column independent of
+                    relevance that a confounded logger ranks by) is above the median of their query's
+                    candidates, mean over queries: 0.5 = no preference, 1 = ranked by the confounder
+``popularity_share@K``  the same for the popularity prior (log1p of the clicks from before the study)
 ==================  ==========================================================
 """
 
@@ -43,7 +49,51 @@ from ._degeneracy import (
 )
 from ._metrics import ndcg, mean_over_queries, top_k
 
-__all__ = ["loop_metrics"]
+#: Observable logger columns a data set may name (``ObservedDataset``) and the metric of each.
+_SHARE_COLUMNS = (("confounder_column", "confounder_share"), ("popularity_column", "popularity_share"))
+
+
+def feature_share(scores, feature, query_boundaries, k):
+    """Share of each query's top k whose ``feature`` is above the query's median, mean over queries.
+
+    A ranker indifferent to the feature scores about 0.5 (exactly 0.5 in
+    expectation for a feature independent of the scores); a ranker sorting by
+    it scores 1.  Queries of at most ``k`` candidates (the whole list is
+    shown) are left out; NaN if none is left.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_docs,)
+    feature : ndarray of shape (n_docs,)
+    query_boundaries : ndarray of shape (n_queries + 1,)
+    k : int
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> feature = np.array([0.1, 0.9, 0.8, 0.2, 0.5, 0.3, 0.7, 0.6])
+    >>> float(feature_share(feature, feature, np.array([0, 4, 8]), k=2))
+    1.0
+    >>> float(feature_share(-feature, feature, np.array([0, 4, 8]), k=2))
+    0.0
+    """
+    feature = np.asarray(feature, dtype=np.float64)
+    bounds = np.asarray(query_boundaries)
+    rows = top_k(scores, bounds, k)
+    shares = []
+    for q in range(bounds.size - 1):
+        lo, hi = bounds[q], bounds[q + 1]
+        if hi - lo <= k:
+            continue
+        above = feature[rows[q]] > np.median(feature[lo:hi])
+        shares.append(above.mean())
+    return float(np.mean(shares)) if shares else float("nan")
+
+__all__ = ["feature_share", "loop_metrics"]
 
 
 def loop_metrics(records, train, test=None, *, true_theta=None, ndcg_k=10, relevant_threshold=3):
@@ -54,7 +104,10 @@ def loop_metrics(records, train, test=None, *, true_theta=None, ndcg_k=10, relev
     records : sequence of RoundRecord
         Rounds 0..R of one variant, in order.
     train, test : RankingDataset
-        The served and the held-out queries (``test`` may be None).
+        The served and the held-out queries (``test`` may be None).  A
+        ``train`` with ``confounder_column`` or ``popularity_column`` >= 0
+        (clickloop's ``ObservedDataset``) gets ``confounder_share@K`` or
+        ``popularity_share@K``.
     true_theta : ndarray of shape (k,), optional
         True examination per rank of the click model (PBM-like models); needed
         for ``propensity_error``.
@@ -80,6 +133,13 @@ def loop_metrics(records, train, test=None, *, true_theta=None, ndcg_k=10, relev
         if test is not None and record.test_scores is not None:
             rows.append((f"heldout_ndcg@{ndcg_k}", mean_over_queries(
                 ndcg(record.test_scores, test.labels, test.query_boundaries, k=ndcg_k))))
+        for attribute, name in _SHARE_COLUMNS:
+            column = getattr(train, attribute, -1)
+            if column >= 0:
+                rows.append((f"{name}@{stats.k}", feature_share(record.scores, train.features[:, column],
+                                                                boundaries, stats.k)))
+        if getattr(record, "labelled_queries", None) is not None:
+            rows.append(("labelled_queries", record.labelled_queries))
         impressions = stats.impressions.sum()
         rows.append(("ctr", float(stats.clicks.sum() / impressions) if impressions else float("nan")))
         exposure += stats.examination.sum(axis=1)

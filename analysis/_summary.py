@@ -191,11 +191,45 @@ def write_summary(rows, path, metrics=None, title="Summary of the final round"):
     True
     """
     table = summary_table(rows, metrics)
+    every = _metric_rows(rows)
     text = (
         f"# {title}\n\n"
         "Each cell: mean over seeds at the variant's final round, and the 95 % confidence "
         "interval [low, high] (Student t, n - 1 degrees of freedom). `skyline` (trained on all "
-        "true labels) and `logger` (the initial logging ranker) are static references.\n\n"
-        + table
+        "true labels of the served queries) and `logger` (the initial logging ranker) are static references.\n\n"
+        + _measures(every) + table
     )
     return atomic_write_text(path, text)
+
+
+def _measures(rows):
+    """What the quality columns measure and how many labelled queries the references had, in words."""
+    lines = []
+    names = set(rows.metrics)
+    served = sorted(m for m in names if m.startswith("ndcg@"))
+    heldout = sorted(m for m in names if m.startswith("heldout_ndcg@"))
+    if served:
+        lines.append(f"- `{served[0]}`: on the **served** queries, those users of the loop see and every variant "
+                     "trains on (in-sample; the skyline is trained on their labels).")
+    if heldout:
+        lines.append(f"- `{heldout[0]}`: on **held-out** queries, never served and never trained on (no "
+                     "variant, the skyline included, has seen their labels or clicks): what the ranker learned.")
+    shares = sorted(m for m in names if m.startswith(("confounder_share@", "popularity_share@")))
+    for m in shares:
+        what = "confounding feature" if m.startswith("confounder") else "popularity prior"
+        lines.append(f"- `{m}`: share of the top documents whose {what} is above their query's median "
+                     "(0.5 = no preference).")
+    if "labelled_queries" in names:
+        def first(variant):
+            _, values = rows.final(variant, "labelled_queries")
+            return int(values[0]) if values.size and np.isfinite(values[0]) else None
+        logger = first("logger")
+        if logger is None:
+            logger = next((first(v) for v in rows.variants if v != "skyline" and first(v) is not None), None)
+        total = first("skyline")
+        if logger is not None:
+            of = f" of the {total} served queries ({100 * logger / total:.1f} %)" if total else ""
+            lines.append(f"- The initial logger was trained on the true labels of **{logger}**{of} "
+                         "(`labelled_queries`: `logger.query_fraction` of the served queries, at least "
+                         "`logger.min_queries`).")
+    return ("\n".join(lines) + "\n\n") if lines else ""

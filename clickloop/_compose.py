@@ -7,19 +7,29 @@ name and its settings (a built-in name or a ``[variants.NAME]`` table) into
 a :class:`clickloop.Variant`.
 """
 
+import dataclasses
+import functools
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from simulator import RankingDataset
+
 from ._config import ConfigError, variant_settings
 from ._loop import Variant
 
-__all__ = ["build_click_model", "build_datasets", "build_variant", "check_data", "logger_learner",
-           "policy_factory"]
+__all__ = ["MixedLogger", "ObservedDataset", "build_click_model", "build_datasets", "build_variant", "check_data",
+           "engagement_settings", "logger_learner", "policy_factory"]
 
 
 def build_datasets(config):
-    """(served, held-out or None) datasets of the configuration."""
+    """(served, held-out or None) datasets of the configuration.
+
+    With ``logger.confounding > 0`` or ``logger.popularity > 0`` the data set
+    gains observable columns that the logger mixes into its scores (and that
+    every learner sees): see :func:`logger_learner`.
+    """
     from simulator import load_letor, make_synthetic
 
     data = config.data
@@ -30,10 +40,65 @@ def build_datasets(config):
                               document_share=data.document_share, seed=data.seed)
     else:
         full = load_letor(data.path)
+    full = _with_logger_columns(full, config)
     if data.test_fraction == 0:
         return full, None
     train, test = full.split((1 - data.test_fraction, data.test_fraction), seed=data.seed)
-    return train, test
+    return _tagged(train, full), _tagged(test, full)
+
+
+_CONFOUNDER_STREAM, _POPULARITY_STREAM = 41, 42
+
+
+@dataclass(frozen=True, eq=False)
+class ObservedDataset(RankingDataset):
+    """A data set with columns the logger ranks by that are not (only) relevance.
+
+    Attributes
+    ----------
+    confounder_column : int
+        Column of the confounding feature (independent of relevance), -1 if none.
+    popularity_column : int
+        Column of the popularity prior, log1p of each document's clicks from
+        before the study, -1 if none.
+    """
+
+    confounder_column: int = -1
+    popularity_column: int = -1
+
+
+def _tagged(part, full):
+    if not isinstance(full, ObservedDataset):
+        return part
+    return ObservedDataset(part.features, part.labels, part.query_boundaries, part.query_ids, name=part.name,
+                           confounder_column=full.confounder_column, popularity_column=full.popularity_column)
+
+
+def _with_logger_columns(full, config):
+    """The data set with the confounder and popularity columns the [logger] section asks for."""
+    lg = config.logger
+    if lg.confounding == 0 and lg.popularity == 0:
+        return full
+    from simulator import GradeMapping
+
+    columns, tags = [], {}
+    n_features = full.n_features
+    if lg.confounding > 0:
+        # An observable feature independent of relevance: N(0, 1) per document.
+        rng = np.random.default_rng(np.random.SeedSequence(config.data.seed, spawn_key=(_CONFOUNDER_STREAM,)))
+        columns.append(rng.standard_normal(full.n_docs))
+        tags["confounder_column"] = n_features + len(columns) - 1
+    if lg.popularity > 0:
+        # Clicks from before the study: a document's pre-study exposure (log-normal, sigma 1: promotions,
+        # age, links from elsewhere) times its click probability when examined, 50 examinations on average.
+        rng = np.random.default_rng(np.random.SeedSequence(config.data.seed, spawn_key=(_POPULARITY_STREAM,)))
+        exposure = rng.lognormal(mean=-0.5, sigma=1.0, size=full.n_docs)
+        attractiveness = GradeMapping.graded(eps_minus=config.click_model.noise).probabilities
+        grades = np.minimum(full.labels, attractiveness.size - 1)
+        columns.append(np.log1p(rng.poisson(50.0 * exposure * attractiveness[grades])))
+        tags["popularity_column"] = n_features + len(columns) - 1
+    features = np.hstack([full.features, np.column_stack(columns).astype(np.float32)])
+    return ObservedDataset(features, full.labels, full.query_boundaries, full.query_ids, name=full.name, **tags)
 
 
 def build_click_model(config):
@@ -73,6 +138,25 @@ def policy_factory(config):
     return lambda scorer: PlackettLuce(_Standardised(scorer), p.k, p.temperature)
 
 
+def engagement_settings(config):
+    """The [loop] engagement settings a retrained :class:`Variant` carries (prior, unseen value, dropout)."""
+    lp = config.loop
+    return {"engagement_prior": lp.engagement_prior, "engagement_unseen": lp.engagement_unseen,
+            "engagement_dropout": lp.engagement_dropout}
+
+
+def _with_engagement(build):
+    """``build``'s variants carry the configuration's engagement settings (static ones need none)."""
+
+    @functools.wraps(build)
+    def wrapped(config, name, seed):
+        variant = build(config, name, seed)
+        return variant if variant.static else dataclasses.replace(variant, **engagement_settings(config))
+
+    return wrapped
+
+
+@_with_engagement
 def build_variant(config, name, seed):
     """The :class:`Variant` of a variant name: a built-in or a ``[variants.NAME]`` table."""
     from ltr import IPS, FullInformation, LGBMPosition, Naive, PositionTower
@@ -110,12 +194,63 @@ def build_variant(config, name, seed):
 
 
 def logger_learner(config, seed):
-    """The initial production ranker: full information on ``logger.query_fraction`` of the served queries."""
+    """The initial production ranker: full information on ``logger.query_fraction`` of the served queries.
+
+    It uses ``max(round(query_fraction * n_served), min(min_queries,
+    n_served))`` queries (the learner's ``n_queries_`` after ``fit``).  With
+    ``logger.confounding = w`` (and/or ``logger.popularity = w``) its score is
+    ``(1 - w) * z(f(x)) + w * z(c)``: the standardised relevance model mixed
+    with the standardised confounding column (the popularity column), the
+    standardisation fixed on the served queries at ``fit``.
+    """
     from ltr import FullInformation
 
     lc = config.learner
-    return FullInformation(config.logger.query_fraction, min_queries=config.logger.min_queries,
-                           backend=lc.backend, n_estimators=lc.n_estimators, num_threads=lc.num_threads, seed=seed)
+    learner = FullInformation(config.logger.query_fraction, min_queries=config.logger.min_queries,
+                              backend=lc.backend, n_estimators=lc.n_estimators, num_threads=lc.num_threads, seed=seed)
+    mixed = {name: weight for name, weight in (("confounder_column", config.logger.confounding),
+                                                ("popularity_column", config.logger.popularity)) if weight > 0}
+    return MixedLogger(learner, mixed) if mixed else learner
+
+
+class MixedLogger:
+    """A fitted ranker's standardised scores mixed with standardised observable columns of the data.
+
+    Parameters
+    ----------
+    learner : learner
+        ``fit(dataset)``, ``predict(features)``: the relevance model.
+    weights : dict of str to float
+        The data set's column attribute (``confounder_column``,
+        ``popularity_column``) and its weight; the relevance model keeps
+        ``1 - sum(weights)`` (at least 0).
+    """
+
+    def __init__(self, learner, weights):
+        self.learner = learner
+        self.weights = weights
+
+    def fit(self, dataset, statistics=None, log=None):
+        self.learner.fit(dataset, statistics, log)
+        self.n_queries_ = getattr(self.learner, "n_queries_", None)
+        self.columns_ = [getattr(dataset, name) for name in self.weights]
+        if any(c < 0 for c in self.columns_):
+            raise ValueError(f"the data set has no {', '.join(self.weights)} (build it with build_datasets)")
+        # Every column's scale is fixed here, on the served queries, so held-out scores mix the same way.
+        scores = np.asarray(self.learner.predict(dataset.features), dtype=np.float64)
+        self.scale_ = [(scores.mean(), scores.std() + 1e-12)]
+        for c in self.columns_:
+            x = dataset.features[:, c].astype(np.float64)
+            self.scale_.append((x.mean(), x.std() + 1e-12))
+        return self
+
+    def predict(self, features):
+        scores = np.asarray(self.learner.predict(features), dtype=np.float64)
+        (mean, std), rest = self.scale_[0], self.scale_[1:]
+        out = max(0.0, 1.0 - sum(self.weights.values())) * (scores - mean) / std
+        for c, w, (m, sd) in zip(self.columns_, self.weights.values(), rest):
+            out = out + w * (features[:, c].astype(np.float64) - m) / sd
+        return out
 
 
 def check_data(config):

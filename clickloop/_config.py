@@ -36,7 +36,7 @@ Examples
 >>> config_from_dict({"loop": {"roundz": 3}})
 Traceback (most recent call last):
 ...
-clickloop._config.ConfigError: unknown key 'loop.roundz'; allowed keys of [loop]: rounds, sessions_per_round, window, engagement, variants
+clickloop._config.ConfigError: unknown key 'loop.roundz'; allowed keys of [loop]: rounds, sessions_per_round, window, engagement, engagement_prior, engagement_unseen, engagement_dropout, variants
 >>> config = config_from_dict({"loop": {"variants": ["naive", "ips", "ips_clip01"]},
 ...                            "variants": {"ips_clip01": {"learner": "ips", "clip": 0.1}}})
 >>> variant_settings(config, "ips_clip01")[0], variant_settings(config, "ips_clip01")[1]["clip"]
@@ -139,8 +139,17 @@ class PolicyConfig:
 class LoggerConfig:
     """The initial production ranker: full information on a small share of the served queries."""
 
-    query_fraction: float = _opt(0.01, low=0.0, high=1.0, low_open=True)
-    min_queries: int = _opt(20, low=1)
+    query_fraction: float = _opt(0.01, low=0.0, high=1.0, low_open=True,
+                                 doc="share of the served queries whose labels train the logger; at least "
+                                     "min_queries are used (metrics.csv: labelled_queries)")
+    min_queries: int = _opt(20, low=1, doc="floor of the logger's labelled queries (Hager 2023 train on 20)")
+    confounding: float = _opt(0.0, low=0.0, high=1.0,
+                              doc="weight of an observable feature independent of relevance in the logger's "
+                                  "standardised scores (algorithmic confounding, Chaney et al. 2018); the "
+                                  "feature is appended to every learner's features")
+    popularity: float = _opt(0.0, low=0.0, high=1.0,
+                             doc="weight of a popularity prior (log1p of each document's clicks from before "
+                                 "the study) in the logger's standardised scores; appended to the features")
 
 
 @dataclass(frozen=True)
@@ -152,6 +161,13 @@ class LoopConfig:
     window: int = _opt(0, low=0, doc="rounds of history a variant trains on; 0 = all")
     engagement: str = _opt("none", choices=("none", "ctr", "ctr_count"),
                            doc="engagement features fed back from the logs (raw for naive, debiased otherwise)")
+    engagement_prior: float = _opt(0.0, low=0.0, doc="pseudo-impressions of a prior at the variant's own mean CTR "
+                                                     "(smoothed CTR); 0 = raw CTR")
+    engagement_unseen: str = _opt("estimate", choices=("estimate", "missing"),
+                                  doc="engagement of a document never shown (held-out ones too): the formula's "
+                                      "value (0, or the prior mean) or missing (NaN; the linear backend: estimate)")
+    engagement_dropout: float = _opt(0.0, low=0.0, high=0.95,
+                                     doc="share of training documents whose engagement is hidden at each refit")
     variants: tuple = _opt(VARIANTS, doc="names: built-ins or [variants.NAME] tables; the order of reports")
 
 

@@ -22,6 +22,19 @@ Two feedback channels:
     before the round: the ranker trains on the features its impressions were
     served with and the clicks they got.
 
+    "Never shown" is not "shown and never clicked": a document without an
+    impression in the history (a served document never in a top k, and every
+    held-out document) gets the value of :attr:`Variant.engagement_unseen`
+    (``"missing"``: NaN, which LightGBM routes down its own branch;
+    ``"estimate"``: what the formula gives with no observation, 0 for a raw CTR
+    and the prior mean for a smoothed one).  The CTR may be smoothed towards
+    the variant's own mean CTR with :attr:`Variant.engagement_prior`
+    pseudo-impressions, and a share :attr:`Variant.engagement_dropout` of the
+    training documents may have their engagement hidden (set to the unseen
+    value), so that the ranker learns what the features alone say for a
+    document nobody has seen.  A learner with ``backend = "linear"`` cannot
+    take NaN: its unseen value is the estimate.
+
 The loop knows learners and policies only by duck typing (``fit(dataset,
 statistics, log=None)``, ``predict(features)``; ``make_policy(scorer)``),
 and returns per-round :class:`RoundRecord` values; metrics are computed from
@@ -36,7 +49,7 @@ learner's fit is deterministic.
 """
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -46,7 +59,9 @@ from simulator import ClickStatistics, RankingDataset, simulate_sessions
 __all__ = ["LoopEnvironment", "RoundRecord", "Variant", "engagement_features", "run_loop"]
 
 _ROUND_STREAM = 7
+_DROPOUT_STREAM = 8
 ENGAGEMENT = ("none", "ctr", "ctr_count")
+UNSEEN = ("estimate", "missing")
 
 
 @dataclass(frozen=True)
@@ -76,6 +91,16 @@ class Variant:
         the learner's own ``theta_`` if it has one, else the truth of the log.
     kind : str, default=""
         The learner kind (``naive``, ``ips``, ...), for the record.
+    engagement_prior : float, default=0.0
+        Pseudo-impressions of the prior of a smoothed CTR, ``(clicks + a p0) /
+        (impressions + a)`` with ``p0`` the variant's own mean CTR over its
+        history; 0 = the raw CTR.
+    engagement_unseen : {"estimate", "missing"}, default="estimate"
+        Engagement of a document never shown: the formula's value without
+        observations, or NaN (missing).
+    engagement_dropout : float, default=0.0
+        Share of the training documents (drawn per round) whose engagement is
+        replaced by the unseen value when the ranker is refitted.
     """
 
     name: str
@@ -86,6 +111,17 @@ class Variant:
     max_log_sessions: int = 0
     assumed_theta: Any = None
     kind: str = ""
+    engagement_prior: float = 0.0
+    engagement_unseen: str = "estimate"
+    engagement_dropout: float = 0.0
+
+    def __post_init__(self):
+        if not self.engagement_prior >= 0:
+            raise ValueError(f"engagement_prior must be >= 0, got {self.engagement_prior!r}")
+        if self.engagement_unseen not in UNSEEN:
+            raise ValueError(f"engagement_unseen must be one of {UNSEEN}, got {self.engagement_unseen!r}")
+        if not 0 <= self.engagement_dropout < 1:
+            raise ValueError(f"engagement_dropout must be in [0, 1), got {self.engagement_dropout!r}")
 
 
 @dataclass(frozen=True)
@@ -140,7 +176,8 @@ class RoundRecord:
     scores : ndarray of shape (train.n_docs,)
         Scores of the deployed ranker on the served queries (as served).
     test_scores : ndarray of shape (test.n_docs,) or None
-        Its scores on the held-out queries (engagement features 0: never shown).
+        Its scores on the held-out queries (engagement features: those of a
+        document never shown).
     theta : ndarray of shape (k,) or None
         The deployed ranker's position-bias estimate (theta_1 = 1), if it has one.
     click_probability : ndarray of shape (train.n_docs, k) or None
@@ -148,6 +185,10 @@ class RoundRecord:
         the round's clicks, if its loss gives probabilities.
     log : ClickLog or None
         The round's sessions, when kept.
+    labelled_queries : int or None
+        Round 0 only: the number of served queries whose true labels trained
+        the ranker deployed in round 0 (its ``n_queries_``: the logger's, or
+        a static reference's own), if it reports one.
     """
 
     round: int
@@ -157,39 +198,65 @@ class RoundRecord:
     theta: np.ndarray | None = None
     click_probability: np.ndarray | None = None
     log: Any = field(default=None, repr=False)
+    labelled_queries: int | None = None
 
 
-def engagement_features(statistics, kind, debiased, theta=None):
+def engagement_features(statistics, kind, debiased, theta=None, *, prior=0.0, unseen="estimate"):
     """Engagement features of every document from a history of clicks.
 
     Parameters
     ----------
-    statistics : ClickStatistics or None
-        The history (None: nothing logged yet, every feature 0).
+    statistics : ClickStatistics
+        The history.
     kind : {"ctr", "ctr_count"}
     debiased : bool
         Divide clicks by expected examinations instead of impressions.
     theta : ndarray of shape (k,), optional
         Examination per rank to use for the expected examinations (a
         learner's estimate); default: the true examination of the log.
+    prior : float, default=0.0
+        Pseudo-impressions of a prior at the history's mean CTR ``p0 = sum
+        clicks / sum denominators``: the CTR is ``(clicks + prior * p0) /
+        (denominator + prior)``. 0: the raw CTR.
+    unseen : {"estimate", "missing"}, default="estimate"
+        Features of a document without an impression: the formula's value
+        (CTR 0, or ``p0`` with a prior; log count 0), or NaN.
 
     Returns
     -------
     ndarray of shape (n_docs, 1 or 2), float32
-        CTR (0 for a document never shown), then log1p of the (debiased) click count.
+        CTR, then log1p of the (debiased) click count.
 
     Examples
     --------
-    >>> stats = ClickStatistics.empty(n_docs=2, k=2)
+    >>> stats = ClickStatistics.empty(n_docs=3, k=2)
     >>> stats.impressions[0] = [10, 10]; stats.clicks[0] = [6, 2]
-    >>> stats.examination[0] = [10.0, 5.0]
-    >>> engagement_features(stats, "ctr", debiased=False)[:, 0].tolist()
-    [0.4000000059604645, 0.0]
-    >>> engagement_features(stats, "ctr", debiased=True)[:, 0].round(4).tolist()
-    [0.5333, 0.0]
+    >>> stats.impressions[1] = [0, 20]; stats.examination[0] = [10.0, 5.0]
+    >>> engagement_features(stats, "ctr", debiased=False)[:, 0].round(4).tolist()
+    [0.4, 0.0, 0.0]
+    >>> engagement_features(stats, "ctr", debiased=False, unseen="missing")[:, 0].round(4).tolist()
+    [0.4, 0.0, nan]
+
+    With a prior of 10 pseudo-impressions at the mean CTR 8 / 40 = 0.2, the
+    document never clicked in 20 impressions and the one never shown differ:
+
+    >>> engagement_features(stats, "ctr", debiased=False, prior=10.0)[:, 0].round(4).tolist()
+    [0.3333, 0.0667, 0.2]
     """
+    values, unseen_row = _engagement_columns(statistics, kind, debiased, theta, prior, unseen)
+    return values
+
+
+def _engagement_columns(statistics, kind, debiased, theta, prior, unseen):
+    """(features of every document, the feature row of a document never shown), float32."""
     if statistics is None:
         raise ValueError("engagement_features needs click statistics")
+    if kind not in ("ctr", "ctr_count"):
+        raise ValueError(f"engagement kind must be 'ctr' or 'ctr_count', got {kind!r}")
+    if unseen not in UNSEEN:
+        raise ValueError(f"unseen must be one of {UNSEEN}, got {unseen!r}")
+    if not prior >= 0:
+        raise ValueError(f"prior must be >= 0, got {prior!r}")
     impressions = statistics.impressions.sum(axis=1).astype(np.float64)
     clicks = statistics.clicks.sum(axis=1).astype(np.float64)
     if debiased:
@@ -202,22 +269,50 @@ def engagement_features(statistics, kind, debiased, theta=None):
         denominator = np.maximum(expected, 1e-3 * impressions)
     else:
         denominator = impressions
-    ctr = np.divide(clicks, denominator, out=np.zeros_like(clicks), where=denominator > 0)
-    columns = [ctr]
+    if prior > 0:
+        total = denominator.sum()
+        mean = clicks.sum() / total if total > 0 else 0.0
+        ctr = (clicks + prior * mean) / (denominator + prior)
+    else:
+        mean = 0.0
+        ctr = np.divide(clicks, denominator, out=np.zeros_like(clicks), where=denominator > 0)
+    columns, row = [ctr], [mean]
     if kind == "ctr_count":
         scaled = np.divide(clicks * impressions, denominator, out=np.zeros_like(clicks), where=denominator > 0)
         columns.append(np.log1p(scaled))
-    elif kind != "ctr":
-        raise ValueError(f"engagement kind must be 'ctr' or 'ctr_count', got {kind!r}")
-    return np.column_stack(columns).astype(np.float32)
+        row.append(0.0)
+    values = np.column_stack(columns)
+    row = np.asarray(row)
+    if unseen == "missing":
+        values[impressions == 0] = np.nan
+        row[:] = np.nan
+    return values.astype(np.float32), row.astype(np.float32)
+
+
+@dataclass(frozen=True, eq=False)
+class _EngagedDataset(RankingDataset):
+    """Served queries with engagement columns, where NaN means "never shown" (missing).
+
+    :class:`RankingDataset` holds finite features only; this one checks
+    everything else as it does and keeps the NaN of the engagement columns
+    for a learner that routes missing values (LightGBM).
+    """
+
+    def __post_init__(self):
+        features = np.array(self.features, dtype=np.float32)
+        object.__setattr__(self, "features", np.where(np.isnan(features), np.float32(0), features))
+        super().__post_init__()
+        features.flags.writeable = False
+        object.__setattr__(self, "features", features)
 
 
 def _with_features(dataset, extra):
     """The dataset with ``extra`` columns appended to its features (None: unchanged)."""
     if extra is None:
         return dataset
-    return RankingDataset(np.hstack([dataset.features, extra]), dataset.labels, dataset.query_boundaries,
-                          dataset.query_ids, name=dataset.name)
+    kind = _EngagedDataset if np.isnan(extra).any() else RankingDataset
+    return kind(np.hstack([dataset.features, extra]), dataset.labels, dataset.query_boundaries,
+                dataset.query_ids, name=dataset.name)
 
 
 class _History:
@@ -308,23 +403,29 @@ def run_loop(env, variant, initial, rounds, seed, *, completed=(), on_round=None
     oracle_theta = getattr(env.click_model, "examination_by_rank", None)
     oracle_theta = oracle_theta(k) if oracle_theta is not None else np.ones(k)
     records = list(completed)
+    labelled = getattr(initial, "n_queries_", None)
+    labelled = None if labelled is None else int(labelled)
+    if records:  # not checkpointed: the initial ranker is fitted again on every (re)start
+        records[0] = replace(records[0], labelled_queries=labelled)
     ranker, engaged = initial, False
+    unseen = _unseen_mode(env, variant)
     for record in records:  # replay the finished rounds: same history, same refits
-        extra = _engagement(env, variant, history, ranker)
+        extra, unseen_row = _engagement(env, variant, history, ranker, unseen)
         history.add(record.statistics, record.log if variant.needs_log else None)
         if not variant.static and record.round < rounds:
-            ranker, engaged = _refit(env, variant, history, extra), env.engagement != "none"
+            ranker = _refit(env, variant, history, extra, unseen_row, seed, record.round)
+            engaged = env.engagement != "none"
     for t in range(len(records), rounds + 1):
         # Engagement features of the history before this round: what the round is served with,
         # and what the ranker of the next round trains on (with this round's clicks as targets).
-        extra = _engagement(env, variant, history, ranker)
+        extra, unseen_row = _engagement(env, variant, history, ranker, unseen)
         served = _with_features(train, extra) if engaged else train
         scores = np.asarray(ranker.predict(served.features), dtype=np.float64)
         test_scores = None
         if test is not None:
             test_features = test.features
-            if engaged:  # held-out documents were never shown: engagement 0
-                test_features = np.hstack([test.features, np.zeros((test.n_docs, extra.shape[1]), np.float32)])
+            if engaged:  # held-out documents were never shown
+                test_features = np.hstack([test.features, np.tile(unseen_row, (test.n_docs, 1))])
             test_scores = np.asarray(ranker.predict(test_features), dtype=np.float64)
         policy = env.make_policy(lambda X, s=scores: s)
         keep_log = env.keep_logs or variant.needs_log
@@ -336,7 +437,7 @@ def run_loop(env, variant, initial, rounds, seed, *, completed=(), on_round=None
             round=t, statistics=run.statistics, scores=scores, test_scores=test_scores,
             theta=None if theta is None else np.asarray(theta, dtype=np.float64),
             click_probability=_click_probability(ranker, scores, k, oracle_theta),
-            log=run.log if keep_log else None,
+            log=run.log if keep_log else None, labelled_queries=labelled if t == 0 else None,
         )
         records.append(record)
         if on_round is not None:
@@ -344,24 +445,39 @@ def run_loop(env, variant, initial, rounds, seed, *, completed=(), on_round=None
         if variant.static or t == rounds:
             continue
         history.add(run.statistics, run.log if variant.needs_log else None)
-        ranker, engaged = _refit(env, variant, history, extra), env.engagement != "none"
+        ranker, engaged = _refit(env, variant, history, extra, unseen_row, seed, t), env.engagement != "none"
     return records
 
 
-def _engagement(env, variant, history, ranker):
-    """Engagement features of the history so far (zeros before any round), or None when switched off."""
+def _unseen_mode(env, variant):
+    """The variant's unseen value, "estimate" for a learner that cannot take NaN (``backend = "linear"``)."""
+    if env.engagement == "none" or variant.static or variant.engagement_unseen != "missing":
+        return variant.engagement_unseen
+    return "estimate" if getattr(variant.make_learner(), "backend", None) == "linear" else "missing"
+
+
+def _engagement(env, variant, history, ranker, unseen):
+    """(engagement features of the history so far, the row of a document never shown), or (None, None)."""
     if env.engagement == "none" or variant.static:
-        return None
-    if history.total.n_sessions == 0:
-        width = 1 if env.engagement == "ctr" else 2
-        return np.zeros((env.train.n_docs, width), dtype=np.float32)
+        return None, None
+    width = 1 if env.engagement == "ctr" else 2
+    if history.total.n_sessions == 0:  # nothing shown yet: every document is unseen
+        fill = np.nan if unseen == "missing" else 0.0
+        return np.full((env.train.n_docs, width), fill, dtype=np.float32), np.full(width, fill, np.float32)
     theta = None
     if variant.debiased:
         theta = variant.assumed_theta if variant.assumed_theta is not None else getattr(ranker, "theta_", None)
-    return engagement_features(history.total, env.engagement, variant.debiased, theta)
+    return _engagement_columns(history.total, env.engagement, variant.debiased, theta,
+                               variant.engagement_prior, unseen)
 
 
-def _refit(env, variant, history, extra):
+def _refit(env, variant, history, extra, unseen_row, seed, t):
+    """A new ranker fitted on the history; a share of its training documents' engagement hidden (dropout)."""
     learner = variant.make_learner()
+    if extra is not None and variant.engagement_dropout > 0:
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_DROPOUT_STREAM, t)))
+        hidden = rng.random(extra.shape[0]) < variant.engagement_dropout
+        extra = extra.copy()
+        extra[hidden] = unseen_row
     data = _with_features(env.train, extra)
     return learner.fit(data, history.total, log=history.log() if variant.needs_log else None)

@@ -148,7 +148,7 @@ def test_plots_name_variants_in_words_with_fixed_colours(replotted):
 
 def test_metric_labels_have_units_and_follow_the_cut_off():
     assert _metric_labels("ctr") == ("Click-through rate", "clicks per impression")
-    assert _metric_labels("ndcg@5") == ("NDCG@5 of the deployed ranker", "NDCG@5 on true labels")
+    assert _metric_labels("ndcg@5") == ("NDCG@5 on served queries (in-sample)", "NDCG@5 on true labels")
     assert _metric_labels("rbo@5")[1] == "rank-biased overlap (1 = same top 5)"
     assert _metric_labels("mrr@3") == ("mrr@3", "MRR@3")
     assert _metric_labels("custom") == ("custom", "custom")

@@ -132,3 +132,92 @@ def test_invalid_environment(env, kwargs, message):
             "sessions_per_round": 10}
     with pytest.raises(ValueError, match=message):
         LoopEnvironment(**{**base, **kwargs})
+
+
+def test_never_shown_is_not_shown_and_never_clicked():
+    stats = ClickStatistics.empty(n_docs=3, k=2)
+    stats.impressions[:] = [[10, 10], [0, 20], [0, 0]]  # clicked, shown and never clicked, never shown
+    stats.clicks[:] = [[6, 2], [0, 0], [0, 0]]
+    raw = engagement_features(stats, "ctr_count", debiased=False)
+    assert raw[1].tolist() == raw[2].tolist() == [0.0, 0.0]  # the leak: both look the same
+    missing = engagement_features(stats, "ctr_count", debiased=False, unseen="missing")
+    assert missing[1].tolist() == [0.0, 0.0] and np.isnan(missing[2]).all()
+    # Smoothed towards the mean CTR 8 / 40 with 10 pseudo-impressions: never shown = the mean.
+    smoothed = engagement_features(stats, "ctr", debiased=False, prior=10.0)[:, 0]
+    np.testing.assert_allclose(smoothed, [(8 + 2) / 30, 2 / 30, 0.2], rtol=1e-6)
+
+
+class FeatureLearner:
+    """Scores by the last feature column (the engagement), missing as -1; records what it was fitted on."""
+
+    backend = "lightgbm"
+    fitted = []
+
+    def fit(self, dataset, statistics, log=None):
+        self.fitted.append(np.array(dataset.features[:, -1]))
+        return self
+
+    def predict(self, features):
+        return np.nan_to_num(np.asarray(features[:, -1], dtype=np.float64), nan=-1.0)
+
+
+class LinearFeatureLearner(FeatureLearner):
+    backend = "linear"
+
+
+@pytest.mark.parametrize("learner, unseen, held_out", [
+    (FeatureLearner, "missing", -1.0),      # NaN for the held-out documents, routed as missing
+    (LinearFeatureLearner, "missing", 0.0),  # a linear model cannot take NaN: the estimate (raw CTR 0)
+    (FeatureLearner, "estimate", 0.0),
+])
+def test_held_out_documents_get_the_never_shown_value(env, learner, unseen, held_out):
+    train, test = env.train.split((0.7, 0.3), seed=0)
+    engaged = LoopEnvironment(train, test, env.click_model, env.make_policy, 500, engagement="ctr")
+    learner.fitted = []
+    records = run_loop(engaged, Variant("v", learner, engagement_unseen=unseen), Fixed(0), rounds=2, seed=0)
+    np.testing.assert_array_equal(records[2].test_scores, held_out)
+    # The served documents never shown in rounds 0 and 1 are missing in the second fit, the others are not.
+    shown = (records[0].statistics.impressions.sum(axis=1) > 0)
+    second = learner.fitted[1]
+    assert np.isfinite(second[shown]).all()
+    assert np.isnan(second[~shown]).all() == (learner is FeatureLearner and unseen == "missing")
+
+
+def test_engagement_dropout_hides_a_seeded_share_of_training_documents(env):
+    engaged = LoopEnvironment(env.train, None, env.click_model, env.make_policy, 2_000, engagement="ctr")
+    FeatureLearner.fitted = []
+    variant = Variant("v", FeatureLearner, engagement_unseen="missing", engagement_dropout=0.5)
+    run_loop(engaged, variant, Fixed(0), rounds=3, seed=4)
+    first = list(FeatureLearner.fitted)
+    FeatureLearner.fitted = []
+    run_loop(engaged, variant, Fixed(0), rounds=3, seed=4)
+    for a, b in zip(first, FeatureLearner.fitted):
+        np.testing.assert_array_equal(a, b)  # the same documents hidden in a rerun
+    # Without dropout the same fit sees every shown document; with it, about half of them are hidden.
+    FeatureLearner.fitted = []
+    run_loop(engaged, Variant("w", FeatureLearner, engagement_unseen="missing"), Fixed(0), rounds=2, seed=4)
+    shown = np.isfinite(FeatureLearner.fitted[1])
+    hidden = np.isnan(first[1]) & shown
+    n = shown.sum()
+    assert abs(hidden.sum() - n / 2) <= 4 * np.sqrt(n / 4), f"{hidden.sum()} of {n} hidden, expected about half"
+
+
+def test_labelled_queries_of_round_zero_survive_a_continued_run(env):
+    class Labelled(Fixed):
+        n_queries_ = 7
+
+    full = run_loop(env, Variant("ctr", CTRLearner), Labelled(0), rounds=2, seed=2)
+    assert [r.labelled_queries for r in full] == [7, None, None]
+    stripped = [full[0].__class__(**{**full[0].__dict__, "labelled_queries": None}), full[1]]
+    part = run_loop(env, Variant("ctr", CTRLearner), Labelled(0), rounds=2, seed=2, completed=stripped)
+    assert [r.labelled_queries for r in part] == [7, None, None]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"engagement_prior": -1.0}, "engagement_prior must be >= 0"),
+    ({"engagement_unseen": "zero"}, "engagement_unseen must be one of"),
+    ({"engagement_dropout": 1.0}, r"engagement_dropout must be in \[0, 1\)"),
+])
+def test_invalid_engagement_settings(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Variant("v", CTRLearner, **kwargs)
