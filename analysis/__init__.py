@@ -13,6 +13,7 @@ from ._degeneracy import (
     rbo,
     rich_get_richer_slope,
 )
+from ._manifest import MANIFEST, Manifest, check_complete, config_digest, read_manifest
 from ._round_metrics import loop_metrics
 from ._metrics import (
     METRICS,
@@ -56,6 +57,11 @@ from ._summary import summary_table, t_interval, write_summary
 from ._sweep_summary import SweepResults, plot_sweep, read_sweep_metrics, sweep_table, write_sweep_summary
 
 __all__ = [
+    "MANIFEST",
+    "Manifest",
+    "check_complete",
+    "config_digest",
+    "read_manifest",
     "loop_metrics",
     "METRICS",
     "METRICS_HEADER",

@@ -8,6 +8,7 @@ written through the atomic writer: a crash leaves whole files or a ``.tmp``.
 """
 
 import csv
+import hashlib
 import io
 from pathlib import Path
 
@@ -17,11 +18,11 @@ from simulator import ClickStatistics
 from simulator.atomic import atomic_path, atomic_write_text
 
 from ._loop import RoundRecord
+from ._outdir import STATE
 
-__all__ = ["STATE", "load_record", "read_rows", "rows_text", "save_record", "task_dir", "write_rows"]
+__all__ = ["CheckpointError", "STATE", "load_record", "read_rows", "rows_text", "save_record", "task_dir",
+           "write_rows"]
 
-#: Folder of the checkpoints inside an output folder.
-STATE = ".state"
 _OPTIONAL = ("test_scores", "theta", "click_probability")
 
 
@@ -59,15 +60,27 @@ def save_record(path, record):
 
 
 def load_record(path, round_, log=None):
-    """The :class:`RoundRecord` of a checkpoint written by :func:`save_record`."""
-    with np.load(path) as z:
-        stats = ClickStatistics.empty(int(z["n_docs"]), int(z["k"]))
-        row, rank = z["row"], z["rank"]
-        for name in ("impressions", "clicks", "examination", "inverse_examination_clicks"):
-            getattr(stats, name)[row, rank] = z[name]
-        stats.n_sessions = int(z["n_sessions"])
-        optional = {name: z[name] for name in _OPTIONAL if name in z.files}
-        return RoundRecord(round=round_, statistics=stats, scores=z["scores"], log=log, **optional)
+    """The :class:`RoundRecord` of a checkpoint written by :func:`save_record`.
+
+    Raises
+    ------
+    CheckpointError
+        If the file is not a whole checkpoint (truncated, emptied, a bad CRC,
+        missing arrays): the caller recomputes the round.
+    """
+    try:
+        with np.load(path) as z:
+            stats = ClickStatistics.empty(int(z["n_docs"]), int(z["k"]))
+            row, rank = z["row"], z["rank"]
+            for name in ("impressions", "clicks", "examination", "inverse_examination_clicks"):
+                getattr(stats, name)[row, rank] = z[name]
+            stats.n_sessions = int(z["n_sessions"])
+            optional = {name: z[name] for name in _OPTIONAL if name in z.files}
+            scores = z["scores"]
+    except Exception as exc:  # zipfile, zlib, numpy and key errors alike: the file is not whole
+        raise CheckpointError(f"{path}: not a whole checkpoint ({type(exc).__name__}: "
+                              f"{' '.join(str(exc).split())[:200]})") from None
+    return RoundRecord(round=round_, statistics=stats, scores=scores, log=log, **optional)
 
 
 def _cell(value):
@@ -75,14 +88,20 @@ def _cell(value):
 
 
 def rows_text(metric_rows, propensity_rows):
-    """``rows.csv`` text of a finished task: ``m,...`` metric rows, then ``p,...`` propensity rows."""
+    """``rows.csv`` text of a finished task: ``m,...`` metric rows, ``p,...`` propensity rows, then a trailer.
+
+    The trailer ``end,<metric rows>,<propensity rows>,<sha256 of the lines above>``
+    lets a reader tell a whole file from an emptied, cut or edited one.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     for row in metric_rows:
         writer.writerow(("m",) + tuple(_cell(v) for v in row))
     for row in propensity_rows:
         writer.writerow(("p",) + tuple(_cell(v) for v in row))
-    return buffer.getvalue()
+    body = buffer.getvalue()
+    digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
+    return body + f"end,{len(metric_rows)},{len(propensity_rows)},{digest}\n"
 
 
 def write_rows(path, metric_rows, propensity_rows):
@@ -90,14 +109,39 @@ def write_rows(path, metric_rows, propensity_rows):
     return atomic_write_text(path, rows_text(metric_rows, propensity_rows))
 
 
+class CheckpointError(ValueError):
+    """A checkpoint that is not whole (emptied, cut, edited or unreadable); the message names the file."""
+
+
 def read_rows(path):
-    """(metric rows, propensity rows) of a ``rows.csv``."""
-    metric_rows, propensity_rows = [], []
-    with open(path, newline="") as f:
-        for row in csv.reader(f):
+    """(metric rows, propensity rows) of a ``rows.csv``.
+
+    Raises
+    ------
+    CheckpointError
+        If the file is not whole: no trailer, a count or digest that does not
+        match, or a row that does not parse.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        body, _, trailer = text.rstrip("\n").rpartition("\n")
+        body = body + "\n" if body else ""
+        parts = trailer.split(",")
+        if len(parts) != 4 or parts[0] != "end":
+            raise ValueError("no end line")
+        if hashlib.sha256(body.encode("utf-8")).hexdigest() != parts[3]:
+            raise ValueError("digest mismatch")
+        metric_rows, propensity_rows = [], []
+        for row in csv.reader(io.StringIO(body)):
             if row[0] == "m":
                 metric_rows.append((int(row[1]), row[2], int(row[3]), row[4], float(row[5])))
-            else:
+            elif row[0] == "p":
                 propensity_rows.append((int(row[1]), row[2], int(row[3]), int(row[4]), float(row[5]),
                                         float(row[6])))
+            else:
+                raise ValueError(f"unknown row kind {row[0]!r}")
+        if (len(metric_rows), len(propensity_rows)) != (int(parts[1]), int(parts[2])):
+            raise ValueError("row counts differ from the end line")
+    except (OSError, UnicodeDecodeError, ValueError, IndexError) as exc:
+        raise CheckpointError(f"{path}: not a whole checkpoint ({exc})") from None
     return metric_rows, propensity_rows

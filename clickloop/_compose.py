@@ -254,11 +254,49 @@ class MixedLogger:
 
 
 def check_data(config):
-    """Read the data once before anything is written, so a bad file fails with exit 2 and no output."""
+    """Read the data once before anything is written: what a reader accepts but the experiment cannot use.
+
+    Checks that the data set splits into served and held-out queries that
+    hold at least one query with two candidates each, and that its grades
+    are ones the click model maps to click probabilities; for a LETOR file,
+    that it exists and reads.  Returns the number of served documents.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the key (``data.path``, ``data.n_queries``, ...).
+    """
+    where = "data.path" if config.data.source == "letor" else "data"
     if config.data.source == "letor":
         path = Path(config.data.path)
         if not path.is_file():
             raise ConfigError(f"data.path: no such file {str(path)!r}")
-        train, _ = build_datasets(config)
-        if train.n_queries < 2:
-            raise ConfigError(f"data.path: {path} holds too few queries ({train.n_queries}) to serve")
+    try:
+        train, test = build_datasets(config)
+    except ValueError as exc:  # a split that leaves one side without queries, among others
+        raise ConfigError(f"{where}: cannot split the data (data.test_fraction = {config.data.test_fraction}): "
+                          f"{' '.join(str(exc).split())}") from None
+    for name, part in (("served", train), ("held-out", test)):
+        if part is None:
+            continue
+        if part.n_queries < 2 and name == "served":
+            raise ConfigError(f"{where}: the served part holds {part.n_queries} query; at least 2 are needed "
+                              "(more queries, or a smaller data.test_fraction)")
+        if int(part.query_sizes.max()) < 2:
+            raise ConfigError(f"{where}: no {name} query has two candidates: there is nothing to rank")
+    grades = _click_grades(config)
+    top = int(max(train.labels.max(), test.labels.max() if test is not None else 0))
+    if grades is not None and top >= grades:
+        raise ConfigError(f"{where}: labels go up to {top}, but click_model.relevance = "
+                          f"{config.click_model.relevance!r} maps grades 0..{grades - 1} only")
+    return train.n_docs
+
+
+def _click_grades(config):
+    """Number of grades the click model maps to probabilities (None: the model takes any grade)."""
+    model = build_click_model(config)
+    for name in ("attractiveness", "relevance"):
+        mapping = getattr(model, name, None)
+        if mapping is not None and hasattr(mapping, "probabilities"):
+            return len(mapping.probabilities)
+    return None

@@ -35,11 +35,14 @@ Examples
 [(4, None), (None, 'ValueError: x must be >= 0, got -1'), (9, None)]
 """
 
+import contextlib
 import os
 from dataclasses import dataclass
 from typing import Any
 
 from simulator.validation import check_int
+
+from ._lifeline import sigint_blocked, stop_children, worker_init
 
 __all__ = ["DaskBackend", "ExecutorError", "ProcessBackend", "SerialBackend", "TaskOutcome", "execute"]
 
@@ -138,11 +141,24 @@ class ProcessBackend:
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         threads = self.threads or max(1, _cores() // self.jobs)
-        with ProcessPoolExecutor(max_workers=self.jobs, mp_context=mp.get_context("spawn")) as pool:
-            futures = {pool.submit(function, *args, numba_threads=threads): index
-                       for index, args in enumerate(tasks)}
+        # Workers ignore Ctrl-C and die with this process (kill -9 or SIGTERM included): on an
+        # interrupt or an error here, this process stops them itself, at once.
+        pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=mp.get_context("spawn"),
+                                   initializer=worker_init)
+        futures = {}
+        try:
+            with sigint_blocked():  # spawned workers inherit the blocked Ctrl-C
+                for index, args in enumerate(tasks):
+                    futures[pool.submit(function, *args, numba_threads=threads)] = index
             for future in as_completed(futures):
                 report(_outcome(futures[future], future))
+        except BaseException:
+            # Kill the workers first: the pool then fails its pending work itself (cancelling futures
+            # here races with its manager thread), and shutting down returns at once.
+            stop_children()
+            pool.shutdown(wait=True)
+            raise
+        pool.shutdown(wait=True)
 
 
 def _on_dask_worker(function, args, slots):
@@ -203,10 +219,13 @@ class DaskBackend:
         # The worker's statistical profiler samples every thread's stack each 10 ms, holding the
         # GIL: no use for batch tasks.
         environ = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
+        # Nannies and workers die with this process (the lifeline preload) and inherit a blocked
+        # Ctrl-C, which this process handles alone.
         with dask.config.set({"distributed.nanny.pre-spawn-environ": environ,
-                              "distributed.worker.profile.enabled": False}):
+                              "distributed.worker.profile.enabled": False}), sigint_blocked():
             cluster = LocalCluster(n_workers=self.n_workers, threads_per_worker=1, processes=True,
-                                   host="127.0.0.1", dashboard_address=None)
+                                   host="127.0.0.1", dashboard_address=None,
+                                   preload=["clickloop._lifeline"], preload_nanny=["clickloop._lifeline"])
         return Client(cluster), cluster
 
     def check(self):
@@ -235,10 +254,28 @@ class DaskBackend:
             for future in as_completed(futures):
                 report(_outcome(futures[future], future))
                 future.release()
-        finally:
-            client.close()
+        except BaseException:  # Ctrl-C or an error here: stop at once and quietly
+            _quiet_dask_logs()
             if cluster is not None:
-                cluster.close()
+                stop_children()  # the LocalCluster's nannies (their workers follow them)
+            with contextlib.suppress(Exception):
+                client.close(timeout=1)
+            if cluster is not None:
+                with contextlib.suppress(Exception):
+                    cluster.close(timeout=1)
+            raise
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _quiet_dask_logs():
+    """Dask logs the loss of every worker it is being shut down with: nothing a user can act on."""
+    import logging
+
+    for name in ("distributed", "distributed.nanny", "distributed.worker", "distributed.scheduler",
+                 "distributed.core", "distributed.client", "tornado"):
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
 
 
 def execute(function, tasks, backend=None, *, on_done=None):

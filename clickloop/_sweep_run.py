@@ -15,10 +15,11 @@ from pathlib import Path
 
 from simulator.atomic import atomic_write_text
 
-from ._checkpoints import STATE, task_dir
+from ._checkpoints import task_dir
 from ._compose import check_data
 from ._config import config_to_toml
 from ._executors import execute
+from ._outdir import STATE, OutputFolder
 from ._progress import RoundProgress
 from ._run import load_config_text
 from ._sweep import expand, format_value
@@ -71,7 +72,7 @@ class SweepRun:
                 f"failed={len(self.failures)})")
 
 
-def run_sweep(spec, out, *, backend=None, quiet=False, task=None):
+def run_sweep(spec, out, *, backend=None, quiet=False, task=None, force=False):
     """Run every (grid point, seed) task of a sweep and merge the results into ``out``.
 
     Parameters
@@ -90,6 +91,8 @@ def run_sweep(spec, out, *, backend=None, quiet=False, task=None):
     task : callable, optional
         The task function, default :func:`run_point_seed` (tests pass a
         wrapper to inject failures).
+    force : bool, default=False
+        Write into a non-empty folder that holds no clickloop output.
 
     Returns
     -------
@@ -101,47 +104,52 @@ def run_sweep(spec, out, *, backend=None, quiet=False, task=None):
     from analysis import write_metrics, write_propensity, write_sweep_summary
 
     task = run_point_seed if task is None else task
-    out = Path(out)
     points = expand(spec)  # every grid point validated before anything is written
     for config in {point.config.data: point.config for point in points}.values():
         check_data(config)
-    folders = {point.index: _prepare_point(point, out) for point in points}
-    tasks = [(point, seed) for point in points for seed in range(point.config.seeds)]
-    results, pending = {}, []
-    for point, seed in tasks:
-        rows = finished_rows(point.config, seed, folders[point.index])
-        if rows is None:
-            pending.append((point, seed))
-        else:
-            results[(point.index, seed)] = rows
-    per_task = {point.index: point.config.loop.rounds + 1 for point in points}
-    folders_of = [task_dir(folders[point.index], seed, name) for point, seed in pending
-                  for name in point.config.loop.variants]
-    rounds_of = [per_task[point.index] for point, seed in pending for _ in point.config.loop.variants]
-    failures = []
-    with RoundProgress(folders_of, rounds_of, not quiet) as progress:
-        def done(outcome):
-            point, seed = pending[outcome.index]
-            if outcome.ok:
-                results[(point.index, seed)] = outcome.value
+    text = "".join(config_to_toml(point.config) for point in points)
+    with OutputFolder(out, "sweep", text, force=force) as owner:
+        out = owner.out
+        owner.add(RUNS, "metrics.csv", "propensity.csv", "failures.csv", "summary.md")
+        folders = {point.index: _prepare_point(point, out) for point in points}
+        tasks = [(point, seed) for point in points for seed in range(point.config.seeds)]
+        results, pending = {}, []
+        for point, seed in tasks:
+            rows = finished_rows(point.config, seed, folders[point.index])
+            if rows is None:
+                pending.append((point, seed))
             else:
-                failures.append((point, seed, outcome.error))
-                progress.write(f"clickloop: task failed: {point.label}, seed {seed}: {outcome.error}")
+                results[(point.index, seed)] = rows
+        per_task = {point.index: point.config.loop.rounds + 1 for point in points}
+        folders_of = [task_dir(folders[point.index], seed, name) for point, seed in pending
+                      for name in point.config.loop.variants]
+        rounds_of = [per_task[point.index] for point, seed in pending for _ in point.config.loop.variants]
+        failures = []
+        with RoundProgress(folders_of, rounds_of, not quiet) as progress:
+            def done(outcome):
+                point, seed = pending[outcome.index]
+                if outcome.ok:
+                    results[(point.index, seed)] = outcome.value
+                else:
+                    failures.append((point, seed, outcome.error))
+                    progress.write(f"clickloop: task failed: {point.label}, seed {seed}: {outcome.error}")
 
-        execute(task, [(point.config, seed, str(folders[point.index])) for point, seed in pending], backend,
-                on_done=done)
-    keys = [key for key, _ in spec.grid]
-    for part, write in enumerate((write_metrics, write_propensity)):
-        merged = [tuple(format_value(value) for _, value in point.values) + tuple(row)
-                  for point, seed in tasks if (point.index, seed) in results
-                  for row in results[(point.index, seed)][part]]
-        write(out / ("metrics.csv", "propensity.csv")[part], merged, leading=keys)
-    failures.sort(key=lambda f: (f[0].index, f[1]))
-    if failures:
-        atomic_write_text(out / "failures.csv", _csv_text(
-            keys + ["seed", "error"],
-            [tuple(format_value(v) for _, v in p.values) + (seed, error) for p, seed, error in failures]))
-    elif (out / "failures.csv").exists():
-        (out / "failures.csv").unlink()
-    write_sweep_summary(out)
+            execute(task, [(point.config, seed, str(folders[point.index])) for point, seed in pending], backend,
+                    on_done=done)
+        keys = [key for key, _ in spec.grid]
+        for part, write in enumerate((write_metrics, write_propensity)):
+            merged = [tuple(format_value(value) for _, value in point.values) + tuple(row)
+                      for point, seed in tasks if (point.index, seed) in results
+                      for row in results[(point.index, seed)][part]]
+            write(out / ("metrics.csv", "propensity.csv")[part], merged, leading=keys)
+        failures.sort(key=lambda f: (f[0].index, f[1]))
+        if failures:
+            atomic_write_text(out / "failures.csv", _csv_text(
+                keys + ["seed", "error"],
+                [tuple(format_value(v) for _, v in p.values) + (seed, error) for p, seed, error in failures]))
+        elif (out / "failures.csv").exists():
+            (out / "failures.csv").unlink()
+        owner.add(*write_sweep_summary(out))
+        if not failures:  # a sweep with failed tasks stays "running" until a re-run finishes them
+            owner.complete()
     return SweepRun(points, len(tasks), len(tasks) - len(pending), failures)

@@ -7,16 +7,15 @@ a rerun continues after the last checkpoint and, once the task is done,
 returns its saved rows.
 """
 
+import sys
 from pathlib import Path
 
-from ._checkpoints import load_record, read_rows, save_record, task_dir, write_rows
+from ._checkpoints import CheckpointError, load_record, read_rows, save_record, task_dir, write_rows
 from ._compose import build_click_model, build_datasets, build_variant, logger_learner, policy_factory
 from ._loop import LoopEnvironment, run_loop
+from ._outdir import LOGS
 
-__all__ = ["LOGS", "run_point_seed", "run_task"]
-
-#: Folder of the click logs a user asked for (``output.save_logs``).
-LOGS = "logs"
+__all__ = ["run_point_seed", "run_task"]
 
 
 def run_task(config, seed, variant_name, out, numba_threads=None):
@@ -45,12 +44,16 @@ def run_task(config, seed, variant_name, out, numba_threads=None):
 
         numba.set_num_threads(numba_threads)
     from analysis import loop_metrics
-    from simulator import load_click_log, save_click_log
+    from simulator import ClickLogError, load_click_log, save_click_log
 
     folder = task_dir(out, seed, variant_name)
     done = folder / "rows.csv"
     if done.exists():
-        return read_rows(done)
+        try:
+            return read_rows(done)
+        except CheckpointError as exc:  # recomputed from the round checkpoints, never read as empty
+            _warn(f"{exc}; recomputing the task's metrics")
+            done.unlink()
     folder.mkdir(parents=True, exist_ok=True)
     train, test = build_datasets(config)
     variant = build_variant(config, variant_name, seed)
@@ -67,8 +70,17 @@ def run_task(config, seed, variant_name, out, numba_threads=None):
     while (folder / f"round_{len(completed)}.npz").exists():
         t = len(completed)
         log_path = log_dir / f"round_{t}.parquet"
-        log = load_click_log(log_path) if log_path.exists() else None
-        completed.append(load_record(folder / f"round_{t}.npz", t, log))
+        try:
+            log = load_click_log(log_path) if log_path.exists() else None
+            if variant.needs_log and log is None:
+                raise CheckpointError(f"{log_path}: missing (the learner needs the round's log)")
+            completed.append(load_record(folder / f"round_{t}.npz", t, log))
+        except (CheckpointError, ClickLogError) as exc:
+            _warn(f"{' '.join(str(exc).split())}; recomputing from round {t}")
+            for later in folder.glob("round_*.npz"):  # this round and every later one
+                if int(later.stem.split("_")[1]) >= t:
+                    later.unlink()
+            break
 
     def checkpoint(record):
         if record.log is not None and (keep_logs or variant.needs_log):
@@ -85,6 +97,10 @@ def run_task(config, seed, variant_name, out, numba_threads=None):
     propensity_rows = [(seed, variant_name, r, k, t, e) for r, k, t, e in propensity]
     write_rows(done, metric_rows, propensity_rows)
     return metric_rows, propensity_rows
+
+
+def _warn(message):
+    print(f"clickloop: warning: {message}", file=sys.stderr, flush=True)
 
 
 def run_point_seed(config, seed, out, numba_threads=None):
@@ -108,5 +124,8 @@ def finished_rows(config, seed, out):
     paths = [task_dir(out, seed, name) / "rows.csv" for name in config.loop.variants]
     if not all(path.exists() for path in paths):
         return None
-    read = [read_rows(path) for path in paths]
+    try:
+        read = [read_rows(path) for path in paths]
+    except CheckpointError:  # run_task names it and recomputes
+        return None
     return [row for rows in read for row in rows[0]], [row for rows in read for row in rows[1]]

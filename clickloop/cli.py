@@ -18,12 +18,15 @@ before anything is written.
 import argparse
 import dataclasses
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 from simulator import LetorFormatError
 
+from ._budget import check_budget
 from ._compose import check_data
 from ._config import PRESETS, ConfigError, load_config
 from ._executors import DaskBackend, ExecutorError, ProcessBackend, SerialBackend
@@ -74,12 +77,14 @@ def sweep_main(args):
         if args.seeds:
             spec = dataclasses.replace(spec, seeds=args.seeds)
         workers = args.dask_local or (args.jobs if args.scheduler is None else 0)
+        points = expand(spec)
         if workers > 1:
-            _warn_oversubscription(expand(spec), workers)
+            _warn_oversubscription(points, workers)
+        check_budget([point.config for point in points], max(1, workers), args.allow_long)
         start = time.perf_counter()
-        run = run_sweep(spec, args.out, backend=backend, quiet=args.quiet)
+        run = run_sweep(spec, args.out, backend=backend, quiet=args.quiet, force=args.force)
     except (ConfigError, LetorFormatError, UsageError, ExecutorError) as exc:
-        print(f"clickloop: error: {exc}", file=sys.stderr)
+        print(f"clickloop: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("clickloop: interrupted; run the same command again to continue", file=sys.stderr)
@@ -122,6 +127,12 @@ def _positive_float(text):
     return value
 
 
+def _folder(text):
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a folder, got an empty path")
+    return Path(text)
+
+
 def _parser():
     parser = _OneLineParser(prog="clickloop", description="clickloop: feedback loops of learning to rank from clicks")
     parser.add_argument("--config", type=Path, help="experiment configuration (TOML)")
@@ -130,10 +141,14 @@ def _parser():
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                         help="override one configuration value (repeatable)")
     parser.add_argument("--seeds", type=_positive_int, help="number of seeds (0..N-1)")
-    parser.add_argument("--out", type=Path, default=Path("results"), help="output folder (default: results)")
+    parser.add_argument("--out", type=_folder, default=Path("results"), help="output folder (default: results)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     parser.add_argument("--jobs", type=_positive_int, default=1, help="worker processes (default: 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary on the terminal")
+    parser.add_argument("--force", action="store_true",
+                        help="write into a non-empty --out that holds no clickloop run (nothing in it is deleted)")
+    parser.add_argument("--allow-long", action="store_true",
+                        help="run what the up-front estimate says would take more than a day")
     # Sweeps (see the "Sweeps" section)
     parser.add_argument("--sweep", type=Path, metavar="FILE.toml",
                         help="run a grid of configurations x seeds (base, [set] and [grid] in the file)")
@@ -145,9 +160,20 @@ def _parser():
     return parser
 
 
+def _one_line(exc):
+    return " ".join(str(exc).split())
+
+
+def _terminate(signum, frame):
+    """SIGTERM: unwind like Ctrl-C (workers are stopped, the folder's lock released), exit 143."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv=None):
     """The ``clickloop`` command (``python -m clickloop``): 0 done, 1 a task failed, 2 bad input, 130 interrupted."""
     args = _parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     if args.sweep is not None or args.scheduler is not None or args.dask_local is not None \
             or args.scheduler_timeout is not None:
         return sweep_main(args)  # the "Sweeps" section
@@ -159,11 +185,14 @@ def main(argv=None):
         overrides = list(args.overrides) + ([f"seeds={args.seeds}"] if args.seeds else [])
         preset_name = args.preset or (None if args.config else "default")
         config = load_config(args.config, preset_name=preset_name, overrides=overrides)
-        check_data(config)
+        workers = min(args.jobs, config.seeds * len(config.loop.variants))
+        check_budget([config], workers, args.allow_long)  # before the data is made: n_queries = 10**9 is refused
+        n_docs = check_data(config)
+        check_budget([config], workers, args.allow_long, n_docs)
         start = time.perf_counter()
-        run_experiment(config, args.out, jobs=args.jobs, resume=args.resume, quiet=args.quiet)
+        run_experiment(config, args.out, jobs=args.jobs, resume=args.resume, quiet=args.quiet, force=args.force)
     except (ConfigError, LetorFormatError, UsageError) as exc:
-        print(f"clickloop: error: {exc}", file=sys.stderr)
+        print(f"clickloop: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except TaskFailures as exc:
         print(f"clickloop: error: {exc}", file=sys.stderr)

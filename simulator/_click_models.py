@@ -108,6 +108,9 @@ def _check_displayed(displayed, n_docs):
         raise ValueError(
             f"displayed refers to document {displayed.max()} but labels has only {n_docs} documents"
         )
+    if displayed.size and displayed.min() < -1:
+        raise ValueError(f"displayed holds {displayed.min()}; a document index is >= 0 and only -1 marks an "
+                         "empty slot")
     # Kernels index with int64 or int32; anything else is converted once here.
     if displayed.dtype not in (np.int32, np.int64):
         displayed = displayed.astype(np.int64)

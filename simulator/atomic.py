@@ -23,6 +23,7 @@ Examples
 import contextlib
 import os
 import pathlib
+import re
 import secrets
 
 __all__ = ["TEMPORARY_SUFFIX", "atomic_path", "atomic_write_bytes", "atomic_write_text", "remove_stale_temporaries",
@@ -30,6 +31,7 @@ __all__ = ["TEMPORARY_SUFFIX", "atomic_path", "atomic_write_bytes", "atomic_writ
 
 #: Suffix of every temporary file the atomic writer makes.
 TEMPORARY_SUFFIX = ".tmp"
+_TEMPORARY = re.compile(r"\..+\.[0-9]+\.[0-9a-f]{8}\.tmp")
 
 
 def temporary_name(path):
@@ -78,10 +80,15 @@ def atomic_write_text(path, text):
 
 
 def remove_stale_temporaries(folder):
-    """Remove the temporary files a crashed writer left in ``folder`` and below; returns how many."""
+    """Remove the temporary files a crashed writer left in ``folder`` and below; returns how many.
+
+    Only names of this writer's exact form (``.NAME.PID.HEX8.tmp``) are
+    removed, never another program's files.  Call it only while no writer of
+    the same run is active (a run does, under its folder's lock).
+    """
     removed = 0
     for stale in pathlib.Path(folder).rglob(f".*{TEMPORARY_SUFFIX}"):
-        if stale.is_file():
+        if stale.is_file() and _TEMPORARY.fullmatch(stale.name):
             stale.unlink(missing_ok=True)
             removed += 1
     return removed

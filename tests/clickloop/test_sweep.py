@@ -255,25 +255,34 @@ def test_processes_equal_serial_byte_for_byte(serial_sweep, tmp_path):
         assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
 
 
-def test_failing_grid_point_is_reported_and_the_rest_complete(tmp_path, capsys):
-    # data.test_fraction = 0.9 of 8 queries validates, but leaves one served query: LightGBM fails at run time.
-    fixed = {**BASE, "data.n_queries": 8}
-    path = write_sweep(tmp_path, tomli_w.dumps({"preset": "smoke", "seeds": 2, "set": fixed,
-                                                "grid": {"data.test_fraction": [0.2, 0.9]}}))
+def test_failing_grid_point_is_reported_and_the_rest_complete(tmp_path, capsys, monkeypatch):
+    # Bad data is refused up front, so the run-time failure of one grid point is injected.
+    real = clickloop._sweep_run.run_point_seed
+
+    def failing(config, seed, out, numba_threads=None):
+        if config.data.test_fraction == 0.3:
+            raise RuntimeError("injected failure")
+        return real(config, seed, out, numba_threads)
+
+    monkeypatch.setattr(clickloop._sweep_run, "run_point_seed", failing)
+    path = write_sweep(tmp_path, tomli_w.dumps({"preset": "smoke", "seeds": 2, "set": BASE,
+                                                "grid": {"data.test_fraction": [0.2, 0.3]}}))
     out = tmp_path / "out"
     assert main(["--sweep", str(path), "--out", str(out), "--quiet"]) == 1
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("clickloop:")]
     failed = [line for line in err if "task failed" in line]
     assert len(failed) == 2, err
-    assert all("data.test_fraction=0.9, seed " in line and "LightGBMError" in line for line in failed), failed
+    assert all("data.test_fraction=0.3, seed " in line and "RuntimeError: injected failure" in line
+               for line in failed), failed
     with open(out / "failures.csv", newline="") as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["data.test_fraction", "seed", "error"]
-    assert [(r[0], r[1]) for r in rows[1:]] == [("0.9", "0"), ("0.9", "1")]
+    assert [(r[0], r[1]) for r in rows[1:]] == [("0.3", "0"), ("0.3", "1")]
     with open(out / "metrics.csv", newline="") as f:
         points = {(r[0], r[1]) for r in list(csv.reader(f))[1:]}
     assert points == {("0.2", "0"), ("0.2", "1")}
     assert "2 task(s) failed" in (out / "summary.md").read_text()
+    assert clickloop._outdir.read_manifest(out).status == "running"  # not complete until a re-run finishes
 
 
 def test_rerun_retries_only_failed_and_skips_finished(serial_sweep, tmp_path):

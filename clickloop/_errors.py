@@ -1,0 +1,11 @@
+"""Errors of the application layer and the exit codes the CLI gives them."""
+
+__all__ = ["TaskFailures", "UsageError"]
+
+
+class UsageError(Exception):
+    """Bad input from the command line or a bad output folder: one line on stderr, exit code 2."""
+
+
+class TaskFailures(RuntimeError):
+    """Some tasks of a run raised: one line on stderr, exit code 1, no merged outputs."""
