@@ -98,6 +98,36 @@ METRIC_LABELS = {
 }
 """Panel title and y-axis label of the known metrics."""
 
+#: Range of the values of the known metrics (bands and error bars are clipped to it).
+METRIC_RANGES = {
+    "ndcg@10": (0.0, 1.0), "heldout_ndcg@10": (0.0, 1.0), "ctr": (0.0, 1.0), "exposure_gini": (0.0, 1.0),
+    "exposure_entropy": (0.0, 1.0), "coverage": (0.0, 1.0), "coverage_round": (0.0, 1.0),
+    "kendall_tau": (-1.0, 1.0), "rbo@10": (0.0, 1.0), "propensity_error": (0.0, math.inf),
+    "log_loss": (0.0, math.inf), "brier": (0.0, 1.0), "ece": (0.0, 1.0), "confounder_share@10": (0.0, 1.0),
+    "popularity_share@10": (0.0, 1.0), "labelled_queries": (0.0, math.inf),
+}
+
+
+def metric_range(metric):
+    """(low, high) a metric's values cannot leave (any cut-off @K as @10); (-inf, inf) if unknown.
+
+    Examples
+    --------
+    >>> from analysis._plots import metric_range
+    >>> metric_range("heldout_ndcg@5"), metric_range("kendall_tau"), metric_range("rich_get_richer")
+    ((0.0, 1.0), (-1.0, 1.0), (-inf, inf))
+    """
+    family, at, k = metric.partition("@")
+    key = f"{family}@10" if at and k.isdigit() else metric
+    return METRIC_RANGES.get(key, (-math.inf, math.inf))
+
+
+def clip_to_range(values, metric):
+    """``values`` clipped to :func:`metric_range` (NaN stays NaN)."""
+    low, high = metric_range(metric)
+    return np.clip(np.asarray(values, dtype=np.float64), low, high)
+
+
 _AT_K = re.compile(r"(ndcg|heldout_ndcg|rbo|precision|err|mrr|confounder_share|popularity_share)@([1-9][0-9]*)")
 
 
@@ -149,6 +179,16 @@ def _styles(variants):
         taken_markers.add(marker)
         styles[variant] = (colour, marker)
     return styles
+
+
+def line_width(position, n_curves):
+    """Line width of the curve drawn ``position``-th of ``n_curves``: the first widest (4.0), the last 1.2.
+
+    Curves are drawn in this order, each above the previous ones, so where two
+    coincide the later, thinner one runs inside the earlier, wider one and
+    both colours stay visible.
+    """
+    return 1.2 + 2.8 * (n_curves - 1 - position) / max(1, n_curves - 1)
 
 
 def _metric_rows(results):
@@ -251,6 +291,7 @@ def plot_degeneracy(results, path_stem, metrics=None):
     from matplotlib.ticker import MaxNLocator
 
     variants = rows.variants
+    retrained = [v for v in variants if v not in REFERENCE_VARIANTS]
     styles = _styles(variants)
     n_columns = min(PANEL_COLUMNS, len(panels))
     n_rows = math.ceil(len(panels) / PANEL_COLUMNS)
@@ -276,11 +317,14 @@ def plot_degeneracy(results, path_stem, metrics=None):
                             linewidth=1.5, label=variant_label(variant))
                     continue
                 mean, low, high = _band(values)
+                low, high = clip_to_range(low, metric), clip_to_range(high, metric)
+                position = retrained.index(variant)
                 (line,) = ax.plot(rounds, mean, color=colour, marker=marker, markersize=4,
-                                  markevery=max(1, rounds.size // 12), linewidth=1.6,
+                                  markevery=max(1, rounds.size // 12),
+                                  linewidth=line_width(position, len(retrained)), zorder=2 + position,
                                   label=variant_label(variant))
-                ax.fill_between(rounds, low, high, color=colour, alpha=0.18, linewidth=0)
-                handles.setdefault(variant, line)
+                band = ax.fill_between(rounds, low, high, color=colour, alpha=0.12, linewidth=0)
+                handles.setdefault(variant, (band, line))
             ax.set_title(title)
             ax.set_xlabel("round (retraining iteration)")
             ax.set_ylabel(ylabel)
@@ -288,8 +332,9 @@ def plot_degeneracy(results, path_stem, metrics=None):
         ordered = [v for v in variants if v in handles]
         fig.legend([handles[v] for v in ordered], [variant_label(v) for v in ordered],
                    loc="outside lower center", ncols=min(len(ordered), 4) or 1, frameon=False)
-        fig.suptitle("Feedback-loop degeneracy over rounds (mean and 95 % t band over seeds; "
-                     "references dashed/dotted)")
+        fig.suptitle("Feedback-loop degeneracy over rounds (mean and 95 % t band over seeds, clipped to the "
+                     "metric's range; references dashed/dotted;\nwhere curves coincide, the later one runs "
+                     "inside the wider earlier one; overlapping bands mix their colours)")
         return _save(fig, path_stem)
 
 
@@ -338,11 +383,18 @@ def plot_propensity(propensity_rows, path_stem):
     >>> paths[0].name
     'propensity.png'
     """
-    from matplotlib.ticker import MaxNLocator
-
     rows = _propensity_rows(propensity_rows)
     if len(rows) == 0:
         raise ValueError("propensity_rows has no rows")
+    with _rc():
+        return _save(propensity_figure(rows), path_stem)
+
+
+def propensity_figure(rows):
+    """The figure of :func:`plot_propensity` (a :class:`matplotlib.figure.Figure`), not saved."""
+    from matplotlib.ticker import MaxNLocator
+
+    rows = _propensity_rows(rows)
     variants = rows.variants
     styles = _styles(variants)
     with _rc():
@@ -356,6 +408,8 @@ def plot_propensity(propensity_rows, path_stem):
             at_final |= (rows.variant == variant) & (rows.round == last)
             colour, marker = styles[variant]
             mean, low, high = _band(estimated)
+            # The ratios are positive: a band below 0 (a t interval of few seeds) would vanish on the log axis.
+            low = np.where(low > 0, low, np.fmin.reduce(np.where(estimated > 0, estimated, np.inf), axis=0))
             ax.plot(ranks, mean, color=colour, marker=marker, markersize=5, linewidth=1.6,
                     label=f"{variant_label(variant)}, estimated")
             ax.fill_between(ranks, low, high, color=colour, alpha=0.18, linewidth=0)
@@ -369,9 +423,11 @@ def plot_propensity(propensity_rows, path_stem):
         ax.set_xlabel("rank (1 = top)")
         ax.set_ylabel(r"examination relative to rank 1 ($\theta_k / \theta_1$)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylim(bottom=0)
+        # A log axis: an estimate 4x the truth at rank 10 (0.01 against 0.04) is as far from it as 0.25
+        # from 1, and a linear axis hides it against the top ranks.
+        ax.set_yscale("log")
         ax.legend(frameon=False)
-        return _save(fig, path_stem)
+        return fig
 
 
 def plot_final_round(results, path_stem, metric="ndcg@10"):
