@@ -257,12 +257,17 @@ class DaskBackend:
         except BaseException:  # Ctrl-C or an error here: stop at once and quietly
             _quiet_dask_logs()
             if cluster is not None:
-                stop_children()  # the LocalCluster's nannies (their workers follow them)
+                # The LocalCluster's nannies live in this process and restart a worker that dies,
+                # unless they are closing: mark them so, kill the workers, then close.
+                for nanny in list(cluster.workers.values()):
+                    with contextlib.suppress(Exception):
+                        nanny.close_gracefully(reason="clickloop-stopped")
+                stop_children()
             with contextlib.suppress(Exception):
                 client.close(timeout=1)
             if cluster is not None:
                 with contextlib.suppress(Exception):
-                    cluster.close(timeout=1)
+                    cluster.close(timeout=2)
             raise
         client.close()
         if cluster is not None:
