@@ -65,7 +65,7 @@ def main(argv=None):
     parser.add_argument("--compare", action="store_true", help="held-out NDCG@10 comparison instead of timing")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--learning-rates", type=float, nargs="+",
-                        help="with --compare: PLRank (IPS, DCG@10) at these learning rates instead, first seed only")
+                        help="with --compare: PLRank (IPS, DCG@10) at these learning rates instead (first seed)")
     args = parser.parse_args(argv)
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     if args.compare:
@@ -201,7 +201,7 @@ def expected_ndcg(scores, test, n_samples=1000, cutoff=10):
     Queries without a relevant document count 1 (as ``analysis.ndcg``).
     """
     from ltr import _pl_rank_kernels as kernels
-    from simulator._rng import derive_key
+    from simulator.kernels import derive_key
 
     b = np.asarray(test.query_boundaries, dtype=np.int64)
     gain = 2.0 ** test.labels.astype(np.float64) - 1.0

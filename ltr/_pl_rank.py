@@ -23,7 +23,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from simulator._rng import derive_key
+from simulator.kernels import derive_key
 
 from . import _pl_rank_kernels as kernels
 from ._learners import IPS

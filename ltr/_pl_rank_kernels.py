@@ -3,9 +3,9 @@
 Pure functions over arrays and scalars: no validation, no objects.  Queries
 are CSR groups of rows (``boundaries``, int64 of shape (n_queries + 1,)).
 
-Randomness comes from :mod:`simulator._rng`: sample j of query q draws its
-uniforms ``uniform(session_key(key, q), j * n_q + i)`` for its n_q documents
-i, so every sampled ranking is a pure function of (key, q, j): the results do
+Randomness comes from :mod:`simulator.kernels`: sample j of query q draws
+its uniforms ``uniform(session_key(key, q), j * n_q + i)`` for its n_q
+documents i, so every sampled ranking is a pure function of (key, q, j): the results do
 not depend on the number of numba threads, on how queries are split into
 blocks, or on whether the compiled kernel or its ``.py_func`` runs.
 
@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from simulator._rng import session_key, uniform
+from simulator.kernels import session_key, uniform
 
 # Queries per parallel work item (scratch arrays are allocated once per block).
 QUERY_BLOCK = 64
@@ -212,8 +212,8 @@ def pl_rank_gradient(scores, rho, boundaries, discount, n_samples, key, grad, fi
             start = boundaries[q]
             n = boundaries[q + 1] - start
             skey = np.uint64(session_key(key, q))  # uint64 also in .py_func
-            v = _pl_rank_query(scores, rho, start, n, discount, n_samples, skey, weight, inv_weight, best_t, best_i,
-                               rank_of, z, tail, a, b, c1, c2, grad, fisher)
+            v = _pl_rank_query(scores, rho, start, n, discount, n_samples, skey, weight, inv_weight, best_t,
+                               best_i, rank_of, z, tail, a, b, c1, c2, grad, fisher)
             value[q] = v
             for i in range(n):
                 grad[start + i] /= n_samples

@@ -11,7 +11,7 @@ from ltr import LambdaMARTClicks, PLRank, click_relevance
 from ltr import _pl_rank_kernels as kernels
 from policies import Deterministic, UniformRandom
 from simulator import PBM, make_synthetic, simulate_sessions
-from simulator._rng import derive_key
+from simulator.kernels import derive_key
 
 Z = 4.5
 
