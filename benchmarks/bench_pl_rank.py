@@ -31,6 +31,7 @@ Usage::
                                        [--logging deterministic] [--json out.json]
     python benchmarks/bench_pl_rank.py --compare [--seeds 0 1 2] [--sessions 1000000]
     python benchmarks/bench_pl_rank.py --compare --learning-rates 0.1 0.3 1.0
+    python benchmarks/bench_pl_rank.py --compare --n-samples 8 16 32 100
 """
 
 import argparse
@@ -66,6 +67,8 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--learning-rates", type=float, nargs="+",
                         help="with --compare: PLRank (IPS, DCG@10) at these learning rates instead (first seed)")
+    parser.add_argument("--n-samples", type=int, nargs="+",
+                        help="with --compare: PLRank (IPS, DCG@10) with these numbers of samples instead (first seed)")
     args = parser.parse_args(argv)
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     if args.compare:
@@ -158,6 +161,11 @@ def compare(args):
         learners = {f"pl_rank (ips, dcg@10, learning_rate {lr:g})":
                     (lambda seed, lr=lr: PLRank(targets="ips", learning_rate=lr, num_threads=t, seed=seed))
                     for lr in args.learning_rates}
+    if args.n_samples:
+        args.seeds = args.seeds[:1]
+        learners = {f"pl_rank (ips, dcg@10, {n} samples)":
+                    (lambda seed, n=n: PLRank(targets="ips", n_samples=n, num_threads=t, seed=seed))
+                    for n in args.n_samples}
     scores = {name: [] for name in ["logger", *learners]}
     stochastic = {name: [] for name in ["logger", *learners]}
     seconds = {name: [] for name in learners}
