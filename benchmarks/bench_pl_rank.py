@@ -68,7 +68,7 @@ def main(argv=None):
     parser.add_argument("--learning-rates", type=float, nargs="+",
                         help="with --compare: PLRank (IPS, DCG@10) at these learning rates instead (first seed)")
     parser.add_argument("--n-samples", type=int, nargs="+",
-                        help="with --compare: PLRank (IPS, DCG@10) with these numbers of samples instead (first seed)")
+                        help="with --compare: PLRank (IPS, DCG@10) with these sample counts instead (first seed)")
     args = parser.parse_args(argv)
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     if args.compare:
