@@ -8,6 +8,7 @@ written through the atomic writer: a crash leaves whole files or a ``.tmp``.
 """
 
 import csv
+import dataclasses
 import hashlib
 import io
 from pathlib import Path
@@ -55,6 +56,10 @@ def save_record(path, record):
         value = getattr(record, name)
         if value is not None:
             arrays[name] = value
+    if stats.expected_impressions is not None:  # the policy's expected placements (policy-aware learners)
+        e_row, e_rank = np.nonzero(stats.expected_impressions)
+        arrays.update(expected_row=_compact(e_row), expected_rank=_compact(e_rank),
+                      expected_impressions=stats.expected_impressions[e_row, e_rank])
     with atomic_path(path) as temporary, open(temporary, "wb") as f:
         np.savez(f, **arrays)
 
@@ -75,6 +80,10 @@ def load_record(path, round_, log=None):
             for name in ("impressions", "clicks", "examination", "inverse_examination_clicks"):
                 getattr(stats, name)[row, rank] = z[name]
             stats.n_sessions = int(z["n_sessions"])
+            if "expected_impressions" in z.files:
+                expected = np.zeros(stats.impressions.shape, dtype=np.float64)
+                expected[z["expected_row"], z["expected_rank"]] = z["expected_impressions"]
+                stats = dataclasses.replace(stats, expected_impressions=expected)
             optional = {name: z[name] for name in _OPTIONAL if name in z.files}
             scores = z["scores"]
     except Exception as exc:  # zipfile, zlib, numpy and key errors alike: the file is not whole

@@ -169,14 +169,8 @@ def build_variant(config, name, seed):
     if kind == "naive":
         loss = params.get("loss") or lc.loss  # empty: the shared learner.loss
         return Variant(name, lambda: Naive(loss=loss, **shared), kind=kind)
-    if kind == "ips":
-        loss = params.get("loss") or lc.loss  # empty: the shared learner.loss
-        clip = "auto" if params["clip"] < 0 else params["clip"]
-        propensity, assumed = params["propensity"], None
-        if propensity == "pbm":  # a misspecifiable assumption, e.g. PBM propensities on cascade clicks
-            propensity = assumed = pbm_theta(config.policy.k, params["assumed_eta"])
-        return Variant(name, lambda: IPS(propensity=propensity, clip=clip, loss=loss, **shared),
-                       kind=kind, debiased=True, assumed_theta=assumed)
+    if kind in ("ips", "dr"):
+        return _debiased_variant(config, name, kind, params, shared)
     if kind == "tower":
         return Variant(name, lambda: PositionTower(n_iter=params["n_iter"], dropout=params["dropout"],
                                                    document_prior=params["document_prior"], **shared),
@@ -191,6 +185,45 @@ def build_variant(config, name, seed):
     if kind == "logger":
         return Variant(name, lambda: logger_learner(config, seed), kind=kind, static=True)
     raise ConfigError(f"variants.{name}.learner: unknown learner kind {kind!r}")
+
+
+def _affine(config):
+    """(alpha, beta) of the true click model per rank: trust bias, or PBM as alpha = theta, beta = 0."""
+    model = build_click_model(config)
+    k = config.policy.k
+    affine = model.affine_parameters(np.zeros(1, dtype=np.int64), k)
+    if affine is None:
+        raise ConfigError(f"affine = true needs an affine click model (pbm, trust_*), not {config.click_model.name!r}")
+    theta, eps_minus, slope, _ = affine
+    return theta * slope, theta * eps_minus
+
+
+def _debiased_variant(config, name, kind, params, shared):
+    """IPS or DR with its propensities, clip and the parts of the loop it needs (placements, logs)."""
+    from ltr import DR, IPS
+    from simulator import pbm_theta
+
+    loss = params.get("loss") or config.learner.loss  # empty: the shared learner.loss
+    clip = params["clip"]
+    if not isinstance(clip, str) and clip < 0:
+        clip = "auto"  # -1, the automatic clip of earlier configurations
+    propensity, assumed = params["propensity"], None
+    if propensity == "pbm":  # a misspecifiable assumption, e.g. PBM propensities on cascade clicks
+        propensity = assumed = pbm_theta(config.policy.k, params["assumed_eta"])
+    settings = {"propensity": propensity, "clip": clip, "assumed_eta": params["assumed_eta"],
+                "estimator": params["estimator"], "affine": _affine(config) if params["affine"] else None,
+                "loss": loss, **shared}
+    if kind == "ips":
+        settings.update(click_model=params["assumed_click_model"])
+        make = lambda: IPS(**settings)  # noqa: E731
+    else:
+        settings.update(candidates=params["candidates"], dm_n_estimators=params["dm_n_estimators"])
+        make = lambda: DR(**settings)  # noqa: E731
+    needs_log = kind == "ips" and params["propensity"] == "cascade_model"
+    sessions = config.loop.sessions_per_round * (config.loop.window or config.loop.rounds + 1)
+    return Variant(name, make, kind=kind, debiased=True, assumed_theta=assumed, needs_log=needs_log,
+                   max_log_sessions=sessions if needs_log else 0,
+                   needs_placement=params["propensity"] == "policy_aware")
 
 
 def logger_learner(config, seed):

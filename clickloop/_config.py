@@ -7,10 +7,10 @@ tables); every leaf has a type and, where it matters, a range or a set of
 allowed values, declared once on the field.
 
 Variants: ``loop.variants`` lists names.  A name is a built-in
-(:data:`VARIANTS`: ``skyline``, ``logger``, ``naive``, ``ips``, ``tower``,
-``lgbm_position``; the built-ins ``ips``, ``tower`` and ``lgbm_position`` take
-their settings from the ``[ips]``, ``[tower]`` and ``[lgbm_position]``
-sections) or a table ``[variants.NAME]`` with ``learner = "KIND"`` (one of
+(:data:`VARIANTS`: ``skyline``, ``logger``, ``naive``, ``ips``, ``dr``, ``tower``,
+``lgbm_position``; the built-ins ``ips``, ``dr``, ``tower`` and ``lgbm_position``
+take their settings from the ``[ips]``, ``[dr]``, ``[tower]`` and
+``[lgbm_position]`` sections) or a table ``[variants.NAME]`` with ``learner = "KIND"`` (one of
 :data:`LEARNER_KINDS`) and that learner's parameters, so several settings of
 one learner run side by side::
 
@@ -44,7 +44,7 @@ clickloop._config.ConfigError: unknown key 'loop.roundz'; allowed keys of [loop]
 >>> config_from_dict({"loop": {"variants": ["x"]}, "variants": {"x": {"learner": "ips", "clp": 0.1}}})
 Traceback (most recent call last):
 ...
-clickloop._config.ConfigError: unknown key 'variants.x.clp'; allowed keys of [variants.x] (learner ips): learner, propensity, assumed_eta, clip, loss
+clickloop._config.ConfigError: unknown key 'variants.x.clp'; allowed keys of [variants.x] (learner ips): learner, propensity, assumed_eta, clip, loss, estimator, affine, assumed_click_model
 """
 
 import dataclasses
@@ -53,6 +53,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ltr import PROPENSITIES
 from simulator import CLICK_MODELS
 from simulator.validation import describe as _describe
 
@@ -72,7 +73,9 @@ __all__ = [
 ]
 
 #: Built-in variant names of the feedback loop, in the order of reports.
-VARIANTS = ("skyline", "logger", "naive", "ips", "tower", "lgbm_position")
+VARIANTS = ("skyline", "logger", "naive", "ips", "dr", "tower", "lgbm_position")
+#: The variants a configuration runs unless it says otherwise.
+DEFAULT_VARIANTS = ("skyline", "logger", "naive", "ips", "tower", "lgbm_position")
 #: Variants that are fitted once and never retrained (the references).
 STATIC_VARIANTS = ("skyline", "logger")
 #: Click models the configuration may name: the simulator's registry, minus the preset whose
@@ -91,9 +94,12 @@ class ConfigError(ValueError):
     """A configuration value that is not allowed; the message names the key path."""
 
 
-def _opt(default, *, low=None, high=None, choices=None, low_open=False, doc=""):
-    """A config field with its allowed range or values (kept in the field's metadata)."""
-    meta = {"low": low, "high": high, "choices": choices, "low_open": low_open, "doc": doc}
+def _opt(default, *, low=None, high=None, choices=None, low_open=False, words=(), doc=""):
+    """A config field with its allowed range or values (kept in the field's metadata).
+
+    ``words`` are strings a numeric field also accepts as named settings.
+    """
+    meta = {"low": low, "high": high, "choices": choices, "low_open": low_open, "words": words, "doc": doc}
     if isinstance(default, (list, tuple)):
         return field(default_factory=lambda d=tuple(default): d, metadata=meta)
     return field(default=default, metadata=meta)
@@ -168,7 +174,7 @@ class LoopConfig:
                                       "value (0, or the prior mean) or missing (NaN; the linear backend: estimate)")
     engagement_dropout: float = _opt(0.0, low=0.0, high=0.95,
                                      doc="share of training documents whose engagement is hidden at each refit")
-    variants: tuple = _opt(VARIANTS, doc="names: built-ins or [variants.NAME] tables; the order of reports")
+    variants: tuple = _opt(DEFAULT_VARIANTS, doc="names: built-ins or [variants.NAME] tables; the order of reports")
 
 
 @dataclass(frozen=True)
@@ -193,16 +199,45 @@ class ReferenceConfig:
     """The references (skyline, logger) take no settings of their own ([logger] sets the logger)."""
 
 
+_CLIP_DOC = ("clip propensities at max(p, tau): 'auto' tau = min(1, 1/sqrt(n)) per cell, n its impressions; "
+             "'global' 10/sqrt(N sessions) (Oosterhuis 2023); a number: that tau (-1, of earlier configs: auto)")
+
+
 @dataclass(frozen=True)
 class IPSConfig:
     """Settings of IPS: the built-in ``ips`` reads them from [ips], a ``[variants.NAME]`` of learner ips from its table."""
 
-    propensity: str = _opt("oracle", choices=("oracle", "per_click", "pbm"),
-                           doc="oracle: true mean examination per cell; per_click: exact 1/examination of each "
-                               "click (cascade-aware); pbm: an assumed PBM theta_k = (1/k)^assumed_eta")
+    propensity: str = _opt("oracle", choices=PROPENSITIES,
+                           doc="oracle: true mean examination per cell; oracle_per_click: exact 1/examination of "
+                               "each click; pbm: an assumed PBM theta_k = (1/k)^assumed_eta; estimated: from the "
+                               "variant's own history (estimator); policy_aware / policy_oblivious: every candidate "
+                               "of a served query (Oosterhuis & de Rijke 2020); cascade_model: the examination of "
+                               "an assumed click model computed from the session log")
     assumed_eta: float = _opt(1.0, low=0.0, high=10.0, doc="eta of the assumed PBM (propensity = pbm)")
-    clip: float = _opt(-1.0, low=-1.0, high=1.0, doc="clip propensities at max(p, clip); -1 = auto (10 / sqrt(N))")
+    clip: float = _opt("auto", low=-1.0, high=1.0, words=("auto", "global"), doc=_CLIP_DOC)
     loss: str = _opt("", choices=_LOSSES, doc="proxy loss; empty: learner.loss")
+    estimator: str = _opt("harvesting", choices=("harvesting", "em"),
+                          doc="propensity = estimated: intervention harvesting (Agarwal et al. 2019) or EM "
+                              "(Wang et al. 2018) on the variant's history")
+    affine: bool = _opt(False, doc="trust-bias (affine) correction with the click model's alpha_r, beta_r")
+    assumed_click_model: str = _opt("dcm", choices=("dcm", "dbn", "cascade", "pbm"),
+                                    doc="propensity = cascade_model: the assumed model (DCM lambda estimated)")
+
+
+@dataclass(frozen=True)
+class DRConfig:
+    """Settings of the doubly robust learner (Oosterhuis 2023)."""
+
+    propensity: str = _opt("oracle", choices=("oracle", "pbm", "estimated", "policy_aware"),
+                           doc="as for ips; policy_aware weights by rho(d) of the logging policy")
+    assumed_eta: float = _opt(1.0, low=0.0, high=10.0, doc="eta of the assumed PBM (propensity = pbm)")
+    clip: float = _opt("auto", low=-1.0, high=1.0, words=("auto", "global"), doc=_CLIP_DOC)
+    loss: str = _opt("", choices=_LOSSES, doc="proxy loss; empty: learner.loss")
+    estimator: str = _opt("harvesting", choices=("harvesting", "em"), doc="as for ips")
+    affine: bool = _opt(False, doc="as for ips")
+    candidates: str = _opt("shown", choices=("shown", "all"),
+                           doc="fit on the shown documents or on every candidate of a served query")
+    dm_n_estimators: int = _opt(100, low=1, doc="boosting rounds of the direct-method regression")
 
 
 @dataclass(frozen=True)
@@ -226,6 +261,7 @@ class LGBMPositionConfig:
 LEARNER_KINDS = {
     "naive": NaiveConfig,
     "ips": IPSConfig,
+    "dr": DRConfig,
     "tower": TowerConfig,
     "lgbm_position": LGBMPositionConfig,
     "skyline": ReferenceConfig,
@@ -256,6 +292,7 @@ class ExperimentConfig:
     loop: LoopConfig = field(default_factory=LoopConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     ips: IPSConfig = field(default_factory=IPSConfig)
+    dr: DRConfig = field(default_factory=DRConfig)
     tower: TowerConfig = field(default_factory=TowerConfig)
     lgbm_position: LGBMPositionConfig = field(default_factory=LGBMPositionConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
@@ -307,8 +344,12 @@ def _check_leaf(f, value, path):
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{path} must be an integer, got {_describe(value)}")
     elif kind is float:
+        words = meta.get("words") or ()
+        if isinstance(value, str) and value in words:
+            return value  # a named setting of a numeric key (clip = "auto")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{path} must be a number, got {_describe(value)}")
+            also = f" or one of {', '.join(repr(w) for w in words)}" if words else ""
+            raise ConfigError(f"{path} must be a number{also}, got {_describe(value)}")
         value = float(value)
         if value != value or value in (float("inf"), float("-inf")):
             raise ConfigError(f"{path} must be a finite number, got {value!r}")
@@ -377,7 +418,7 @@ def _variants_from_dict(data):
         if not _VARIANT_NAME.fullmatch(name):
             raise ConfigError(f"[{path}]: a variant name is a letter, then letters, digits, _ or -")
         if name in VARIANTS:
-            section = f"[{name}]" if name in ("ips", "tower", "lgbm_position") else "the shared sections"
+            section = f"[{name}]" if name in ("ips", "dr", "tower", "lgbm_position") else "the shared sections"
             raise ConfigError(f"[{path}]: {name!r} is a built-in variant (its settings are in {section}); "
                               f"give the table another name")
         if not isinstance(table, dict):
@@ -410,7 +451,7 @@ def variant_settings(config, name):
             return table.learner, dataclasses.asdict(table.settings)
     if name not in VARIANTS:
         raise ConfigError(f"no variant {name!r}: neither a built-in ({', '.join(VARIANTS)}) nor a [variants.{name}] table")
-    section = {"ips": config.ips, "tower": config.tower, "lgbm_position": config.lgbm_position,
+    section = {"ips": config.ips, "dr": config.dr, "tower": config.tower, "lgbm_position": config.lgbm_position,
                "naive": NaiveConfig()}.get(name)
     return name, ({} if section is None else dataclasses.asdict(section))
 

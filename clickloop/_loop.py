@@ -89,6 +89,9 @@ class Variant:
         Examination per rank the variant assumes (e.g. IPS with PBM
         propensities), used for its debiased engagement features; default:
         the learner's own ``theta_`` if it has one, else the truth of the log.
+    needs_placement : bool, default=False
+        Its learner needs the serving policy's expected placements
+        (``statistics.expected_impressions``, for policy-aware propensities).
     kind : str, default=""
         The learner kind (``naive``, ``ips``, ...), for the record.
     engagement_prior : float, default=0.0
@@ -110,6 +113,7 @@ class Variant:
     needs_log: bool = False
     max_log_sessions: int = 0
     assumed_theta: Any = None
+    needs_placement: bool = False
     kind: str = ""
     engagement_prior: float = 0.0
     engagement_unseen: str = "estimate"
@@ -431,7 +435,7 @@ def run_loop(env, variant, initial, rounds, seed, *, completed=(), on_round=None
         keep_log = env.keep_logs or variant.needs_log
         run = simulate_sessions(train, policy, env.click_model, env.sessions_per_round,
                                 seed=np.random.SeedSequence(seed, spawn_key=(_ROUND_STREAM, t)),
-                                round=t, keep_log=keep_log)
+                                round=t, keep_log=keep_log, placement=variant.needs_placement)
         theta = getattr(ranker, "theta_", None)
         record = RoundRecord(
             round=t, statistics=run.statistics, scores=scores, test_scores=test_scores,

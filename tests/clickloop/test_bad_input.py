@@ -84,7 +84,7 @@ CASES = [
     ("variants empty", {}, ["--set", "loop.variants=[]"], "loop.variants must name at least one variant"),
     ("variants repeated", {}, ["--set", "loop.variants=['naive', 'naive']"], "loop.variants must not repeat a name"),
     ("variant name with a space", {}, ["--set", "loop.variants=['a b']"], "loop.variants must list variant names"),
-    ("variant kind", {}, ["--set", "variants.x={learner = 'ipz'}"], "variants.x.learner must be one of naive, ips"),
+    ("variant kind", {}, ["--set", "variants.x={learner = 'ipz'}"], "variants.x.learner must be one of naive, ips, dr"),
     ("variant without learner", {}, ["--set", "variants.x.clip=0.1"], "variants.x.learner is required"),
     ("variant parameter", {}, ["--set", "variants.x={learner = 'ips', clp = 0.1}"],
      "unknown key 'variants.x.clp'; allowed keys of [variants.x] (learner ips)"),

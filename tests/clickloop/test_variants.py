@@ -21,8 +21,9 @@ THREE_IPS = {
 
 def test_a_variant_table_has_its_learners_settings_with_defaults_filled_in():
     config = config_from_dict(THREE_IPS)
-    assert variant_settings(config, "ips_pbm05") == ("ips", {"propensity": "pbm", "assumed_eta": 0.5,
-                                                             "clip": -1.0, "loss": ""})
+    assert variant_settings(config, "ips_pbm05") == ("ips", {
+        "propensity": "pbm", "assumed_eta": 0.5, "clip": "auto", "loss": "", "estimator": "harvesting",
+        "affine": False, "assumed_click_model": "dcm"})
     # built-ins read their sections
     assert variant_settings(config, "ips")[1] == dataclasses.asdict(config.ips)
     assert variant_settings(config, "logger") == ("logger", {})
@@ -51,7 +52,9 @@ def test_the_variants_build_their_own_learners():
     ({"x": {"learner": "ips", "clp": 0.1}}, "unknown key 'variants.x.clp'"),
     ({"x": {"learner": "tower", "clip": 0.1}}, "unknown key 'variants.x.clip'; allowed keys of [variants.x] "
                                                 "(learner tower): learner, n_iter, dropout, document_prior"),
-    ({"x": {"learner": "nope"}}, "variants.x.learner must be one of naive, ips, tower, lgbm_position"),
+    ({"x": {"learner": "nope"}}, "variants.x.learner must be one of naive, ips, dr, tower, lgbm_position"),
+    ({"x": {"learner": "ips", "clip": "sometimes"}}, "variants.x.clip must be a number or one of 'auto', 'global'"),
+    ({"x": {"learner": "dr", "propensity": "cascade_model"}}, "variants.x.propensity must be one of oracle, pbm"),
     ({"x": {"clip": 0.1}}, "variants.x.learner is required"),
     ({"naive": {"learner": "naive"}}, "[variants.naive]: 'naive' is a built-in variant"),
     ({"x": {"learner": "ips", "propensity": "magic"}}, "variants.x.propensity must be one of oracle"),
@@ -99,3 +102,25 @@ def test_three_named_variants_of_one_learner_run_and_every_report_names_them(tmp
         for plot, text in plots.items():
             if plot != "propensity.svg":  # only variants that estimate theta are drawn there
                 assert name in text, (name, plot)
+
+
+def test_every_debiased_setting_builds_its_learner_and_what_the_loop_must_give_it():
+    config = config_from_dict({
+        "click_model": {"name": "trust_vardasbi"},
+        "loop": {"variants": ["dr", "pa", "est", "casc", "aff"]},
+        "variants": {"pa": {"learner": "ips", "propensity": "policy_aware"},
+                     "est": {"learner": "ips", "propensity": "estimated", "estimator": "em"},
+                     "casc": {"learner": "ips", "propensity": "cascade_model", "assumed_click_model": "dbn"},
+                     "aff": {"learner": "dr", "affine": True, "clip": 0.05}}})
+    variants = {name: clickloop.build_variant(config, name, seed=0) for name in config.loop.variants}
+    learners = {name: v.make_learner() for name, v in variants.items()}
+    assert type(learners["dr"]).__name__ == "DR" and learners["dr"].clip == "auto"
+    assert variants["pa"].needs_placement and not variants["dr"].needs_placement
+    assert learners["est"].estimator == "em"
+    assert variants["casc"].needs_log and learners["casc"].click_model == "dbn"
+    alpha, beta = learners["aff"].affine
+    model = clickloop.build_click_model(config)
+    np = __import__("numpy")
+    np.testing.assert_allclose(alpha, model.theta[:10] * (model.eps_plus[:10] - model.eps_minus[:10]))
+    np.testing.assert_allclose(beta, model.theta[:10] * model.eps_minus[:10])
+    assert learners["aff"].clip == 0.05
