@@ -171,6 +171,8 @@ def build_variant(config, name, seed):
         return Variant(name, lambda: Naive(loss=loss, **shared), kind=kind)
     if kind in ("ips", "dr"):
         return _debiased_variant(config, name, kind, params, shared)
+    if kind in ("pl_rank", "lambdamart"):
+        return _metric_variant(config, name, kind, params, common)
     if kind == "tower":
         return Variant(name, lambda: PositionTower(n_iter=params["n_iter"], dropout=params["dropout"],
                                                    document_prior=params["document_prior"], **shared),
@@ -224,6 +226,34 @@ def _debiased_variant(config, name, kind, params, shared):
     return Variant(name, make, kind=kind, debiased=True, assumed_theta=assumed, needs_log=needs_log,
                    max_log_sessions=sessions if needs_log else 0,
                    needs_placement=params["propensity"] == "policy_aware")
+
+
+def _metric_variant(config, name, kind, params, common):
+    """PL-Rank or LambdaMART on click-based relevance estimates (issue 17)."""
+    from ltr import LambdaMARTClicks, PLRank
+    from policies import PlackettLuce
+
+    clip = params["clip"]
+    if not isinstance(clip, str) and clip < 0:
+        clip = "auto"
+    shared = {"targets": params["targets"], "propensity": params["propensity"], "clip": clip,
+              "cutoff": config.policy.k, **common}
+    serving = None
+    if kind == "pl_rank":
+        settings = dict(shared, metric=params["metric"], n_samples=params["n_samples"], serving=params["serving"],
+                        learning_rate=params["learning_rate"])
+        make = lambda: PLRank(**settings)  # noqa: E731
+        if params["serving"] == "stochastic":  # its own policy: Plackett-Luce on its raw scores, temperature 1
+            serving = lambda scorer: PlackettLuce(scorer, config.policy.k, 1.0)  # noqa: E731
+    else:
+        settings = dict(shared, labels=params["labels"], n_grades=params["n_grades"])
+        make = lambda: LambdaMARTClicks(**settings)  # noqa: E731
+    debiased = params["targets"] != "naive"
+    placement = params["propensity"] == "policy_aware"
+    return Variant(name, make, kind=kind, debiased=debiased, needs_placement=placement, make_policy=serving,
+                   needs_log=params["propensity"] == "cascade_model",
+                   max_log_sessions=config.loop.sessions_per_round * (config.loop.window or config.loop.rounds + 1)
+                   if params["propensity"] == "cascade_model" else 0)
 
 
 def logger_learner(config, seed):

@@ -257,11 +257,39 @@ class LGBMPositionConfig:
     position_bias_regularization: float = _opt(0.0, low=0.0, high=1.0)
 
 
+@dataclass(frozen=True)
+class PLRankConfig:
+    """Settings of PL-Rank (Oosterhuis 2021, 2022): a Plackett-Luce policy that maximises the expected metric."""
+
+    targets: str = _opt("ips", choices=("naive", "ips", "dr"), doc="click-based relevance estimates it optimises")
+    metric: str = _opt("dcg", choices=("dcg", "ndcg"), doc="the expected ranking metric at the cut-off policy.k")
+    n_samples: int = _opt(32, low=1, doc="rankings sampled per query and boosting round for the gradient")
+    serving: str = _opt("deterministic", choices=("deterministic", "stochastic"),
+                        doc="serve the top k of its scores, or its own Plackett-Luce policy (temperature 1)")
+    propensity: str = _opt("oracle", choices=PROPENSITIES, doc="as for ips (the targets' propensities)")
+    clip: float = _opt("auto", low=-1.0, high=1.0, words=("auto", "global"), doc=_CLIP_DOC)
+    learning_rate: float = _opt(1.0, low=0.0, low_open=True, doc="boosting step (its steps are Fisher-scaled)")
+
+
+@dataclass(frozen=True)
+class LambdaMARTConfig:
+    """Settings of LambdaMART on click-based relevance estimates."""
+
+    targets: str = _opt("ips", choices=("naive", "ips", "dr"), doc="click-based relevance estimates")
+    labels: str = _opt("binned", choices=("binned", "real"),
+                       doc="binned: lambdarank on estimates binned into n_grades; real: signed gains, custom objective")
+    n_grades: int = _opt(31, low=2, doc="grades of the binned labels")
+    propensity: str = _opt("oracle", choices=PROPENSITIES, doc="as for ips (the targets' propensities)")
+    clip: float = _opt("auto", low=-1.0, high=1.0, words=("auto", "global"), doc=_CLIP_DOC)
+
+
 #: Learner kinds a ``[variants.NAME]`` table may name, each with the dataclass of its settings.
 LEARNER_KINDS = {
     "naive": NaiveConfig,
     "ips": IPSConfig,
     "dr": DRConfig,
+    "pl_rank": PLRankConfig,
+    "lambdamart": LambdaMARTConfig,
     "tower": TowerConfig,
     "lgbm_position": LGBMPositionConfig,
     "skyline": ReferenceConfig,

@@ -92,6 +92,10 @@ class Variant:
     needs_placement : bool, default=False
         Its learner needs the serving policy's expected placements
         (``statistics.expected_impressions``, for policy-aware propensities).
+    make_policy : callable, optional
+        How this variant serves its rankers (``make_policy(scorer)``), where it
+        differs from the environment's: a learner that serves its own
+        stochastic policy (PL-Rank).
     kind : str, default=""
         The learner kind (``naive``, ``ips``, ...), for the record.
     engagement_prior : float, default=0.0
@@ -114,6 +118,7 @@ class Variant:
     max_log_sessions: int = 0
     assumed_theta: Any = None
     needs_placement: bool = False
+    make_policy: Callable[[Any], Any] | None = None
     kind: str = ""
     engagement_prior: float = 0.0
     engagement_unseen: str = "estimate"
@@ -431,7 +436,9 @@ def run_loop(env, variant, initial, rounds, seed, *, completed=(), on_round=None
             if engaged:  # held-out documents were never shown
                 test_features = np.hstack([test.features, np.tile(unseen_row, (test.n_docs, 1))])
             test_scores = np.asarray(ranker.predict(test_features), dtype=np.float64)
-        policy = env.make_policy(lambda X, s=scores: s)
+        # Round 0 serves the initial logger as every variant does; a variant's own serving starts with its rankers.
+        serve = variant.make_policy if variant.make_policy is not None and t > 0 else env.make_policy
+        policy = serve(lambda X, s=scores: s)
         keep_log = env.keep_logs or variant.needs_log
         run = simulate_sessions(train, policy, env.click_model, env.sessions_per_round,
                                 seed=np.random.SeedSequence(seed, spawn_key=(_ROUND_STREAM, t)),

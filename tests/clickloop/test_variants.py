@@ -124,3 +124,17 @@ def test_every_debiased_setting_builds_its_learner_and_what_the_loop_must_give_i
     np.testing.assert_allclose(alpha, model.theta[:10] * (model.eps_plus[:10] - model.eps_minus[:10]))
     np.testing.assert_allclose(beta, model.theta[:10] * model.eps_minus[:10])
     assert learners["aff"].clip == 0.05
+
+
+def test_metric_learners_build_and_a_stochastic_pl_rank_serves_its_own_policy():
+    config = config_from_dict({"loop": {"variants": ["plr", "plr_sto", "lm"]},
+                               "variants": {"plr": {"learner": "pl_rank", "targets": "dr", "metric": "ndcg"},
+                                            "plr_sto": {"learner": "pl_rank", "serving": "stochastic"},
+                                            "lm": {"learner": "lambdamart", "labels": "real", "n_grades": 5}}})
+    variants = {name: clickloop.build_variant(config, name, seed=0) for name in config.loop.variants}
+    plr, sto, lm = (variants[name].make_learner() for name in ("plr", "plr_sto", "lm"))
+    assert (plr.targets, plr.metric, plr.cutoff) == ("dr", "ndcg", config.policy.k)
+    assert variants["plr"].make_policy is None
+    policy = variants["plr_sto"].make_policy(lambda X: X[:, 0])
+    assert type(policy).__name__ == "PlackettLuce" and policy.temperature == 1.0 and policy.k == config.policy.k
+    assert (lm.labels, lm.n_grades) == ("real", 5)
