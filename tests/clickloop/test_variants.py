@@ -52,7 +52,7 @@ def test_the_variants_build_their_own_learners():
     ({"x": {"learner": "ips", "clp": 0.1}}, "unknown key 'variants.x.clp'"),
     ({"x": {"learner": "tower", "clip": 0.1}}, "unknown key 'variants.x.clip'; allowed keys of [variants.x] "
                                                 "(learner tower): learner, n_iter, dropout, document_prior"),
-    ({"x": {"learner": "nope"}}, "variants.x.learner must be one of naive, ips, dr, tower, lgbm_position"),
+    ({"x": {"learner": "nope"}}, "variants.x.learner must be one of naive, ips, dr, pl_rank, lambdamart, tower, lgbm_position"),
     ({"x": {"learner": "ips", "clip": "sometimes"}}, "variants.x.clip must be a number or one of 'auto', 'global'"),
     ({"x": {"learner": "dr", "propensity": "cascade_model"}}, "variants.x.propensity must be one of oracle, pbm"),
     ({"x": {"clip": 0.1}}, "variants.x.learner is required"),
