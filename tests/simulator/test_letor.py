@@ -744,3 +744,38 @@ def test_peak_memory_follows_the_final_arrays(tmp_path):
     extra = m["peak"] - m["before"]
     bound = 1.25 * m["features"] + 2 * m["labels"] + 5 * block
     assert extra <= bound, f"peak - before = {extra / 2**20:.1f} MiB > {bound / 2**20:.1f} MiB ({m})"
+
+
+def test_compiled_kernels_equal_their_python(tmp_path):
+    from simulator import _letor_kernels as kernels
+
+    save_letor(tricky_dataset(seed=12), tmp_path / "t.txt")
+    buf = np.frombuffer((tmp_path / "t.txt").read_bytes() + b"1 qid:3 2:x\n", dtype=np.uint8)
+
+    def run(parse):
+        outputs = [np.zeros(400, np.int64) for _ in range(4)] + [np.zeros(4000, np.int32), np.zeros(4000, np.float32)]
+        slow = np.zeros((8, 4), np.int64)
+        state = (0, 1, 0, 0, -1, 0, 0, 100_000)
+        calls = []
+        while True:
+            result = parse(buf, *state, *outputs, slow)
+            calls.append((result, slow[: result[5]].copy()))
+            if result[0] != kernels.SLOW_FULL:
+                return calls, outputs
+            state = (result[1], result[2], result[3], result[4], result[6], result[7], result[8], 100_000)
+
+    compiled, py = run(kernels.parse_block), run(kernels.parse_block.py_func)
+    assert [c[0] for c in compiled[0]] == [p[0] for p in py[0]]
+    assert compiled[0][-1][0][0] == kernels.BAD_LINE and len(compiled[0]) > 3
+    for a, b in zip(compiled[0], py[0]):
+        np.testing.assert_array_equal(a[1], b[1])
+    for a, b in zip(compiled[1], py[1]):
+        np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8))
+
+    flat = np.arange(1, 13, dtype=np.float32)
+    wide, wide_py = np.zeros(20, np.float32), np.zeros(20, np.float32)
+    wide[:12], wide_py[:12] = flat, flat
+    kernels.widen_rows(wide, 4, 3, 5)
+    kernels.widen_rows.py_func(wide_py, 4, 3, 5)
+    np.testing.assert_array_equal(wide, wide_py)
+    np.testing.assert_array_equal(wide.reshape(4, 5), np.c_[flat.reshape(4, 3), np.zeros((4, 2))])
