@@ -169,11 +169,13 @@ class LoopConfig:
                            doc="engagement features fed back from the logs (raw for naive, debiased otherwise)")
     engagement_prior: float = _opt(0.0, low=0.0, doc="pseudo-impressions of a prior at the variant's own mean CTR "
                                                      "(smoothed CTR); 0 = raw CTR")
-    engagement_unseen: str = _opt("estimate", choices=("estimate", "missing"),
-                                  doc="engagement of a document never shown (held-out ones too): the formula's "
-                                      "value (0, or the prior mean) or missing (NaN; the linear backend: estimate)")
-    engagement_dropout: float = _opt(0.0, low=0.0, high=0.95,
-                                     doc="share of training documents whose engagement is hidden at each refit")
+    engagement_unseen: str = _opt("missing", choices=("estimate", "missing"),
+                                  doc="engagement of a document never shown (held-out ones too): missing (NaN, "
+                                      "routed by LightGBM; the linear backend gets the estimate) or the formula's "
+                                      "value (0, or the prior mean). experiments/engagement_study.py")
+    engagement_dropout: float = _opt(0.5, low=0.0, high=0.95,
+                                     doc="share of training documents whose engagement is hidden (set to the unseen "
+                                         "value) at each refit, so the ranker learns what features alone say")
     variants: tuple = _opt(DEFAULT_VARIANTS, doc="names: built-ins or [variants.NAME] tables; the order of reports")
 
 
@@ -667,6 +669,8 @@ PRESETS = {
         "config": {
             "seeds": 5,
             "data": {"n_queries": 500, "docs_per_query": [20, 40]},
+            # 5 % of the 400 served queries: 20, the min_queries floor (0.01 would also give 20).
+            "logger": {"query_fraction": 0.05},
             "loop": {"rounds": 10, "sessions_per_round": 20_000, "engagement": "ctr"},
             "learner": {"n_estimators": 50},
             "lgbm_position": {"max_sessions": 10_000},

@@ -16,6 +16,8 @@ telling "never shown" apart:
 ``dropout``   NaN for never shown, and half of the training documents'
               engagement hidden (NaN) at each refit, so the ranker learns what
               the features alone say for a document without history
+``prior_dropout``  smoothed, never shown = the mean, and half of the training
+              documents' engagement hidden (set to the mean) at each refit
 
 Usage::
 
@@ -56,6 +58,10 @@ SETTINGS = {
     "dropout": ("raw CTR, NaN when never shown, half the training documents' CTR hidden",
                 ["loop.engagement=ctr", "loop.engagement_prior=0.0", "loop.engagement_unseen=missing",
                  "loop.engagement_dropout=0.5"]),
+    "prior_dropout": ("smoothed CTR (never shown = the variant's mean), half the training documents' CTR "
+                      "hidden (set to that mean)",
+                      ["loop.engagement=ctr", "loop.engagement_prior=10.0", "loop.engagement_unseen=estimate",
+                       "loop.engagement_dropout=0.5"]),
 }
 CLICK_TRAINED = ("naive", "ips", "tower", "lgbm_position")
 
