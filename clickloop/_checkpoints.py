@@ -25,6 +25,7 @@ __all__ = ["CheckpointError", "STATE", "load_record", "read_rows", "rows_text", 
            "write_rows"]
 
 _OPTIONAL = ("test_scores", "theta", "click_probability")
+_DECISION = ("deployed", "estimated_improvement", "exact_improvement")  # scalars of a gated round
 
 
 def task_dir(out, seed, variant):
@@ -56,6 +57,10 @@ def save_record(path, record):
         value = getattr(record, name)
         if value is not None:
             arrays[name] = value
+    for name in _DECISION:
+        value = getattr(record, name)
+        if value is not None:
+            arrays[name] = np.asarray(value)
     if stats.expected_impressions is not None:  # the policy's expected placements (policy-aware learners)
         e_row, e_rank = np.nonzero(stats.expected_impressions)
         arrays.update(expected_row=_compact(e_row), expected_rank=_compact(e_rank),
@@ -85,6 +90,7 @@ def load_record(path, round_, log=None):
                 expected[z["expected_row"], z["expected_rank"]] = z["expected_impressions"]
                 stats = dataclasses.replace(stats, expected_impressions=expected)
             optional = {name: z[name] for name in _OPTIONAL if name in z.files}
+            optional.update({name: z[name].item() for name in _DECISION if name in z.files})
             scores = z["scores"]
     except Exception as exc:  # zipfile, zlib, numpy and key errors alike: the file is not whole
         raise CheckpointError(f"{path}: not a whole checkpoint ({type(exc).__name__}: "

@@ -16,7 +16,7 @@ import numpy as np
 
 from simulator import RankingDataset
 
-from ._config import ConfigError, variant_settings
+from ._config import ConfigError, variant_gate, variant_settings
 from ._loop import Variant
 
 __all__ = ["MixedLogger", "ObservedDataset", "build_click_model", "build_datasets", "build_variant", "check_data",
@@ -156,11 +156,30 @@ def _with_engagement(build):
     return wrapped
 
 
+def _with_gate(build):
+    """``build``'s variants carry their deployment gate, and what it needs: the session logs and placements."""
+
+    @functools.wraps(build)
+    def wrapped(config, name, seed):
+        variant = build(config, name, seed)
+        if variant.static or variant_gate(config, name) != "ope":
+            return variant
+        from ._gate import OPEGate
+
+        d = config.deployment
+        estimator = "naive" if not variant.debiased else d.estimator  # a naive variant estimates naively
+        sessions = config.loop.sessions_per_round * (config.loop.window or config.loop.rounds + 1)
+        return dataclasses.replace(variant, gate=OPEGate(estimator, d.confidence), needs_log=True,
+                                   max_log_sessions=max(variant.max_log_sessions, sessions), needs_placement=True)
+
+    return wrapped
+
+
+@_with_gate
 @_with_engagement
 def build_variant(config, name, seed):
     """The :class:`Variant` of a variant name: a built-in or a ``[variants.NAME]`` table."""
-    from ltr import IPS, FullInformation, LGBMPosition, Naive, PositionTower
-    from simulator import pbm_theta
+    from ltr import FullInformation, LGBMPosition, Naive, PositionTower
 
     kind, params = variant_settings(config, name)
     lc = config.learner

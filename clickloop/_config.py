@@ -44,7 +44,7 @@ clickloop._config.ConfigError: unknown key 'loop.roundz'; allowed keys of [loop]
 >>> config_from_dict({"loop": {"variants": ["x"]}, "variants": {"x": {"learner": "ips", "clp": 0.1}}})
 Traceback (most recent call last):
 ...
-clickloop._config.ConfigError: unknown key 'variants.x.clp'; allowed keys of [variants.x] (learner ips): learner, propensity, assumed_eta, clip, loss, estimator, affine, assumed_click_model
+clickloop._config.ConfigError: unknown key 'variants.x.clp'; allowed keys of [variants.x] (learner ips): learner, propensity, assumed_eta, clip, loss, estimator, affine, assumed_click_model, gate
 """
 
 import dataclasses
@@ -69,6 +69,7 @@ __all__ = [
     "config_value",
     "load_config",
     "preset",
+    "variant_gate",
     "variant_settings",
 ]
 
@@ -300,6 +301,19 @@ LEARNER_KINDS = {
 
 
 @dataclass(frozen=True)
+class DeploymentConfig:
+    """Deployment gates: a retrained ranker is deployed only if its estimated improvement is shown."""
+
+    gate: str = _opt("none", choices=("none", "ope"),
+                     doc="none: every retrained ranker is deployed; ope: only if the lower confidence bound of "
+                         "its estimated improvement over the current ranker (from the variant's own history) "
+                         "is positive; the default of every retrained variant ([variants.NAME] gate overrides)")
+    estimator: str = _opt("dr", choices=("naive", "ips", "policy_aware", "dr"),
+                          doc="off-policy estimator of a debiased variant's gate (a naive variant estimates naively)")
+    confidence: float = _opt(0.95, low=0.5, high=0.999, doc="level of the interval whose lower bound decides")
+
+
+@dataclass(frozen=True)
 class EvaluationConfig:
     ndcg_k: int = _opt(10, low=1, doc="cut-off of the headline NDCG")
     relevant_threshold: int = _opt(3, low=1, doc="grade from which a document counts as relevant (coverage)")
@@ -325,6 +339,7 @@ class ExperimentConfig:
     dr: DRConfig = field(default_factory=DRConfig)
     tower: TowerConfig = field(default_factory=TowerConfig)
     lgbm_position: LGBMPositionConfig = field(default_factory=LGBMPositionConfig)
+    deployment: DeploymentConfig = field(default_factory=DeploymentConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     variants: tuple = field(default=(), metadata={"doc": "user-named variants: [variants.NAME] tables"})
@@ -436,6 +451,10 @@ class VariantTable:
     name: str
     learner: str
     settings: object
+    gate: str = ""
+
+
+_GATES = ("", "none", "ope")
 
 
 def _variants_from_dict(data):
@@ -455,17 +474,20 @@ def _variants_from_dict(data):
             raise ConfigError(f"[{path}] must be a table with learner = KIND, got {_describe(table)}")
         table = dict(table)
         kind = table.pop("learner", None)
+        gate = table.pop("gate", "")
+        if gate not in _GATES:
+            raise ConfigError(f"{path}.gate must be one of none, ope; got {gate!r}")
         if kind is None:
             raise ConfigError(f"{path}.learner is required: one of {', '.join(LEARNER_KINDS)}")
         if kind not in LEARNER_KINDS:
             raise ConfigError(f"{path}.learner must be one of {', '.join(LEARNER_KINDS)}; got {kind!r}")
         cls = LEARNER_KINDS[kind]
-        allowed = ["learner"] + [f.name for f in dataclasses.fields(cls)]
+        allowed = ["learner"] + [f.name for f in dataclasses.fields(cls)] + ["gate"]
         for key in table:
             if key not in allowed:
                 raise ConfigError(f"unknown key '{path}.{key}'; allowed keys of [{path}] (learner {kind}): "
                                   f"{', '.join(allowed)}")
-        tables.append(VariantTable(name, kind, _section_from_dict(cls, table, path)))
+        tables.append(VariantTable(name, kind, _section_from_dict(cls, table, path), gate))
     return tuple(tables)
 
 
@@ -486,6 +508,16 @@ def variant_settings(config, name):
     return name, ({} if section is None else dataclasses.asdict(section))
 
 
+def variant_gate(config, name):
+    """The gate of a variant: its table's ``gate``, else ``deployment.gate`` (references are never gated)."""
+    if name in STATIC_VARIANTS:
+        return "none"
+    for table in config.variants:
+        if table.name == name and table.gate:
+            return table.gate
+    return config.deployment.gate
+
+
 def config_value(config, path):
     """The value at a key path (``click_model.eta``, ``variants.NAME.PARAM``); lists as lists.
 
@@ -497,7 +529,8 @@ def config_value(config, path):
     parts = path.split(".")
     if parts[0] == "variants" and len(parts) == 3:
         table = next(t for t in config.variants if t.name == parts[1])
-        value = table.learner if parts[2] == "learner" else getattr(table.settings, parts[2])
+        value = table.learner if parts[2] == "learner" else table.gate if parts[2] == "gate" else \
+            getattr(table.settings, parts[2])
     else:
         value = config
         for part in parts:
@@ -547,7 +580,8 @@ def config_to_dict(config):
         value = getattr(config, f.name)
         if isinstance(config, ExperimentConfig) and f.name == "variants":
             if value:  # omitted when empty, so configs without user-named variants read as before
-                out[f.name] = {t.name: {"learner": t.learner, **config_to_dict(t.settings)} for t in value}
+                out[f.name] = {t.name: {"learner": t.learner, **({"gate": t.gate} if t.gate else {}),
+                                        **config_to_dict(t.settings)} for t in value}
         elif dataclasses.is_dataclass(value):
             out[f.name] = config_to_dict(value)
         elif isinstance(value, tuple):

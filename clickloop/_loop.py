@@ -96,6 +96,10 @@ class Variant:
         How this variant serves its rankers (``make_policy(scorer)``), where it
         differs from the environment's: a learner that serves its own
         stochastic policy (PL-Rank).
+    gate : OPEGate, optional
+        Deployment gate: a retrained ranker replaces the current one only if
+        ``gate.decide(...)`` says so (:mod:`clickloop._gate`); it needs the
+        session logs and the expected placements of the history.
     kind : str, default=""
         The learner kind (``naive``, ``ips``, ...), for the record.
     engagement_prior : float, default=0.0
@@ -119,6 +123,7 @@ class Variant:
     assumed_theta: Any = None
     needs_placement: bool = False
     make_policy: Callable[[Any], Any] | None = None
+    gate: Any = None
     kind: str = ""
     engagement_prior: float = 0.0
     engagement_unseen: str = "estimate"
@@ -198,6 +203,11 @@ class RoundRecord:
         Round 0 only: the number of served queries whose true labels trained
         the ranker deployed in round 0 (its ``n_queries_``: the logger's, or
         a static reference's own), if it reports one.
+    deployed, estimated_improvement, exact_improvement : int, float or None
+        For a gated variant, from round 1 on: whether the ranker retrained
+        after round t - 1 was deployed in round t (1) or the previous one kept
+        (0), the gate's estimate of its improvement in expected clicks per
+        session, and the exact improvement under the true click model.
     """
 
     round: int
@@ -208,6 +218,9 @@ class RoundRecord:
     click_probability: np.ndarray | None = None
     log: Any = field(default=None, repr=False)
     labelled_queries: int | None = None
+    deployed: int | None = None
+    estimated_improvement: float | None = None
+    exact_improvement: float | None = None
 
 
 def engagement_features(statistics, kind, debiased, theta=None, *, prior=0.0, unseen="estimate"):
@@ -416,14 +429,14 @@ def run_loop(env, variant, initial, rounds, seed, *, completed=(), on_round=None
     labelled = None if labelled is None else int(labelled)
     if records:  # not checkpointed: the initial ranker is fitted again on every (re)start
         records[0] = replace(records[0], labelled_queries=labelled)
-    ranker, engaged = initial, False
+    ranker, engaged, decision = initial, False, None
     unseen = _unseen_mode(env, variant)
     for record in records:  # replay the finished rounds: same history, same refits
         extra, unseen_row = _engagement(env, variant, history, ranker, unseen)
         history.add(record.statistics, record.log if variant.needs_log else None)
         if not variant.static and record.round < rounds:
-            ranker = _refit(env, variant, history, extra, unseen_row, seed, record.round)
-            engaged = env.engagement != "none"
+            candidate = _refit(env, variant, history, extra, unseen_row, seed, record.round)
+            ranker, engaged, decision = _deploy(env, variant, history, ranker, engaged, candidate, unseen, k)
     for t in range(len(records), rounds + 1):
         # Engagement features of the history before this round: what the round is served with,
         # and what the ranker of the next round trains on (with this round's clicks as targets).
@@ -449,6 +462,9 @@ def run_loop(env, variant, initial, rounds, seed, *, completed=(), on_round=None
             theta=None if theta is None else np.asarray(theta, dtype=np.float64),
             click_probability=_click_probability(ranker, scores, k, oracle_theta),
             log=run.log if keep_log else None, labelled_queries=labelled if t == 0 else None,
+            deployed=None if decision is None else int(decision.deployed),
+            estimated_improvement=None if decision is None else decision.estimated_improvement,
+            exact_improvement=None if decision is None else decision.exact_improvement,
         )
         records.append(record)
         if on_round is not None:
@@ -456,8 +472,41 @@ def run_loop(env, variant, initial, rounds, seed, *, completed=(), on_round=None
         if variant.static or t == rounds:
             continue
         history.add(run.statistics, run.log if variant.needs_log else None)
-        ranker, engaged = _refit(env, variant, history, extra, unseen_row, seed, t), env.engagement != "none"
+        candidate = _refit(env, variant, history, extra, unseen_row, seed, t)
+        ranker, engaged, decision = _deploy(env, variant, history, ranker, engaged, candidate, unseen, k)
     return records
+
+
+def _served_scores(env, variant, history, ranker, engaged, unseen):
+    """A ranker's scores on the served queries with the engagement features it would be served with."""
+    extra, _ = _engagement(env, variant, history, ranker, unseen)
+    served = _with_features(env.train, extra) if engaged else env.train
+    return np.asarray(ranker.predict(served.features), dtype=np.float64)
+
+
+def _deploy(env, variant, history, ranker, engaged, candidate, unseen, k):
+    """(ranker, engaged, decision) of the next round: the candidate, unless the variant's gate keeps the current one."""
+    engaged_candidate = env.engagement != "none"
+    if variant.gate is None:
+        return candidate, engaged_candidate, None
+    from ._gate import logging_placement, top_lists
+
+    boundaries = env.train.query_boundaries
+    current = top_lists(_served_scores(env, variant, history, ranker, engaged, unseen), boundaries, k)
+    new = top_lists(_served_scores(env, variant, history, candidate, engaged_candidate, unseen), boundaries, k)
+    stats = history.total
+    theta = variant.assumed_theta
+    if theta is None:
+        theta = getattr(candidate, "theta_", None)
+    if theta is None:  # the truth of the log: mean examination per rank (what the oracle learners use)
+        impressions = stats.impressions.sum(axis=0)
+        theta = np.where(impressions > 0, stats.examination.sum(axis=0) / np.maximum(impressions, 1), 1.0)
+    decision = variant.gate.decide(env.train, env.click_model, history.log(),
+                                   logging_placement(stats, boundaries), np.asarray(theta, dtype=np.float64),
+                                   current, new)
+    if decision.deployed:
+        return candidate, engaged_candidate, decision
+    return ranker, engaged, decision
 
 
 def _unseen_mode(env, variant):

@@ -1,0 +1,98 @@
+"""Deployment gates: decisions recorded per round, kept rankers really kept, decisions replayed on resume."""
+
+import csv
+
+import numpy as np
+import pytest
+
+import clickloop
+from clickloop import config_from_dict, preset
+from clickloop._config import _merge, config_to_dict
+from clickloop._gate import OPEGate, logging_placement, top_lists
+from policies import Deterministic, PlackettLuce
+from simulator import PBM, make_synthetic, simulate_sessions
+
+GATED = {
+    "seeds": 1,
+    "loop": {"rounds": 3, "variants": ["logger", "naive_g", "ips_g"]},
+    "variants": {"naive_g": {"learner": "naive", "gate": "ope"}, "ips_g": {"learner": "ips", "gate": "ope"}},
+}
+
+
+def _config(**extra):
+    base = config_to_dict(preset("smoke", overrides=["data.n_queries=30", "loop.sessions_per_round=1500",
+                                                      "learner.n_estimators=5"]))
+    return config_from_dict(_merge(_merge(base, GATED), extra))
+
+
+def _rows(out):
+    with open(out / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def gated_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gated") / "out"
+    clickloop.run_experiment(_config(), out, quiet=True)
+    return out
+
+
+def test_a_gated_variant_records_its_decisions_and_keeps_the_ranker_it_did_not_replace(gated_run):
+    rows = _rows(gated_run)
+    for variant in ("naive_g", "ips_g"):
+        by = {(int(r["round"]), r["metric"]): float(r["value"]) for r in rows if r["variant"] == variant}
+        deployed = [by[(t, "deployed")] for t in (1, 2, 3)]
+        assert set(deployed) <= {0.0, 1.0} and (0, "deployed") not in by
+        for t in (1, 2, 3):
+            assert np.isfinite(by[(t, "estimated_improvement")]) and np.isfinite(by[(t, "exact_improvement")])
+            if by[(t, "deployed")] == 0.0:  # the previous ranker serves again: the same NDCG
+                assert by[(t, "ndcg@10")] == by[(t - 1, "ndcg@10")]
+    assert not any(r["metric"] == "deployed" for r in rows if r["variant"] == "logger")
+
+
+def test_decisions_are_replayed_exactly_on_resume(gated_run, tmp_path):
+    out = tmp_path / "out"
+    clickloop.run_experiment(_config(), out, quiet=True)
+    task = out / ".state" / "seed_0" / "ips_g"
+    (task / "rows.csv").unlink()
+    for t in (2, 3):
+        (task / f"round_{t}.npz").unlink()
+    clickloop.run_experiment(_config(), out, quiet=True, resume=True)
+    assert _rows(out) == _rows(gated_run)
+
+
+def test_the_gate_of_a_naive_variant_estimates_naively_and_a_table_overrides_the_default():
+    config = _config(deployment={"gate": "ope", "estimator": "policy_aware", "confidence": 0.9},
+                     variants={"ips_g": {"gate": "none"}})
+    naive = clickloop.build_variant(config, "naive_g", 0)
+    ips = clickloop.build_variant(config, "ips_g", 0)
+    logger = clickloop.build_variant(config, "logger", 0)
+    assert naive.gate == OPEGate("naive", 0.9) and naive.needs_log and naive.needs_placement
+    assert ips.gate is None and logger.gate is None
+
+
+def test_the_logging_placement_of_a_mixture_of_rankers():
+    data = make_synthetic(n_queries=6, docs_per_query=5, n_features=2, seed=0)
+    stats = simulate_sessions(data, Deterministic(lambda X: X[:, 0], 3), PBM(), 3000, seed=1, placement=True).statistics
+    stats = stats + simulate_sessions(data, Deterministic(lambda X: -X[:, 0], 3), PBM(), 1000, seed=2,
+                                      placement=True).statistics
+    placement = logging_placement(stats, data.query_boundaries)
+    first = top_lists(data.features[:, 0], data.query_boundaries, 3)
+    second = top_lists(-data.features[:, 0], data.query_boundaries, 3)
+    expected = np.zeros_like(placement)
+    for lists, share in ((first, 0.75), (second, 0.25)):
+        for q in range(data.n_queries):
+            for r, d in enumerate(lists[q]):
+                expected[d, r] += share
+    # each query's share of sessions from each ranker is random: compare with its realised share, 5 SE
+    np.testing.assert_allclose(placement.sum(axis=1).reshape(-1)[placement.sum(axis=1) > 0].max(), 1.0, atol=1e-12)
+    assert np.abs(placement - expected).max() < 5 * np.sqrt(0.25 * 0.75 / (4000 / data.n_queries))
+
+
+def test_stochastic_logging_placement_matches_its_policy():
+    data = make_synthetic(n_queries=4, docs_per_query=5, n_features=2, seed=0)
+    policy = PlackettLuce(lambda X: X[:, 0], 3)
+    stats = simulate_sessions(data, policy, PBM(), 4000, seed=3, placement=True).statistics
+    placement = logging_placement(stats, data.query_boundaries)
+    truth = policy.bind(data.features, data.query_boundaries).placement_probabilities()
+    np.testing.assert_allclose(placement, truth, atol=1e-9)
