@@ -21,18 +21,15 @@ Usage::
 """
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis import ndcg  # noqa: E402
-from ltr import DR, IPS, FullInformation, Naive  # noqa: E402
-from policies import Deterministic, PlackettLuce  # noqa: E402
-from simulator import DCM, PBM, make_synthetic, simulate_sessions  # noqa: E402
+from analysis import ndcg
+from ltr import DR, IPS, FullInformation, Naive
+from policies import Deterministic, PlackettLuce
+from simulator import DCM, PBM, make_synthetic, simulate_sessions
 
 
 def _time(learner, data, stats, log, repeats):

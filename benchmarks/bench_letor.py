@@ -43,7 +43,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 BASELINE_REVISION = "be52496"
 N_FEATURES = 136

@@ -37,18 +37,16 @@ Usage::
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import numba
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ltr import LambdaMARTClicks, Naive, PLRank  # noqa: E402
-from policies import Deterministic, PlackettLuce  # noqa: E402
-from simulator import PBM, make_synthetic, simulate_sessions  # noqa: E402
+from ltr import LambdaMARTClicks, Naive, PLRank
+from policies import Deterministic, PlackettLuce
+from simulator import PBM, make_synthetic, simulate_sessions
 
 
 def _scorer(X):
