@@ -490,8 +490,11 @@ def sweep_figure(results, key, metric):
                     continue
                 colour, marker = styles[variant]
                 if kind in ("linear", "log"):  # a line through three or more values and their clipped band
+                    retrained = [v for v in variants if v not in _REFERENCE_STYLE]
+                    width = 1.4 if variant in _REFERENCE_STYLE else line_width(retrained.index(variant),
+                                                                                 len(retrained))
                     ax.plot(x, stats[:, 0], color=colour, marker=marker, markersize=5,
-                            linewidth=line_width(number, len(variants)), zorder=2 + number,
+                            linewidth=width, zorder=2 + number,
                             linestyle=_REFERENCE_STYLE.get(variant, "-"), label=variant_label(variant))
                     ax.fill_between(x, stats[:, 1], stats[:, 2], color=colour, alpha=0.12, linewidth=0)
                 else:  # categories and one or two numbers: a point and an error bar each, variants side by side
