@@ -221,3 +221,16 @@ def test_labelled_queries_of_round_zero_survive_a_continued_run(env):
 def test_invalid_engagement_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Variant("v", CTRLearner, **kwargs)
+
+
+def test_continued_run_with_engagement_dropout_equals_uninterrupted(env):
+    train, test = env.train.split((0.7, 0.3), seed=1)
+    engaged = LoopEnvironment(train, test, env.click_model, env.make_policy, 1_000, engagement="ctr_count")
+    variant = Variant("v", FeatureLearner, engagement_unseen="missing", engagement_dropout=0.5,
+                      engagement_prior=5.0)
+    full = run_loop(engaged, variant, Fixed(0), rounds=3, seed=6)
+    part = run_loop(engaged, variant, Fixed(0), rounds=3, seed=6, completed=full[:2])
+    for a, b in zip(full, part):
+        assert a.statistics.equals(b.statistics)
+        np.testing.assert_array_equal(a.scores, b.scores)
+        np.testing.assert_array_equal(a.test_scores, b.test_scores)
