@@ -529,8 +529,9 @@ class DR(_Propensities):
     >>> stats = simulate_sessions(data, Deterministic(lambda X: X[:, 0], 5), PBM(), 4000).statistics
     >>> dr = DR(n_estimators=5, dm_n_estimators=5)
     >>> estimates = dr.relevance_estimates(data, stats)
-    >>> estimates.shape, bool(np.isfinite(estimates).all())
-    ((400,), True)
+    >>> shown = stats.impressions.sum(axis=1) > 0  # the others have no estimate (NaN) with candidates="shown"
+    >>> estimates.shape, bool(np.isfinite(estimates[shown]).all()), bool(np.isnan(estimates[~shown]).all())
+    ((400,), True, True)
     """
 
     name = "dr"

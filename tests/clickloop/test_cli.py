@@ -131,10 +131,10 @@ BAD = [
     (["--set", "policy.temperature=0"], "policy.temperature must be > 0.0, got 0.0"),
     (["--set", "policy.k=50"], "policy.k = 50 is larger than the smallest candidate list"),
     (["--set", "loop.variants=['naive', 'oracle']"],
-     "loop.variants names 'oracle', which is neither a built-in variant (skyline, logger, naive, ips, tower, "
+     "loop.variants names 'oracle', which is neither a built-in variant (skyline, logger, naive, ips, dr, tower, "
      "lgbm_position) nor a [variants.oracle] table"),
     (["--set", "loop.variants=['naive', 'a b']"], "loop.variants must list variant names"),
-    (["--set", "variants.ips_x.learner='ipz'"], "variants.ips_x.learner must be one of naive, ips, tower"),
+    (["--set", "variants.ips_x.learner='ipz'"], "variants.ips_x.learner must be one of naive, ips, dr, pl_rank, lambdamart, tower"),
     (["--set", "variants.ips_x.clip=0.1"], "variants.ips_x.learner is required"),
     (["--set", "variants.ips_x={learner = 'ips', clp = 0.1}"],
      "unknown key 'variants.ips_x.clp'; allowed keys of [variants.ips_x] (learner ips): learner, propensity"),

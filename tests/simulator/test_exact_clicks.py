@@ -70,7 +70,7 @@ def test_no_position_bias_gives_attractiveness():
 @pytest.mark.parametrize("displayed, labels, match", [
     ([0, 1], [1, 2], r"displayed must have shape \(n_sessions, k\)"),
     ([[0, 2]], [1, 2], "displayed refers to document 2"),
-    ([[0, -2]], [1, 2], "displayed must be >= -1"),
+    ([[0, -2]], [1, 2], "only -1 marks an empty slot"),
     ([[0.0, 1.0]], [1, 2], "integer document indices"),
     ([[0, 1]], [1, -2], "labels must be >= 0"),
 ])
