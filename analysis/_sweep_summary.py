@@ -354,6 +354,17 @@ def plot_sweep_rounds(results, metric, path_stem):
     Returns
     -------
     list of pathlib.Path
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from analysis._results import MetricRows
+    >>> from analysis._sweep_summary import SweepResults, plot_sweep_rounds
+    >>> rows = tuple(MetricRows.from_records([(s, "naive", t, "ndcg@10", 0.5 + 0.1 * t + 0.01 * s)
+    ...                                       for s in range(2) for t in range(3)]) for _ in range(2))
+    >>> results = SweepResults(("click_model.eta",), (("0.5",), ("1.0",)), rows)
+    >>> [p.name for p in plot_sweep_rounds(results, "ndcg@10", pathlib.Path(tempfile.mkdtemp()) / "r")]
+    ['r.png', 'r.svg']
     """
     from matplotlib.ticker import MaxNLocator
 

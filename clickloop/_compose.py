@@ -306,6 +306,22 @@ class MixedLogger:
         The data set's column attribute (``confounder_column``,
         ``popularity_column``) and its weight; the relevance model keeps
         ``1 - sum(weights)`` (at least 0).
+
+    Examples
+    --------
+    A relevance model that scores by column 0, mixed with the confounder in
+    column 1 at weight 0.7 (both standardised on the data it is fitted on):
+
+    >>> class ByFirst:
+    ...     def fit(self, dataset, statistics=None, log=None):
+    ...         return self
+    ...     def predict(self, features):
+    ...         return features[:, 0]
+    >>> data = ObservedDataset(np.array([[3.0, 0.0], [2.0, 1.0], [1.0, 2.0], [0.0, 3.0]]), [3, 2, 1, 0],
+    ...                        [0, 4], [0], confounder_column=1)
+    >>> logger = MixedLogger(ByFirst(), {"confounder_column": 0.7}).fit(data)
+    >>> np.argsort(-logger.predict(data.features)).tolist()  # the confounder wins: 0.7 > 0.3
+    [3, 2, 1, 0]
     """
 
     def __init__(self, learner, weights):
