@@ -20,7 +20,7 @@ from ._config import ConfigError, variant_gate, variant_settings
 from ._loop import Variant
 
 __all__ = ["MixedLogger", "ObservedDataset", "build_click_model", "build_datasets", "build_variant", "check_data",
-           "engagement_settings", "logger_learner", "policy_factory"]
+           "engagement_settings", "logger_learner", "logger_queries", "policy_factory"]
 
 
 def build_datasets(config):
@@ -293,6 +293,31 @@ def logger_learner(config, seed):
     mixed = {name: weight for name, weight in (("confounder_column", config.logger.confounding),
                                                 ("popularity_column", config.logger.popularity)) if weight > 0}
     return MixedLogger(learner, mixed) if mixed else learner
+
+
+def logger_queries(config, train=None):
+    """(labelled, served): the served queries whose labels train the logger, and the served queries.
+
+    ``labelled = max(round(logger.query_fraction * served), min(logger.min_queries,
+    served))``, what :class:`ltr.FullInformation` uses (its ``n_queries_``), so
+    a run can say what its logger had before anything is fitted.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+    train : RankingDataset, optional
+        The served queries, if already built (else :func:`build_datasets`).
+
+    Examples
+    --------
+    >>> from clickloop import preset
+    >>> logger_queries(preset("default", overrides=["logger.query_fraction=0.01"]))
+    (20, 400)
+    """
+    train = build_datasets(config)[0] if train is None else train
+    served = train.n_queries
+    lg = config.logger
+    return max(int(round(lg.query_fraction * served)), min(lg.min_queries, served)), served
 
 
 class MixedLogger:

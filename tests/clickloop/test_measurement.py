@@ -8,7 +8,7 @@ from analysis import read_metrics
 from analysis._round_metrics import feature_share
 from analysis._summary import write_summary
 from clickloop import ConfigError, preset, run_task
-from clickloop._compose import MixedLogger, build_datasets, logger_learner
+from clickloop._compose import MixedLogger, build_datasets, logger_learner, logger_queries
 from simulator import RankingDataset
 
 
@@ -18,6 +18,7 @@ def test_the_logger_uses_the_min_queries_floor_and_says_so(fraction, expected):
     train, _ = build_datasets(config)
     assert train.n_queries == 400
     assert logger_learner(config, seed=0).fit(train).n_queries_ == expected
+    assert logger_queries(config, train) == (expected, 400)  # what a run can record before fitting
 
 
 def test_summary_reports_the_labelled_queries(tmp_path):
