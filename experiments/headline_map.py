@@ -129,7 +129,12 @@ def summary(table, points, variants):
     return "\n".join(lines) + "\n"
 
 
+COLOURS = {"skyline": "#000000", "logger": "#E69F00", "naive": "#D55E00", "ips": "#0072B2", "dr": "#56B4E9",
+           "tower": "#009E73"}
+
+
 def draw(table, points, variants, path):
+    """Top row: the phase diagram (two gaps x engagement); below: every grid point's mean curves."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -138,39 +143,45 @@ def draw(table, points, variants, path):
     shares = sorted({p[0] for p in points}, key=float)
     etas = sorted({p[1] for p in points}, key=float)
     engagements = sorted({p[2] for p in points})
-    fig = plt.figure(figsize=(4.2 * len(points) / 2, 11), constrained_layout=True)
-    grid = fig.add_gridspec(3, max(4, len(points) // 2))
-    for column, engagement in enumerate(engagements):
-        for row, (title, gap) in enumerate((
-                ("naive - logger", lambda p: final(table, p, "naive") - final(table, p, "logger")),
-                ("best debiased - naive", lambda p: max(final(table, p, v).mean() for v in DEBIASED)
-                 - final(table, p, "naive")))):
-            ax = fig.add_subplot(grid[row, column])
+    columns = max(4, (len(points) + 1) // 2)
+    fig = plt.figure(figsize=(3.2 * columns, 10.5), constrained_layout=True)
+    grid = fig.add_gridspec(3, columns, height_ratios=[1.2, 1, 1])
+    gaps = (("naive - logger", lambda p: final(table, p, "naive") - final(table, p, "logger")),
+            ("best debiased - naive", lambda p: max(final(table, p, v).mean() for v in DEBIASED)
+             - final(table, p, "naive")))
+    panel = 0
+    for title, gap in gaps:
+        for engagement in engagements:
+            ax = fig.add_subplot(grid[0, panel])
+            panel += 1
             values = np.array([[np.mean(gap((s, e, engagement))) for e in etas] for s in shares])
-            limit = max(0.02, np.abs(values).max())
-            image = ax.imshow(values, cmap="RdBu", vmin=-limit, vmax=limit, origin="lower")
+            limit = max(0.02, float(np.abs(values).max()))
+            image = ax.imshow(values, cmap="RdBu", vmin=-limit, vmax=limit, origin="lower", aspect="auto")
             for i in range(len(shares)):
                 for j in range(len(etas)):
                     ax.text(j, i, f"{values[i, j]:+.3f}", ha="center", va="center", fontsize=9)
             ax.set_xticks(range(len(etas)), [f"eta {e}" for e in etas])
             ax.set_yticks(range(len(shares)), [f"logger {float(s):.0%}" for s in shares])
-            ax.set_title(f"{title}\nengagement = {engagement}", fontsize=10)
-            fig.colorbar(image, ax=ax, shrink=0.8)
+            ax.set_title(f"{title}, engagement {engagement}\n(final NDCG@10, mean over seeds)", fontsize=9)
+            fig.colorbar(image, ax=ax, shrink=0.9)
     for index, point in enumerate(points):
-        ax = fig.add_subplot(3, len(points), 2 * len(points) + index + 1)
+        ax = fig.add_subplot(grid[1 + index // columns, index % columns])
         for v in variants:
             cells = table.get((point, v, "ndcg@10"))
             if not cells:
                 continue
             curve = np.mean([[cells[s][t] for t in sorted(cells[s])] for s in sorted(cells)], axis=0)
-            ax.plot(curve, label=v, linestyle="--" if v in GATED else "-", linewidth=1.2)
-        ax.set_title(f"{float(point[0]):.0%}, eta {point[1]}, {point[2]}", fontsize=8)
+            base = GATED.get(v, v)
+            ax.plot(curve, label=v, color=COLOURS.get(base, "#999999"), linestyle="--" if v in GATED else "-",
+                    linewidth=1.0 if v in GATED else 1.6, marker="." if v in GATED else None)
+        ax.set_title(f"logger {float(point[0]):.0%}, eta {point[1]}, engagement {point[2]}", fontsize=8)
+        ax.set_xlabel("round", fontsize=7)
         ax.tick_params(labelsize=7)
-        if index == 0:
-            ax.set_ylabel("NDCG@10 (served)")
+        if index % columns == 0:
+            ax.set_ylabel("NDCG@10 (served)", fontsize=8)
     handles, labels = fig.axes[-1].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, bbox_to_anchor=(0.5, -0.02))
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=8)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
