@@ -56,6 +56,7 @@ Usage::
 
     python experiments/loss_study.py [--quick] [--out results/loss_study] [--figure docs/loss_study.png]
     python experiments/loss_study.py --investigate [--seeds 5] [--sessions 1000000]
+    python experiments/loss_study.py --loop-report results/pl_rank_loop
 
 ``--quick``: 2 seeds, 10^5 sessions, PBM eta 1 and 2 x deterministic and
 Plackett-Luce logging, the loop on eta 1 deterministic serving with 3 rounds
@@ -505,6 +506,55 @@ def investigate(args):
     print(text)
 
 
+def loop_report(folder):
+    """Per-round numbers of a run of ``experiments/pl_rank_loop.toml`` (item 2 of issue 17).
+
+    Besides the loop's own metrics (``ndcg@10`` is the top 10 by score of the
+    deployed ranker on the served queries, whatever the variant serves),
+    ``served_ndcg@10`` is the NDCG@10 users actually see: the expected NDCG@10
+    of PL on the raw scores at temperature 1 (from the scores the run
+    checkpointed) for a variant that serves stochastically from round 1 on,
+    the top 10 otherwise.
+    """
+    from clickloop._compose import build_datasets
+    from clickloop._config import load_config, variant_settings
+
+    folder = Path(folder)
+    config = load_config(folder / "config.toml")
+    train, _ = build_datasets(config)
+    rows = read_metrics(folder / "metrics.csv")
+    names = [n for n in config.loop.variants if n not in ("skyline",)]
+    stochastic = {n for n in names if variant_settings(config, n)[0] == "pl_rank"
+                  and variant_settings(config, n)[1]["serving"] == "stochastic"}
+    metrics = ("ndcg@10", "served_ndcg@10", "heldout_ndcg@10", "ctr", "coverage", "exposure_gini")
+    lines = [f"Run {folder} ({config.seeds} seeds; mean over seeds per round)\n"]
+    for metric in metrics:
+        lines.append(f"\n{metric}\n")
+        rounds = None
+        table = {}
+        for name in names:
+            if metric == "served_ndcg@10":
+                if name not in stochastic:
+                    r, _, values = rows.curve(name, "ndcg@10")
+                else:
+                    r = np.arange(config.loop.rounds + 1)
+                    values = np.array([[expected_ndcg(np.load(folder / ".state" / f"seed_{seed}" / name /
+                                                              f"round_{t}.npz")["scores"], train)
+                                        if t > 0 else np.nan for t in r] for seed in range(config.seeds)])
+                    values[:, 0] = rows.curve(name, "ndcg@10")[2][:, 0]
+            else:
+                r, _, values = rows.curve(name, metric)
+            rounds = r
+            table[name] = np.nanmean(values, axis=0)
+        lines.append("| variant | " + " | ".join(f"r{t}" for t in rounds) + " |")
+        lines.append("|---|" + "---:|" * len(rounds))
+        for name, values in table.items():
+            lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    return text
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 seeds, 10^5 sessions, a small loop")
@@ -515,12 +565,16 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=2, help="worker processes of the loop runs")
     parser.add_argument("--no-loop", action="store_true")
+    parser.add_argument("--loop-report", type=Path, metavar="RUN",
+                        help="per-round table of a run of experiments/pl_rank_loop.toml, then exit")
     parser.add_argument("--out", type=Path, default=Path("results/loss_study"))
     parser.add_argument("--figure", type=Path, default=Path("docs/loss_study.png"))
     args = parser.parse_args(argv)
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     args.seeds = args.seeds or (2 if args.quick else 5)
     args.sessions = args.sessions or (100_000 if args.quick else 1_000_000)
+    if args.loop_report:
+        return loop_report(args.loop_report)
     if args.investigate:
         return investigate(args)
     args.etas = (1.0, 2.0)
