@@ -193,8 +193,10 @@ def build_variant(config, name, seed):
     if kind in ("pl_rank", "lambdamart"):
         return _metric_variant(config, name, kind, params, common)
     if kind == "tower":
+        prior = np.inf if params["theta_prior"] == "fixed" else params["theta_prior"]
         return Variant(name, lambda: PositionTower(n_iter=params["n_iter"], dropout=params["dropout"],
-                                                   document_prior=params["document_prior"], **shared),
+                                                   document_prior=params["document_prior"], theta=params["theta"],
+                                                   theta_prior=prior, assumed_eta=params["assumed_eta"], **shared),
                        kind=kind, debiased=True)
     if kind == "lgbm_position":
         return Variant(name, lambda: LGBMPosition(

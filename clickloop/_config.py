@@ -248,8 +248,14 @@ class TowerConfig:
     """Settings of the position tower."""
 
     n_iter: int = _opt(5, low=1)
-    dropout: float = _opt(0.0, low=0.0, high=0.99)
+    dropout: float = _opt(0.8, low=0.0, high=0.99, doc="observation dropout; 0.8 keeps the first retrain from a good "
+                                                        "logger near naive (PositionTower's notes)")
     document_prior: float = _opt(10.0, low=0.0, low_open=True)
+    theta: str = _opt("ctr", choices=("ctr", "pbm", "harvesting", "em"),
+                      doc="anchor of theta: CTR ratio, PBM (1/r)^assumed_eta, or estimated from the history")
+    theta_prior: float = _opt(0.0, low=0.0, words=("fixed",),
+                              doc="prior on log theta around the anchor, in clicks per rank; 0 free, 'fixed' held")
+    assumed_eta: float = _opt(1.0, low=0.0, doc="PBM curve of theta = pbm and of ranks the estimate misses")
 
 
 @dataclass(frozen=True)
