@@ -8,7 +8,6 @@ written through the atomic writer: a crash leaves whole files or a ``.tmp``.
 """
 
 import csv
-import dataclasses
 import hashlib
 import io
 from pathlib import Path
@@ -45,12 +44,14 @@ def save_record(path, record):
     5.6 s) for a factor of two in size, on scores that hardly compress.
     """
     stats = record.statistics
-    row, rank = np.nonzero(stats.impressions)
+    doc, rank = stats.cell_index()
+    shown = stats.values("impressions") > 0
     arrays = {
         "n_docs": np.int64(stats.n_docs), "k": np.int64(stats.k), "n_sessions": np.int64(stats.n_sessions),
-        "row": _compact(row), "rank": _compact(rank), "impressions": _compact(stats.impressions[row, rank]),
-        "clicks": _compact(stats.clicks[row, rank]), "examination": stats.examination[row, rank],
-        "inverse_examination_clicks": stats.inverse_examination_clicks[row, rank],
+        "row": _compact(doc[shown]), "rank": _compact(rank[shown]),
+        "impressions": _compact(stats.values("impressions")[shown]),
+        "clicks": _compact(stats.values("clicks")[shown]), "examination": stats.values("examination")[shown],
+        "inverse_examination_clicks": stats.values("inverse_examination_clicks")[shown],
         "scores": record.scores,
     }
     for name in _OPTIONAL:
@@ -61,10 +62,10 @@ def save_record(path, record):
         value = getattr(record, name)
         if value is not None:
             arrays[name] = np.asarray(value)
-    if stats.expected_impressions is not None:  # the policy's expected placements (policy-aware learners)
-        e_row, e_rank = np.nonzero(stats.expected_impressions)
-        arrays.update(expected_row=_compact(e_row), expected_rank=_compact(e_rank),
-                      expected_impressions=stats.expected_impressions[e_row, e_rank])
+    if stats.has_expected:  # the policy's expected placements (policy-aware learners)
+        placed = stats.values("expected_impressions") != 0
+        arrays.update(expected_row=_compact(doc[placed]), expected_rank=_compact(rank[placed]),
+                      expected_impressions=stats.values("expected_impressions")[placed])
     with atomic_path(path) as temporary, open(temporary, "wb") as f:
         np.savez(f, **arrays)
 
@@ -80,15 +81,21 @@ def load_record(path, round_, log=None):
     """
     try:
         with np.load(path) as z:
-            stats = ClickStatistics.empty(int(z["n_docs"]), int(z["k"]))
-            row, rank = z["row"], z["rank"]
-            for name in ("impressions", "clicks", "examination", "inverse_examination_clicks"):
-                getattr(stats, name)[row, rank] = z[name]
-            stats.n_sessions = int(z["n_sessions"])
+            n_docs, k = int(z["n_docs"]), int(z["k"])
+            shown = z["row"].astype(np.int64) * k + z["rank"]
+            placed = None
             if "expected_impressions" in z.files:
-                expected = np.zeros(stats.impressions.shape, dtype=np.float64)
-                expected[z["expected_row"], z["expected_rank"]] = z["expected_impressions"]
-                stats = dataclasses.replace(stats, expected_impressions=expected)
+                placed = z["expected_row"].astype(np.int64) * k + z["expected_rank"]
+            cells = shown if placed is None else np.union1d(shown, placed)
+            cells = np.unique(cells)
+            values = {}
+            for name in ("impressions", "clicks", "examination", "inverse_examination_clicks"):
+                values[name] = np.zeros(cells.size, dtype=z[name].dtype)
+                values[name][np.searchsorted(cells, shown)] = z[name]
+            if placed is not None:
+                values["expected_impressions"] = np.zeros(cells.size)
+                values["expected_impressions"][np.searchsorted(cells, placed)] = z["expected_impressions"]
+            stats = ClickStatistics.from_cells(n_docs, k, cells, values, int(z["n_sessions"]))
             optional = {name: z[name] for name in _OPTIONAL if name in z.files}
             optional.update({name: z[name].item() for name in _DECISION if name in z.files})
             scores = z["scores"]

@@ -279,14 +279,14 @@ def _engagement_columns(statistics, kind, debiased, theta, prior, unseen):
         raise ValueError(f"unseen must be one of {UNSEEN}, got {unseen!r}")
     if not prior >= 0:
         raise ValueError(f"prior must be >= 0, got {prior!r}")
-    impressions = statistics.impressions.sum(axis=1).astype(np.float64)
-    clicks = statistics.clicks.sum(axis=1).astype(np.float64)
+    impressions = statistics.row_sums("impressions").astype(np.float64)
+    clicks = statistics.row_sums("clicks").astype(np.float64)
     if debiased:
         if theta is None:
-            expected = statistics.examination.sum(axis=1)
+            expected = statistics.row_sums("examination")
         else:
-            # not ``@``: BLAS results may depend on its thread count
-            expected = (statistics.impressions * np.asarray(theta, dtype=np.float64)).sum(axis=1)
+            # ranks added in order, as the dense rank-major sum (not ``@``: BLAS depends on its threads)
+            expected = statistics.row_sums("impressions", weights=theta)
         # guard: an impression is examined with probability >= 1e-3 (clicks / tiny examination explode)
         denominator = np.maximum(expected, 1e-3 * impressions)
     else:
@@ -321,20 +321,36 @@ class _EngagedDataset(RankingDataset):
     """
 
     def __post_init__(self):
-        features = np.array(self.features, dtype=np.float32)
-        object.__setattr__(self, "features", np.where(np.isnan(features), np.float32(0), features))
-        super().__post_init__()
+        # It takes the features it is given (a fresh array of _with_features): the NaN are set to 0
+        # for the checks and put back after them, so the features are never copied.
+        features = self.features
+        if not (isinstance(features, np.ndarray) and features.dtype == np.float32
+                and features.flags.c_contiguous and features.base is None):
+            features = np.array(features, dtype=np.float32)
+        missing = np.isnan(features)
+        features.flags.writeable = True
+        features[missing] = 0
+        features.flags.writeable = False
+        object.__setattr__(self, "features", features)
+        super().__post_init__()  # a read-only C-contiguous float32 array is kept as it is
+        features.flags.writeable = True
+        features[missing] = np.nan
         features.flags.writeable = False
         object.__setattr__(self, "features", features)
 
 
 def _with_features(dataset, extra):
-    """The dataset with ``extra`` columns appended to its features (None: unchanged)."""
+    """The dataset with ``extra`` columns appended to its features (None: unchanged).
+
+    One float32 copy of the features per call (the appended array), read-only,
+    which the new dataset keeps without copying it again.
+    """
     if extra is None:
         return dataset
     kind = _EngagedDataset if np.isnan(extra).any() else RankingDataset
-    return kind(np.hstack([dataset.features, extra]), dataset.labels, dataset.query_boundaries,
-                dataset.query_ids, name=dataset.name)
+    features = np.hstack([dataset.features, np.asarray(extra, dtype=np.float32)])
+    features.flags.writeable = False
+    return kind(features, dataset.labels, dataset.query_boundaries, dataset.query_ids, name=dataset.name)
 
 
 class _History:
@@ -343,14 +359,14 @@ class _History:
     def __init__(self, n_docs, k, window, max_log_sessions):
         self.rounds = deque(maxlen=window or None)
         self.logs = deque(maxlen=window or None)
-        self.total = ClickStatistics.empty(n_docs, k)
+        self.total = ClickStatistics.empty(n_docs, k)  # sparse: memory follows the shown cells
         self.max_log_sessions = max_log_sessions
 
     def add(self, statistics, log=None):
         full = self.rounds.maxlen is not None and len(self.rounds) == self.rounds.maxlen
         self.rounds.append(statistics)  # drops the oldest round when the window is full
         if full:
-            self.total = sum(self.rounds, ClickStatistics.empty(*statistics.impressions.shape))
+            self.total = sum(self.rounds, ClickStatistics.empty(*statistics.shape))
         else:
             self.total = self.total + statistics
         if log is not None and self.max_log_sessions:
@@ -499,8 +515,8 @@ def _deploy(env, variant, history, ranker, engaged, candidate, unseen, k):
     if theta is None:
         theta = getattr(candidate, "theta_", None)
     if theta is None:  # the truth of the log: mean examination per rank (what the oracle learners use)
-        impressions = stats.impressions.sum(axis=0)
-        theta = np.where(impressions > 0, stats.examination.sum(axis=0) / np.maximum(impressions, 1), 1.0)
+        impressions = stats.rank_sums("impressions")
+        theta = np.where(impressions > 0, stats.rank_sums("examination") / np.maximum(impressions, 1), 1.0)
     decision = variant.gate.decide(env.train, env.click_model, history.log(),
                                    logging_placement(stats, boundaries), np.asarray(theta, dtype=np.float64),
                                    current, new)

@@ -81,7 +81,7 @@ def shown_documents(dataset, statistics):
     """
     if statistics.n_docs != dataset.n_docs:
         raise ValueError(f"statistics cover {statistics.n_docs} documents, the dataset has {dataset.n_docs}")
-    impressions = statistics.impressions.sum(axis=1)
+    impressions = statistics.row_sums("impressions")
     rows = np.flatnonzero(impressions > 0)
     if rows.size == 0:
         raise ValueError("the click statistics hold no impression: nothing to learn from")
@@ -117,7 +117,7 @@ def served_candidates(dataset, statistics):
     """
     if statistics.n_docs != dataset.n_docs:
         raise ValueError(f"statistics cover {statistics.n_docs} documents, the dataset has {dataset.n_docs}")
-    impressions = statistics.impressions.sum(axis=1)
+    impressions = statistics.row_sums("impressions")
     if not np.any(impressions > 0):
         raise ValueError("the click statistics hold no impression: nothing to learn from")
     per_query = np.bincount(dataset.doc_query, weights=impressions, minlength=dataset.n_queries)
@@ -125,6 +125,13 @@ def served_candidates(dataset, statistics):
     served = sessions > 0
     rows = np.flatnonzero(served[dataset.doc_query])
     return rows, dataset.query_sizes[served].astype(np.int64), sessions[dataset.doc_query[rows]]
+
+
+def _same_impressions(a, b):
+    """Whether two statistics hold the same impressions in every (document, rank) cell."""
+    shown_a, shown_b = a.values("impressions") > 0, b.values("impressions") > 0
+    return a.shape == b.shape and np.array_equal(a.cells[shown_a], b.cells[shown_b]) and np.array_equal(
+        a.values("impressions")[shown_a], b.values("impressions")[shown_b])
 
 
 def _cell_tau(clip, n):
@@ -184,8 +191,8 @@ class Naive(_ClickLearner):
 
     def fit(self, dataset, statistics, log=None):
         rows, sizes, sessions = shown_documents(dataset, statistics)
-        impressions = statistics.impressions[rows].sum(axis=1).astype(np.float64)
-        targets = statistics.clicks[rows].sum(axis=1) / impressions
+        impressions = statistics.row_sums("impressions")[rows].astype(np.float64)
+        targets = statistics.row_sums("clicks")[rows] / impressions
         return self._fit_targets(dataset, rows, sizes, sessions, targets, impressions)
 
 
@@ -243,9 +250,9 @@ class _Propensities(_ClickLearner):
             if theta.shape != (k,) or not np.all(np.isfinite(theta)) or np.any(theta < 0):
                 raise ValueError(f"theta must have shape ({k},) with finite values >= 0, got {theta!r}")
             return theta
-        impressions = statistics.impressions.sum(axis=0)
+        impressions = statistics.rank_sums("impressions")
         with np.errstate(invalid="ignore", divide="ignore"):
-            theta = statistics.examination.sum(axis=0) / impressions
+            theta = statistics.rank_sums("examination") / impressions
         return np.where(impressions > 0, theta, 1.0)
 
     def _estimate_theta(self, statistics):
@@ -266,8 +273,10 @@ class _Propensities(_ClickLearner):
             else:
                 # AllPairs on the pooled (document, rank) cells: a document shown at two ranks
                 # (by two rankers of the pooled history) is an intervention.
-                impressions = np.asarray(statistics.impressions, dtype=np.int64)
-                clicks = np.asarray(statistics.clicks, dtype=np.int64)
+                # Per document: the shown ones hold every pair (a document never shown has none).
+                shown = np.flatnonzero(statistics.row_sums("impressions") > 0)
+                impressions = statistics.take("impressions", shown)
+                clicks = statistics.take("clicks", shown)
                 doc, rank_a, rank_b, n_a, n_b, c_a, c_b = _interventional_pairs(impressions, clicks)
                 if np.any((rank_a == 0) & (c_a + c_b > 0)):
                     theta, _ = _fit_allpairs(rank_a, rank_b, np.log(n_a / n_b), c_a.astype(np.float64),
@@ -379,19 +388,22 @@ class IPS(_Propensities):
         return self.affine is None and isinstance(self.propensity, str) and self.propensity in (
             "policy_aware", "policy_oblivious")
 
-    def weighted_clicks(self, statistics, log=None):
-        """Inverse-propensity-weighted clicks per (document, rank), ndarray (n_docs, k).
+    def weighted_clicks(self, statistics, log=None, rows=None):
+        """Inverse-propensity-weighted clicks per (document, rank), ndarray (n_docs, k) or (rows.size, k).
 
         For the per-cell forms (not ``policy_aware``/``policy_oblivious``,
         whose weights depend on the query's sessions: use
-        :meth:`relevance_estimates`).  ``log`` is needed by ``cascade_model``.
+        :meth:`relevance_estimates`).  ``log`` is needed by ``cascade_model``;
+        ``rows`` (document rows) restricts the result to them (default: all).
         """
         k = statistics.k
-        clicks = statistics.clicks.astype(np.float64)
+        rows = np.arange(statistics.n_docs) if rows is None else np.asarray(rows)
+        impressions = statistics.take("impressions", rows)
+        clicks = statistics.take("clicks", rows).astype(np.float64)
         if self.affine is not None:
             self._check_clip()
             alpha, beta = self._affine(k)
-            return (clicks - beta * statistics.impressions) / alpha
+            return (clicks - beta * impressions) / alpha
         self._check_propensity(PROPENSITIES)
         if self._all_candidates():
             raise ValueError(f"propensity={self.propensity!r} weights clicks per query session: use "
@@ -400,14 +412,14 @@ class IPS(_Propensities):
         if isinstance(self.propensity, str) and self.propensity in ("oracle_per_click", "cascade_model"):
             if self.propensity == "cascade_model":
                 statistics = self._assumed_statistics(statistics, log)
-            cell_tau = _cell_tau(tau, statistics.impressions)
+            cell_tau = _cell_tau(tau, impressions)
             cap = np.where(cell_tau > 0, clicks / np.maximum(cell_tau, 1e-300), np.inf)
-            return np.minimum(statistics.inverse_examination_clicks, cap)
-        cell_tau = np.maximum(_cell_tau(tau, statistics.impressions), 1e-12)
+            return np.minimum(statistics.take("inverse_examination_clicks", rows), cap)
+        cell_tau = np.maximum(_cell_tau(tau, impressions), 1e-12)
         if isinstance(self.propensity, str) and self.propensity == "oracle":
             with np.errstate(invalid="ignore", divide="ignore"):
-                p = statistics.examination / statistics.impressions
-            return np.where(statistics.impressions > 0, clicks / np.maximum(np.nan_to_num(p), cell_tau), 0.0)
+                p = statistics.take("examination", rows) / impressions
+            return np.where(impressions > 0, clicks / np.maximum(np.nan_to_num(p), cell_tau), 0.0)
         return clicks / np.maximum(self._rank_theta(statistics), cell_tau)
 
     def _assumed_statistics(self, statistics, log):
@@ -418,7 +430,7 @@ class IPS(_Propensities):
                              "pass the session log, fit(dataset, statistics, log=...)")
         params = dict(self.click_model_params or {})
         assumed = assumed_statistics(log, statistics.n_docs, self.click_model, **params)
-        if not np.array_equal(assumed.impressions, statistics.impressions):
+        if not _same_impressions(assumed, statistics):
             raise ValueError("the session log does not match the statistics (other impressions)")
         return assumed
 
@@ -426,22 +438,21 @@ class IPS(_Propensities):
         """(rows, group sizes, query sessions, targets, row weights) of the fit."""
         if not self._all_candidates():
             rows, sizes, sessions = shown_documents(dataset, statistics)
-            impressions = statistics.impressions[rows].sum(axis=1).astype(np.float64)
-            targets = self.weighted_clicks(statistics, log)[rows].sum(axis=1) / impressions
+            impressions = statistics.row_sums("impressions")[rows].astype(np.float64)
+            targets = self.weighted_clicks(statistics, log, rows=rows).sum(axis=1) / impressions
             return rows, sizes, sessions, targets, impressions
         rows, sizes, sessions = served_candidates(dataset, statistics)
         theta = self._rank_theta(statistics)
         tau = self._clip(statistics)
-        clicks = statistics.clicks[rows].astype(np.float64)
+        clicks = statistics.take("clicks", rows).astype(np.float64)
         if self.propensity == "policy_oblivious":
-            cell_tau = np.maximum(_cell_tau(tau, statistics.impressions[rows]), 1e-12)
+            cell_tau = np.maximum(_cell_tau(tau, statistics.take("impressions", rows)), 1e-12)
             targets = (clicks / np.maximum(theta, cell_tau)).sum(axis=1) / sessions
         else:
-            expected = statistics.expected_impressions
-            if expected is None:
+            if not statistics.has_expected:
                 raise ValueError("propensity='policy_aware' needs the logging policy's expected placements: "
                                  "simulate with simulate_sessions(..., placement=True)")
-            exposure = (expected[rows] * theta).sum(axis=1)  # rho(d) * n_q
+            exposure = (statistics.take("expected_impressions", rows) * theta).sum(axis=1)  # rho(d) * n_q
             floor = np.maximum(_cell_tau(tau, sessions), 1e-12) * sessions
             targets = clicks.sum(axis=1) / np.maximum(exposure, floor)
         return rows, sizes, sessions, targets, sessions
@@ -563,15 +574,15 @@ class DR(_Propensities):
         else:
             self._check_propensity(("oracle", "pbm", "estimated", "policy_aware"))
             alpha, beta = self._rank_theta(statistics), np.zeros(k)
-        expected = statistics.expected_impressions
-        if expected is None and isinstance(self.propensity, str) and self.propensity == "policy_aware" \
+        expected = statistics.has_expected
+        if not expected and isinstance(self.propensity, str) and self.propensity == "policy_aware" \
                 and self.affine is None:
             raise ValueError("propensity='policy_aware' needs the logging policy's expected placements: "
                              "simulate with simulate_sessions(..., placement=True)")
         # Direct method: weighted least squares of the clicks on alpha_r R + beta_r, per shown document.
         shown, _, _ = shown_documents(dataset, statistics)
-        impressions = statistics.impressions[shown].astype(np.float64)
-        clicks = statistics.clicks[shown].astype(np.float64)
+        impressions = statistics.take("impressions", shown).astype(np.float64)
+        clicks = statistics.take("clicks", shown).astype(np.float64)
         weight = (impressions * alpha**2).sum(axis=1)
         keep = weight > 0
         dm_targets = (alpha * (clicks - beta * impressions)).sum(axis=1)[keep] / weight[keep]
@@ -583,11 +594,11 @@ class DR(_Propensities):
         else:
             rows, sizes, sessions = shown_documents(dataset, statistics)
         r_hat = np.clip(self.direct_model_.predict(dataset.features[rows]), 0.0, 1.0)
-        impressions = statistics.impressions[rows].astype(np.float64)
-        c = statistics.clicks[rows].sum(axis=1).astype(np.float64)
+        impressions = statistics.take("impressions", rows).astype(np.float64)
+        c = statistics.row_sums("clicks")[rows].astype(np.float64)
         a = (impressions * alpha).sum(axis=1)
         b = (impressions * beta).sum(axis=1)
-        x = a if expected is None else (expected[rows] * alpha).sum(axis=1)
+        x = a if not expected else (statistics.take("expected_impressions", rows) * alpha).sum(axis=1)
         floor = np.maximum(_cell_tau(tau, sessions), 1e-12) * sessions
         targets = r_hat + (c - r_hat * a - b) / np.maximum(x, floor)
         return rows, sizes, sessions, targets

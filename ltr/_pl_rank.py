@@ -27,7 +27,7 @@ from simulator.kernels import derive_key
 
 from . import _pl_rank_kernels as kernels
 from ._learners import IPS
-from ._relevance_model import RelevanceModel
+from ._relevance_model import RelevanceModel, prediction_threads
 
 __all__ = ["LambdaMARTClicks", "PLRank", "click_relevance"]
 
@@ -40,8 +40,8 @@ LABELS = ("binned", "real")
 def _naive_relevance(dataset, statistics, params, log):
     if params:
         raise ValueError(f"targets='naive' takes no estimator parameters, got {sorted(params)}")
-    impressions = statistics.impressions.sum(axis=1).astype(np.float64)
-    clicks = statistics.clicks.sum(axis=1).astype(np.float64)
+    impressions = statistics.row_sums("impressions").astype(np.float64)
+    clicks = statistics.row_sums("clicks").astype(np.float64)
     return np.divide(clicks, impressions, out=np.full(impressions.shape, np.nan), where=impressions > 0)
 
 
@@ -119,7 +119,7 @@ def _training_rows(dataset, statistics, rho):
         raise ValueError("relevance estimates must be finite (or NaN for documents left out)")
     query = dataset.doc_query[rows]
     groups, sizes = np.unique(query, return_counts=True)
-    impressions = statistics.impressions.sum(axis=1).astype(np.float64)
+    impressions = statistics.row_sums("impressions").astype(np.float64)
     per_query = np.bincount(dataset.doc_query, weights=impressions, minlength=dataset.n_queries)
     slots = np.minimum(dataset.query_sizes, statistics.k)
     return rows, sizes.astype(np.int64), per_query[groups] / slots[groups]
@@ -481,7 +481,8 @@ class _Booster:
         self.booster, self.num_threads = booster, num_threads
 
     def predict(self, features):
-        return self.booster.predict(np.asarray(features, dtype=np.float32), num_threads=self.num_threads)
+        return self.booster.predict(np.asarray(features, dtype=np.float32),
+                                    num_threads=prediction_threads(self.num_threads))
 
 
 class _LambdaObjective:

@@ -4,6 +4,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from ._learners import _ClickLearner
+from ._relevance_model import prediction_threads
 
 __all__ = ["FullInformation", "LGBMPosition"]
 
@@ -107,4 +108,5 @@ class LGBMPosition(BaseEstimator):
         if not hasattr(self, "booster_"):
             raise ValueError("this LGBMPosition is not fitted yet; call fit first")
         # LightGBM's predict does not take the training num_threads (see RelevanceModel.predict).
-        return self.booster_.predict(np.asarray(features, dtype=np.float32), num_threads=self.num_threads)
+        return self.booster_.predict(np.asarray(features, dtype=np.float32),
+                                     num_threads=prediction_threads(self.num_threads))

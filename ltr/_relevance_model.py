@@ -38,6 +38,20 @@ __all__ = ["LOSSES", "BinnedFeatures", "RelevanceModel"]
 LOSSES = ("logistic", "squared", "softmax", "lambdarank")
 
 
+def prediction_threads(num_threads):
+    """Threads of a LightGBM prediction: the cores this task owns, at least ``num_threads``.
+
+    A task's core budget is Numba's thread count in its process (the
+    executors set it: every core for a task alone, one each for two workers
+    on two cores).  Prediction is row-independent, so its result does not
+    depend on the thread count; fits keep ``num_threads`` (a fit with more
+    threads is not bit-identical for every learner: benchmarks/bench_scale.py).
+    """
+    import numba
+
+    return max(int(num_threads), int(numba.get_num_threads()))
+
+
 def _segment_softmax(f, starts, sizes):
     """Softmax of f within each group (groups are contiguous rows)."""
     group = np.repeat(np.arange(sizes.size), sizes)
@@ -352,8 +366,8 @@ class RelevanceModel(BaseEstimator):
         if X.ndim != 2 or X.shape[1] != self.n_features_in_:
             raise ValueError(f"X must have shape (n_rows, {self.n_features_in_}), got {X.shape}")
         if self.booster_ is not None:
-            # num_threads again: LightGBM's predict runs on every OpenMP thread unless told (it does
+            # Threads told explicitly: LightGBM's predict runs on every OpenMP thread unless told (it does
             # not take the training parameter), which oversubscribes the cores of parallel workers.
-            return (self.booster_.predict(X.astype(np.float32, copy=False), num_threads=self.num_threads)
-                    + self.init_score_)
+            return (self.booster_.predict(X.astype(np.float32, copy=False),
+                                          num_threads=prediction_threads(self.num_threads)) + self.init_score_)
         return np.einsum("ij,j->i", X.astype(np.float64), self.coef_) + self.intercept_

@@ -19,9 +19,11 @@ from ._rng import derive_key, session_key, uniform
 from ._statistics import (
     ClickStatistics,
     add_constant_examination,
+    add_constant_examination_dense,
     add_expected_impressions,
     aggregate_clicks,
     aggregate_list_clicks,
+    list_accumulators,
     scatter_list_statistics,
 )
 
@@ -196,9 +198,9 @@ def simulate_sessions(dataset, policy, click_model, n_sessions, seed=0, *, round
     k = bound.k
     if statistics is None:
         statistics = ClickStatistics.empty(dataset.n_docs, k)
-    elif statistics.impressions.shape != (dataset.n_docs, k):
+    elif statistics.shape != (dataset.n_docs, k):
         raise ValueError(
-            f"statistics have shape {statistics.impressions.shape}, expected {(dataset.n_docs, k)}"
+            f"statistics have shape {statistics.shape}, expected {(dataset.n_docs, k)}"
         )
     cdf = None
     if queries.kind != "uniform":
@@ -207,7 +209,7 @@ def simulate_sessions(dataset, policy, click_model, n_sessions, seed=0, *, round
     if placement:
         if not hasattr(bound, "placement_probabilities"):
             raise ValueError(f"placement=True needs a policy with placement_probabilities(), got {type(bound).__name__}")
-        if statistics.expected_impressions is None and statistics.n_sessions > 0:
+        if not statistics.has_expected and statistics.n_sessions > 0:
             raise ValueError("placement=True cannot add to statistics that hold sessions without expected impressions")
         counts = np.zeros(dataset.n_queries, dtype=np.int64)
         for _, q in _fused_blocks(dataset, seed, cdf, int(n_sessions), int(block_size), int(first_session)):
@@ -227,7 +229,7 @@ def simulate_sessions(dataset, policy, click_model, n_sessions, seed=0, *, round
             return SessionRun(statistics, None)
     # A policy that shows one fixed list per query lets us aggregate per
     # (query, rank), in cache, and scatter to documents once at the end.
-    list_stats = ClickStatistics.empty(dataset.n_queries, k) if table is not None else None
+    list_arrays = list_accumulators(dataset.n_queries, k) if table is not None else None
     query_key = derive_key(_child(seed, _QUERY_STREAM))
     policy_seed, click_seed = _child(seed, _POLICY_STREAM), _child(seed, _CLICK_STREAM)
     placement = bound.placement_probabilities() if keep_log and hasattr(bound, "placement_probabilities") else None
@@ -256,12 +258,12 @@ def simulate_sessions(dataset, policy, click_model, n_sessions, seed=0, *, round
         if table is None:
             aggregate_clicks(statistics, displayed, sim.clicks, sim.examination)
         else:
-            aggregate_list_clicks(list_stats, q, sim.clicks, sim.examination)
+            aggregate_list_clicks(list_arrays, q, sim.clicks, sim.examination)
         if keep_log:
             blocks.append(_log_block(q, round, displayed, sim, placement, getattr(policy, "name", "policy")))
         done += size
     if table is not None:
-        scatter_list_statistics(statistics, list_stats, table)
+        scatter_list_statistics(statistics, list_arrays, table, n_sessions)
     log = None
     if keep_log:
         from ._click_log import ClickLog
@@ -311,10 +313,11 @@ def _fused_plackett_luce(dataset, bound, affine, n_sessions, seed, cdf, block_si
         _group_by_query(q, offsets, by_query[:q.size])
         bound.affine_click_counts(by_query[:q.size], offsets, start, policy_key, click_key, theta, eps_minus,
                                    eps_slope, relevance, impressions_t, clicks_t)
-    add_constant_examination(
-        (statistics.impressions.T, statistics.clicks.T, statistics.examination.T,
-         statistics.inverse_examination_clicks.T), impressions_t, clicks_t, theta.astype(np.float32),
-    )
+    # The counts are dense over documents while the kernel runs; the statistics keep the shown cells.
+    row, rank = np.nonzero(impressions_t.T)
+    cells = row.astype(np.int64) * k + rank
+    add_constant_examination(statistics, cells, impressions_t[rank, row], clicks_t[rank, row],
+                             theta.astype(np.float32))
     statistics.n_sessions += n_sessions
 
 
@@ -345,16 +348,12 @@ def _fused_fixed_lists(dataset, table, affine, n_sessions, seed, cdf, block_size
     # The general path counts every rank of a list (empty slots examine 0 and are
     # dropped by the scatter).
     shown = table >= 0
-    list_stats = ClickStatistics.empty(n_lists, k)
-    add_constant_examination(
-        (list_stats.impressions.T, list_stats.clicks.T, list_stats.examination.T,
-         list_stats.inverse_examination_clicks.T),
-        np.ascontiguousarray(np.where(shown, sessions[:, None], 0).T), np.ascontiguousarray(clicks.T),
+    list_arrays = list_accumulators(n_lists, k)
+    add_constant_examination_dense(
+        list_arrays, np.ascontiguousarray(np.where(shown, sessions[:, None], 0).T), np.ascontiguousarray(clicks.T),
         theta.astype(np.float32),
     )
-    list_stats.impressions[~shown] = np.broadcast_to(sessions[:, None], shown.shape)[~shown]
-    list_stats.n_sessions = n_sessions
-    scatter_list_statistics(statistics, list_stats, table)
+    scatter_list_statistics(statistics, list_arrays, table, n_sessions)
 
 
 def _log_block(queries, round, displayed, sim, placement, policy_name):

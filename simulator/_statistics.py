@@ -1,89 +1,90 @@
-"""Sufficient statistics of click logs per (document, rank).
+"""Sufficient statistics of click logs per (document, rank), stored over the shown cells.
 
 Documents are rows of a :class:`~simulator.RankingDataset`, so a (document,
 rank) cell is a (query, document, rank) cell.  Every learner and propensity
 estimator of clickloop can work from these counts alone, so the cost of a fit
 stops growing with the number of sessions once the shown pairs are covered.
+
+Under top-k serving only a small share of the (document, rank) cells is ever
+non-zero, so :class:`ClickStatistics` keeps the cells that hold something
+(sorted flat indices ``document * k + rank``) and one value per cell and
+statistic: its memory follows what was shown, not the number of documents.
+Sums of histories (``a + b``) merge the cell lists; the per-document and
+per-rank sums a learner needs (:meth:`ClickStatistics.row_sums`,
+:meth:`ClickStatistics.rank_sums`, :meth:`ClickStatistics.take`) never build
+the dense (n_docs, k) matrix.  The dense attributes (``impressions``, ...)
+remain as views materialised on access, bit for bit the arrays of the dense
+implementation, for small data and tests (assigning into them writes back).
 """
 
-from dataclasses import dataclass
-
 import numpy as np
-from numba import njit, prange
+
+from . import _statistics_kernels as _kernels
 
 __all__ = ["ClickStatistics", "aggregate_clicks"]
 
-
-@njit(cache=True, parallel=True)
-def _aggregate_lists_kernel(lists, clicks, examination, impressions_t, clicks_t, examination_t, inverse_t):
-    """Add sessions that show fixed lists (session s shows list ``lists[s]``) to (k, n_lists) accumulators.
-
-    Same rule as :func:`_aggregate_kernel` (one thread per rank, sessions in
-    order), on arrays small enough to stay in cache.
-    """
-    n_sessions, k = clicks.shape
-    for r in prange(k):
-        for s in range(n_sessions):
-            q = lists[s]
-            impressions_t[r, q] += 1
-            e = examination[s, r]
-            if clicks[s, r]:
-                clicks_t[r, q] += 1
-                if e > 0:
-                    inverse_t[r, q] += 1.0 / e
-            examination_t[r, q] += e
+#: The statistics of a cell, in storage order, and their dtypes.
+FIELDS = ("impressions", "clicks", "examination", "inverse_examination_clicks", "expected_impressions")
+_DTYPES = {"impressions": np.int64, "clicks": np.int64, "examination": np.float64,
+           "inverse_examination_clicks": np.float64, "expected_impressions": np.float64}
 
 
-@njit(cache=True, parallel=True)
-def _aggregate_kernel(displayed, clicks, examination, impressions_t, clicks_t, examination_t,
-                      inverse_t):
-    """Add a block of sessions to rank-major (k, n_docs) accumulators.
+class _DenseView(np.ndarray):
+    """A dense (n_docs, k) materialisation of one statistic; item assignment writes back to its owner."""
 
-    One thread owns one rank: every cell is updated by one thread in session
-    order, so float sums are identical for any thread count.
-    """
-    n_sessions, k = displayed.shape
-    for r in prange(k):
-        for s in range(n_sessions):
-            d = displayed[s, r]
-            if d >= 0:
-                impressions_t[r, d] += 1
-                e = examination[s, r]
-                if clicks[s, r]:
-                    clicks_t[r, d] += 1
-                    if e > 0:
-                        inverse_t[r, d] += 1.0 / e
-                examination_t[r, d] += e
+    def __array_finalize__(self, obj):
+        self._owner = None  # slices and results of operations are plain copies or views, not written back
+        self._field = None
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        if self._owner is not None:
+            self._owner._assign(self._field, np.asarray(self))
 
 
-@dataclass(eq=False)
 class ClickStatistics:
-    """Impressions, clicks and summed true examination per (document, rank).
+    """Impressions, clicks and summed true examination per (document, rank), over the non-empty cells.
 
-    A streaming accumulator (hence not frozen): :func:`aggregate_clicks` adds
-    blocks of sessions in place, ``a + b`` merges two.
+    A streaming accumulator (mutable): :func:`aggregate_clicks` and the
+    session simulators add blocks of sessions in place, ``a + b`` merges two.
+
+    Parameters
+    ----------
+    impressions, clicks : ndarray of shape (n_docs, k), int
+        Dense counts (the cells that hold anything are kept).
+    examination : ndarray of shape (n_docs, k), float
+    n_sessions : int, default=0
+    inverse_examination_clicks : ndarray of shape (n_docs, k), float, optional
+        Zeros by default.
+    expected_impressions : ndarray of shape (n_docs, k), float, optional
 
     Attributes
     ----------
+    n_docs, k : int
+        The shape of the dense form.
+    n_sessions : int
+        Number of sessions aggregated.
+    cells : ndarray of shape (n_cells,), int64
+        Sorted flat indices ``document * k + rank`` of the stored cells (every
+        cell with an impression or an expected impression).
     impressions : ndarray of shape (n_docs, k), int64
-        Number of sessions that showed document d at rank r + 1.
+        Number of sessions that showed document d at rank r + 1 (a dense view:
+        each access builds it; use :meth:`values`, :meth:`take`,
+        :meth:`row_sums` or :meth:`rank_sums` on large data).
     clicks : ndarray of shape (n_docs, k), int64
         Number of those sessions with a click on it.
     examination : ndarray of shape (n_docs, k), float64
         Sum of the true examination probabilities of those impressions (the
         oracle propensities); ``examination / impressions`` is their mean.
-    n_sessions : int
-        Number of sessions aggregated.
     inverse_examination_clicks : ndarray of shape (n_docs, k), float64
         Sum over the clicked impressions of 1 / examination: the oracle
         inverse-propensity weight of each click, exact even where the
         examination varies between sessions (cascade models).
     expected_impressions : ndarray of shape (n_docs, k), float64, or None
         Sum over the sessions of P(d at rank r | the session's query) under
-        the logging policy that served them (the expected impressions; the
-        policy-aware propensity of d is sum_r expected_impressions[d, r]
-        theta_r / n_q); None when not computed (see ``simulate_sessions``'s
-        ``placement``).
+        the logging policy that served them (the policy-aware propensity of d
+        is sum_r expected_impressions[d, r] theta_r / n_q); None when not
+        computed (see ``simulate_sessions``'s ``placement``).
 
     Examples
     --------
@@ -93,202 +94,427 @@ class ClickStatistics:
     ...                  examination=np.array([[1.0, 0.5], [1.0, 0.5]], dtype=np.float32))
     >>> stats.impressions.tolist(), stats.clicks[2].tolist(), stats.n_sessions
     ([[0, 1], [0, 1], [2, 0]], [1, 0], 2)
+    >>> stats.cells.tolist(), stats.values("impressions").tolist(), stats.row_sums("impressions").tolist()
+    ([1, 3, 4], [1, 1, 2], [1, 1, 2])
     """
 
-    impressions: np.ndarray
-    clicks: np.ndarray
-    examination: np.ndarray
-    n_sessions: int = 0
-    inverse_examination_clicks: np.ndarray = None
-    expected_impressions: np.ndarray = None
-
-    def __post_init__(self):
-        if self.inverse_examination_clicks is None:
-            self.inverse_examination_clicks = np.zeros(self.impressions.shape[::-1]).T
-        shapes = {self.impressions.shape, self.clicks.shape, self.examination.shape,
-                  self.inverse_examination_clicks.shape}
-        if self.expected_impressions is not None:
-            shapes.add(self.expected_impressions.shape)
-        if len(shapes) != 1 or self.impressions.ndim != 2:
+    def __init__(self, impressions, clicks, examination, n_sessions=0, inverse_examination_clicks=None,
+                 expected_impressions=None):
+        dense = {"impressions": impressions, "clicks": clicks, "examination": examination,
+                 "inverse_examination_clicks": inverse_examination_clicks,
+                 "expected_impressions": expected_impressions}
+        shapes = {np.shape(a) for a in dense.values() if a is not None}
+        if len(shapes) != 1 or np.ndim(impressions) != 2:
             raise ValueError(f"the statistics arrays must share one 2-D shape, got {shapes}")
-        if np.any(self.clicks > self.impressions) or np.any(self.clicks < 0):
-            raise ValueError("clicks must lie in 0..impressions in every cell")
+        self.n_docs, self.k = np.shape(impressions)
+        self.n_sessions = int(n_sessions)
+        self._from_dense(dense)
+
+    # ------------------------------------------------------------------ construction
 
     @classmethod
     def empty(cls, n_docs, k, *, expected=False):
-        """All-zero statistics for ``n_docs`` documents and ``k`` ranks (rank-major storage).
+        """All-zero statistics for ``n_docs`` documents and ``k`` ranks (no cell stored).
 
-        ``expected=True`` also allocates ``expected_impressions`` (zeros).
+        ``expected=True`` also tracks ``expected_impressions`` (zeros).
         """
         if n_docs < 0 or k < 1:
             raise ValueError(f"need n_docs >= 0 and k >= 1, got n_docs={n_docs}, k={k}")
-        return cls(
-            np.zeros((k, n_docs), dtype=np.int64).T,
-            np.zeros((k, n_docs), dtype=np.int64).T,
-            np.zeros((k, n_docs), dtype=np.float64).T,
-            0,
-            np.zeros((k, n_docs), dtype=np.float64).T,
-            np.zeros((n_docs, k), dtype=np.float64) if expected else None,
-        )
+        values = {name: np.zeros(0, dtype=_DTYPES[name]) for name in FIELDS}
+        if not expected:
+            values["expected_impressions"] = None
+        return cls.from_cells(n_docs, k, np.zeros(0, dtype=np.int64), values)
+
+    @classmethod
+    def from_cells(cls, n_docs, k, cells, values, n_sessions=0):
+        """Statistics from sorted unique flat cells ``document * k + rank`` and one value array per field.
+
+        Parameters
+        ----------
+        n_docs, k : int
+        cells : ndarray of shape (n_cells,), int64, strictly increasing
+        values : dict
+            ``{field: ndarray of shape (n_cells,)}`` for the fields of
+            :data:`FIELDS` (``expected_impressions`` may be missing or None:
+            not tracked; the others default to zeros).
+        n_sessions : int, default=0
+        """
+        out = cls.__new__(cls)
+        out.n_docs, out.k, out.n_sessions = int(n_docs), int(k), int(n_sessions)
+        cells = np.asarray(cells, dtype=np.int64)
+        if cells.ndim != 1 or (cells.size and (cells[0] < 0 or cells[-1] >= out.n_docs * out.k
+                                                or np.any(np.diff(cells) <= 0))):
+            raise ValueError("cells must be strictly increasing flat indices in [0, n_docs * k)")
+        out.cells = cells
+        out._values = {}
+        for name in FIELDS:
+            given = values.get(name)
+            if given is None:
+                out._values[name] = None if name == "expected_impressions" else np.zeros(cells.size, _DTYPES[name])
+                continue
+            array = np.asarray(given, dtype=_DTYPES[name])
+            if array.shape != cells.shape:
+                raise ValueError(f"{name} must have shape {cells.shape} (one value per cell), got {array.shape}")
+            out._values[name] = array
+        out._check()
+        return out
+
+    def _from_dense(self, dense):
+        arrays = {name: (None if dense.get(name) is None else np.asarray(dense[name])) for name in FIELDS}
+        stored = np.zeros((self.n_docs, self.k), dtype=bool)
+        for array in arrays.values():
+            if array is not None:
+                stored |= array != 0
+        self.cells = np.flatnonzero(stored).astype(np.int64)
+        row, rank = np.divmod(self.cells, self.k)
+        self._values = {}
+        for name in FIELDS:
+            if arrays[name] is None:
+                self._values[name] = None if name == "expected_impressions" else np.zeros(self.cells.size,
+                                                                                         _DTYPES[name])
+            else:
+                self._values[name] = arrays[name][row, rank].astype(_DTYPES[name])
+        self._check()
+
+    def _check(self):
+        impressions, clicks = self._values["impressions"], self._values["clicks"]
+        if np.any(clicks > impressions) or np.any(clicks < 0):
+            raise ValueError("clicks must lie in 0..impressions in every cell")
+
+    def _assign(self, name, dense):
+        """Replace one statistic by a dense array (a write through a dense view)."""
+        arrays = {other: self._dense(other) for other in FIELDS if self._values[other] is not None}
+        arrays[name] = dense
+        self._from_dense(arrays)
+
+    # ------------------------------------------------------------------ shape and cells
 
     @property
-    def n_docs(self):
-        return self.impressions.shape[0]
+    def shape(self):
+        """(n_docs, k): the shape of the dense form."""
+        return (self.n_docs, self.k)
 
     @property
-    def k(self):
-        return self.impressions.shape[1]
+    def n_cells(self):
+        """Number of stored cells."""
+        return int(self.cells.size)
+
+    @property
+    def has_expected(self):
+        """Whether ``expected_impressions`` is tracked."""
+        return self._values["expected_impressions"] is not None
+
+    def cell_index(self):
+        """(document row, rank) of every stored cell, two int64 arrays of shape (n_cells,)."""
+        return np.divmod(self.cells, self.k)
+
+    def values(self, name):
+        """The stored values of one statistic, one per cell (not a copy: do not modify)."""
+        if name not in FIELDS:
+            raise ValueError(f"name must be one of {FIELDS}, got {name!r}")
+        values = self._values[name]
+        if values is None:
+            raise ValueError("these statistics do not track expected_impressions")
+        return values
+
+    # ------------------------------------------------------------------ reductions without densifying
+
+    def row_sums(self, name, weights=None):
+        """Per-document sum over ranks of one statistic (times ``weights[rank]``), ndarray (n_docs,).
+
+        Ranks are added in order, as the dense rank-major arrays summed along
+        ``axis=1``: the same floats.  int64 for the counts without weights,
+        float64 otherwise.
+        """
+        values = self.values(name)
+        if weights is not None:
+            values = values * np.asarray(weights, dtype=np.float64)[self.cells % self.k]
+        out = np.zeros(self.n_docs, dtype=values.dtype)
+        _kernels.row_sums(self.cells, values, np.int64(self.k), out)
+        return out
+
+    def rank_sums(self, name):
+        """Per-rank sum over documents of one statistic, ndarray (k,): ``dense.sum(axis=0)`` bit for bit.
+
+        A float column is summed over all ``n_docs`` entries (zeros included)
+        in numpy's pairwise order, one rank at a time.
+        """
+        values = self.values(name)
+        row, rank = self.cell_index()
+        if values.dtype.kind == "i":  # integer sums are exact in any order
+            out = np.zeros(self.k, dtype=values.dtype)
+            np.add.at(out, rank, values)
+            return out
+        out = np.zeros(self.k)
+        column = np.zeros(self.n_docs)
+        for r in range(self.k):
+            at = rank == r
+            column[row[at]] = values[at]
+            out[r] = column.sum()
+            column[row[at]] = 0.0
+        return out
+
+    def total(self, name):
+        """Sum of one statistic over every cell (exact for the counts)."""
+        return self.values(name).sum()
+
+    def take(self, name, rows):
+        """Dense (len(rows), k) block of one statistic for the given document rows (C order).
+
+        What ``dense[rows]`` gives, without building the dense array.
+        """
+        values = self.values(name)
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.zeros((rows.size, self.k), dtype=values.dtype)
+        if rows.size == 0 or self.cells.size == 0:
+            return out
+        order = np.argsort(rows, kind="stable")
+        sorted_rows = rows[order]
+        doc, rank = self.cell_index()
+        lo = np.searchsorted(doc, sorted_rows, side="left")
+        hi = np.searchsorted(doc, sorted_rows, side="right")
+        counts = hi - lo
+        if counts.sum() == 0:
+            return out
+        which = np.repeat(np.arange(rows.size), counts)  # position in sorted_rows of each gathered cell
+        starts = np.repeat(lo - np.cumsum(counts) + counts, counts)
+        source = starts + np.arange(which.size)
+        out[order[which], rank[source]] = values[source]
+        return out
+
+    # ------------------------------------------------------------------ dense views
+
+    def _dense(self, name):
+        values = self._values[name]
+        if values is None:
+            return None
+        out = np.zeros((self.k, self.n_docs), dtype=_DTYPES[name]).T  # rank-major, as the dense accumulators
+        row, rank = self.cell_index()
+        out[row, rank] = values
+        return out
+
+    def _view(self, name):
+        dense = self._dense(name)
+        if dense is None:
+            return None
+        view = dense.view(_DenseView)
+        view._owner, view._field = self, name
+        return view
+
+    def _set(self, name, dense):
+        if dense is None:
+            if name != "expected_impressions":
+                raise ValueError(f"{name} cannot be None")
+            self._values[name] = None
+            return
+        if np.shape(dense) != self.shape:
+            raise ValueError(f"{name} must have shape {self.shape}, got {np.shape(dense)}")
+        self._assign(name, np.asarray(dense))
+
+    impressions = property(lambda self: self._view("impressions"), lambda self, v: self._set("impressions", v),
+                           doc="Dense view of the impressions, ndarray (n_docs, k) int64.")
+    clicks = property(lambda self: self._view("clicks"), lambda self, v: self._set("clicks", v),
+                      doc="Dense view of the clicks, ndarray (n_docs, k) int64.")
+    examination = property(lambda self: self._view("examination"), lambda self, v: self._set("examination", v),
+                           doc="Dense view of the summed examination, ndarray (n_docs, k) float64.")
+    inverse_examination_clicks = property(
+        lambda self: self._view("inverse_examination_clicks"),
+        lambda self, v: self._set("inverse_examination_clicks", v),
+        doc="Dense view of the summed inverse examination of the clicks, ndarray (n_docs, k) float64.")
+    expected_impressions = property(
+        lambda self: self._view("expected_impressions"), lambda self, v: self._set("expected_impressions", v),
+        doc="Dense view of the expected impressions, ndarray (n_docs, k) float64, or None.")
 
     def ctr(self):
-        """Click-through rate per (document, rank); NaN where never shown."""
+        """Click-through rate per (document, rank), dense; NaN where never shown."""
         with np.errstate(invalid="ignore", divide="ignore"):
-            return self.clicks / np.where(self.impressions > 0, self.impressions, np.nan)
+            return np.asarray(self.clicks) / np.where(self.impressions > 0, np.asarray(self.impressions), np.nan)
+
+    @property
+    def nbytes(self):
+        """Bytes held by the cells and their values."""
+        return self.cells.nbytes + sum(v.nbytes for v in self._values.values() if v is not None)
+
+    # ------------------------------------------------------------------ merging
+
+    def merge_cells(self, cells, values, n_sessions=0):
+        """Add per-cell values (sorted unique ``cells``, ``{field: array}``) in place: ``self + those``.
+
+        Each stored value becomes ``mine + theirs`` (zero where a side has no
+        cell): the floats of the dense elementwise sum.  ``expected_impressions``
+        in ``values`` must be given exactly when ``self`` tracks it or holds no session.
+        """
+        cells = np.asarray(cells, dtype=np.int64)
+        theirs_expected = values.get("expected_impressions") is not None
+        if theirs_expected and not self.has_expected:
+            if self.n_sessions > 0:
+                raise ValueError("these statistics already hold sessions without expected impressions")
+            self._values["expected_impressions"] = np.zeros(self.cells.size)
+        if np.array_equal(cells, self.cells):
+            union, mine, their = self.cells, None, None
+        else:
+            union, mine, their = _kernels.union_sorted(self.cells, cells)
+        for name in FIELDS:
+            current = self._values[name]
+            if current is None:
+                continue
+            add = values.get(name)
+            if mine is None:
+                out = current.copy()
+            else:
+                out = np.zeros(union.size, dtype=_DTYPES[name])
+                out[mine] = current
+            if add is not None:
+                if mine is None:
+                    out += add
+                else:
+                    out[their] += add  # cells are unique: no repeated index
+            self._values[name] = out
+        self.cells = union
+        self.n_sessions += int(n_sessions)
 
     def __add__(self, other):
-        if not isinstance(other, ClickStatistics) or other.impressions.shape != self.impressions.shape:
+        if not isinstance(other, ClickStatistics) or other.shape != self.shape:
             return NotImplemented
         # Expected impressions add up where both sides know them; a side without them counts
         # only if it holds no session (an empty accumulator), else the sum would be wrong.
-        known = [s for s in (self, other) if s.expected_impressions is not None]
-        unknown = [s for s in (self, other) if s.expected_impressions is None and s.n_sessions > 0]
+        known = [s for s in (self, other) if s.has_expected]
+        unknown = [s for s in (self, other) if not s.has_expected and s.n_sessions > 0]
         if known and unknown:
             raise ValueError("cannot add statistics with expected_impressions to statistics of sessions "
                              "without them (simulate both with placement=True)")
         out = ClickStatistics.empty(self.n_docs, self.k, expected=bool(known))
-        for name in ("impressions", "clicks", "examination", "inverse_examination_clicks"):
-            getattr(out, name)[...] = getattr(self, name) + getattr(other, name)
-        for side in known:
-            out.expected_impressions += side.expected_impressions
-        out.n_sessions = self.n_sessions + other.n_sessions
+        for side in (self, other):
+            values = dict(side._values)
+            if known and values["expected_impressions"] is None:
+                values["expected_impressions"] = np.zeros(side.cells.size)
+            out.merge_cells(side.cells, values, side.n_sessions)
         return out
 
     def equals(self, other):
-        """Exact equality of every count and sum (``expected_impressions`` included, None equals None)."""
-        mine, theirs = self.expected_impressions, getattr(other, "expected_impressions", None)
-        return (
-            self.n_sessions == other.n_sessions
-            and np.array_equal(self.impressions, other.impressions)
-            and np.array_equal(self.clicks, other.clicks)
-            and np.array_equal(self.examination, other.examination)
-            and np.array_equal(self.inverse_examination_clicks, other.inverse_examination_clicks)
-            and (mine is None) == (theirs is None)
-            and (mine is None or np.array_equal(mine, theirs))
-        )
+        """Exact equality of every count and sum (``expected_impressions`` included, None equals None).
 
-
-@njit(cache=True)
-def _repeated_sum_table(increments, length):
-    """table[r, n] = 0.0 + increments[r] + ... (n additions, left to right), n = 0..length."""
-    table = np.zeros((increments.size, length + 1))
-    for r in range(increments.size):
-        acc = 0.0
-        for n in range(1, length + 1):
-            acc += increments[r]
-            table[r, n] = acc
-    return table
-
-
-@njit(cache=True, parallel=True)
-def _add_repeatedly_kernel(values_t, counts_t, increments, table):
-    """values_t[r, i] += increments[r], counts_t[r, i] times, one addition at a time.
-
-    Exactly the float sums of adding a constant once per impression in session
-    order; a zero start is read from ``table`` (:func:`_repeated_sum_table`).
-    One thread per rank; every cell is independent of the others.
-    """
-    k, m = values_t.shape
-    length = table.shape[1] - 1
-    for r in prange(k):
-        c = increments[r]
-        for i in range(m):
-            n = counts_t[r, i]
-            if n == 0:
+        Cells stored with all-zero values do not count: equality is of the dense forms.
+        """
+        if not isinstance(other, ClickStatistics) or other.shape != self.shape or \
+                other.n_sessions != self.n_sessions or other.has_expected != self.has_expected:
+            return False
+        cells = np.union1d(self.cells, other.cells)
+        for name in FIELDS:
+            if self._values[name] is None:
                 continue
-            v = values_t[r, i]
-            if v == 0.0:
-                if n <= length:
-                    values_t[r, i] = table[r, n]
-                    continue
-                v = table[r, length]
-                n -= length
-            for _ in range(n):
-                v += c
-            values_t[r, i] = v
+            mine = np.zeros(cells.size, _DTYPES[name])
+            mine[np.searchsorted(cells, self.cells)] = self._values[name]
+            theirs = np.zeros(cells.size, _DTYPES[name])
+            theirs[np.searchsorted(cells, other.cells)] = other._values[name]
+            if not np.array_equal(mine, theirs):
+                return False
+        return True
+
+    def __repr__(self):
+        return (f"ClickStatistics(n_docs={self.n_docs}, k={self.k}, n_sessions={self.n_sessions}, "
+                f"n_cells={self.n_cells}, expected={self.has_expected})")
 
 
-def add_constant_examination(stats_arrays_t, impressions_t, clicks_t, examination):
+def _rank_of_cells(cells, k):
+    return (cells % k).astype(np.int64)
+
+
+def add_constant_examination(stats, cells, impressions, clicks, examination):
     """Add counted sessions whose examination at rank r is the constant ``examination[r]``.
 
-    ``stats_arrays_t`` are the rank-major (k, n) views of a statistics'
-    ``(impressions, clicks, examination, inverse_examination_clicks)``;
-    ``impressions_t`` and ``clicks_t`` (int64, (k, n)) the counts to add.  The
-    float sums equal those of :func:`aggregate_clicks` adding ``examination``
-    (float32, as a click model returns it) once per impression and its inverse
-    once per click, in any session order, because every addition to a cell
-    adds the same number.
+    ``cells`` (sorted unique) and ``impressions``, ``clicks`` (int64, per
+    cell) are the counts to add.  The float sums equal those of
+    :func:`aggregate_clicks` adding ``examination`` (float32, as a click model
+    returns it) once per impression and its inverse once per click, in any
+    session order, because every addition to a cell adds the same number.
     """
-    imp, clk, exam, inverse = stats_arrays_t
     e = np.asarray(examination, dtype=np.float32).astype(np.float64)
     with np.errstate(divide="ignore"):
         inv = np.where(e > 0, 1.0 / np.where(e > 0, e, 1.0), 0.0)
+    stats.merge_cells(cells, {"impressions": impressions, "clicks": clicks})
+    position = np.searchsorted(stats.cells, cells)
+    rank = _rank_of_cells(cells, stats.k)
+    for name, counts, increments in (("examination", impressions, e),
+                                     ("inverse_examination_clicks", np.where(e[rank] > 0, clicks, 0), inv)):
+        values = stats._values[name][position]
+        longest = int(counts.max()) if counts.size else 0
+        table = _kernels.repeated_sum_table(increments, min(longest, 1 << 16))
+        _kernels.add_repeatedly(values, np.ascontiguousarray(counts, dtype=np.int64), rank, increments, table)
+        stats._values[name][position] = values
+
+
+def add_constant_examination_dense(arrays_t, impressions_t, clicks_t, examination):
+    """:func:`add_constant_examination` on dense rank-major (k, n) accumulators (per-list statistics).
+
+    ``arrays_t`` are ``(impressions, clicks, examination, inverse)`` of shape
+    (k, n), updated in place.
+    """
+    imp, clk, exam, inverse = arrays_t
+    k, n = imp.shape
+    e = np.asarray(examination, dtype=np.float32).astype(np.float64)
+    with np.errstate(divide="ignore"):
+        inv = np.where(e > 0, 1.0 / np.where(e > 0, e, 1.0), 0.0)
+    rank = np.repeat(np.arange(k, dtype=np.int64), n)
     for values, counts, increments in ((exam, impressions_t, e), (inverse, np.where((e > 0)[:, None], clicks_t, 0),
                                                                    inv)):
         longest = int(counts.max()) if counts.size else 0
-        table = _repeated_sum_table(increments, min(longest, 1 << 16))
-        _add_repeatedly_kernel(values, np.ascontiguousarray(counts), increments, table)
+        table = _kernels.repeated_sum_table(increments, min(longest, 1 << 16))
+        flat = np.ascontiguousarray(values).reshape(-1)
+        _kernels.add_repeatedly(flat, np.ascontiguousarray(counts, dtype=np.int64).reshape(-1), rank, increments,
+                                table)
+        values[...] = flat.reshape(k, n)
     imp += impressions_t
     clk += clicks_t
 
 
-def aggregate_list_clicks(list_stats, lists, clicks, examination):
-    """Add sessions of fixed lists to per-(list, rank) statistics in place.
-
-    ``list_stats`` is a :class:`ClickStatistics` whose rows are lists, not
-    documents; :func:`scatter_list_statistics` turns it into document rows.
-    """
-    _aggregate_lists_kernel(
-        lists, clicks, examination, list_stats.impressions.T, list_stats.clicks.T, list_stats.examination.T,
-        list_stats.inverse_examination_clicks.T,
-    )
-    list_stats.n_sessions += lists.size
+def list_accumulators(n_lists, k):
+    """Rank-major (k, n_lists) accumulators of per-(list, rank) sessions:
+    ``(impressions, clicks, examination, inverse_examination_clicks)``."""
+    return (np.zeros((k, n_lists), dtype=np.int64), np.zeros((k, n_lists), dtype=np.int64),
+            np.zeros((k, n_lists)), np.zeros((k, n_lists)))
 
 
-@njit(cache=True)
-def _scatter_kernel(table, source, target):
-    """target[table[l, r], r] += source[l, r] for every shown slot."""
-    n_lists, k = table.shape
-    for l in range(n_lists):
-        for r in range(k):
-            d = table[l, r]
-            if d >= 0:
-                target[d, r] += source[l, r]
+def aggregate_list_clicks(list_arrays, lists, clicks, examination):
+    """Add sessions of fixed lists to per-(list, rank) accumulators (:func:`list_accumulators`) in place."""
+    _kernels.aggregate_lists(lists, clicks, examination, *list_arrays)
 
 
-def scatter_list_statistics(stats, list_stats, table):
-    """Add per-(list, rank) statistics to per-(document, rank) ``stats``; ``table[l, r]`` is the
-    document of list l at rank r (-1: empty slot, whose counts are dropped)."""
-    for name in ("impressions", "clicks", "examination", "inverse_examination_clicks"):
-        _scatter_kernel(table, getattr(list_stats, name), getattr(stats, name))
-    stats.n_sessions += list_stats.n_sessions
+def scatter_list_statistics(stats, list_arrays, table, n_sessions):
+    """Add per-(list, rank) accumulators to ``stats``; ``table[l, r]`` is the document of list l at rank r
+    (-1: empty slot, whose counts are dropped).  Each shown slot is one (document, rank) cell."""
+    shown = table >= 0
+    lists, rank = np.nonzero(shown)
+    cells = table[lists, rank].astype(np.int64) * stats.k + rank
+    order = np.argsort(cells, kind="stable")
+    cells = cells[order]
+    if cells.size > 1 and np.any(np.diff(cells) == 0):
+        raise ValueError("a (document, rank) cell appears in two lists")
+    values = {name: array[rank[order], lists[order]] for name, array in
+              zip(("impressions", "clicks", "examination", "inverse_examination_clicks"), list_arrays)}
+    stats.merge_cells(cells, values, n_sessions)
 
 
 def add_expected_impressions(stats, placement, query_sessions, doc_query):
-    """Add the expected impressions of sessions to ``stats.expected_impressions`` in place.
+    """Add the expected impressions of sessions to ``stats`` in place.
 
     ``placement[d, r]`` is P(d at rank r | a session of d's query) under the
     logging policy, ``query_sessions[q]`` the number of the added sessions of
     query q and ``doc_query[d]`` the query of document row d; the expected
     impressions of (d, r) are ``placement[d, r] * query_sessions[doc_query[d]]``.
-    Allocates the field when it is None and ``stats`` holds no session yet.
+    Starts tracking them when ``stats`` holds no session yet.
     """
     placement = np.asarray(placement, dtype=np.float64)
-    if placement.shape != stats.impressions.shape:
-        raise ValueError(f"placement must have shape {stats.impressions.shape}, got {placement.shape}")
-    if stats.expected_impressions is None:
-        if stats.n_sessions > 0:
-            raise ValueError("these statistics already hold sessions without expected impressions")
-        stats.expected_impressions = np.zeros(stats.impressions.shape, dtype=np.float64)
-    stats.expected_impressions += placement * np.asarray(query_sessions, dtype=np.float64)[doc_query][:, None]
+    if placement.shape != stats.shape:
+        raise ValueError(f"placement must have shape {stats.shape}, got {placement.shape}")
+    if not stats.has_expected and stats.n_sessions > 0:
+        raise ValueError("these statistics already hold sessions without expected impressions")
+    expected = placement * np.asarray(query_sessions, dtype=np.float64)[doc_query][:, None]
+    cells = np.flatnonzero(expected).astype(np.int64)
+    values = {"expected_impressions": expected.reshape(-1)[cells]}
+    if not stats.has_expected:
+        stats._values["expected_impressions"] = np.zeros(stats.cells.size)
+    stats.merge_cells(cells, values)
 
 
 def aggregate_clicks(stats, displayed, clicks, examination):
@@ -312,9 +538,13 @@ def aggregate_clicks(stats, displayed, clicks, examination):
         )
     if displayed.size and displayed.max() >= stats.n_docs:
         raise ValueError(f"displayed refers to document {displayed.max()} but stats hold {stats.n_docs}")
-    _aggregate_kernel(
-        np.ascontiguousarray(displayed), np.ascontiguousarray(clicks, dtype=np.bool_),
-        np.ascontiguousarray(examination), stats.impressions.T, stats.clicks.T, stats.examination.T,
-        stats.inverse_examination_clicks.T,
-    )
+    flat = displayed.astype(np.int64) * stats.k + np.arange(stats.k, dtype=np.int64)
+    flat[displayed < 0] = -1
+    new = np.unique(flat[flat >= 0])  # sorted, unique
+    stats.merge_cells(new, {})
+    position = np.where(flat >= 0, np.searchsorted(stats.cells, flat), -1)
+    values = stats._values
+    _kernels.aggregate_cells(position, np.ascontiguousarray(clicks, dtype=np.bool_), np.ascontiguousarray(examination),
+                             values["impressions"], values["clicks"], values["examination"],
+                             values["inverse_examination_clicks"])
     stats.n_sessions += displayed.shape[0]

@@ -95,7 +95,7 @@ def test_invalid_statistics():
 def test_repeated_additions_equal_one_at_a_time():
     # The fused session paths add a constant examination once per impression from counts:
     # from a zero start through the table (and past its end), from any other start by a loop.
-    from simulator._statistics import _add_repeatedly_kernel, _repeated_sum_table
+    from simulator._statistics_kernels import add_repeatedly, repeated_sum_table
 
     increments = np.array([1.0, 0.1, 1.0 / 3.0], dtype=np.float32).astype(np.float64)
     counts = np.array([[0, 2, 9], [5, 3, 7], [1, 4, 8]], dtype=np.int64)
@@ -106,9 +106,10 @@ def test_repeated_additions_equal_one_at_a_time():
             for _ in range(counts[r, i]):
                 expected[r, i] += increments[r]
     for length in (0, 3, 20):
-        values = start.copy()
-        _add_repeatedly_kernel(values, counts, increments, _repeated_sum_table(increments, length))
-        assert np.array_equal(values, expected), f"table length {length}: {values - expected}"
+        values = start.copy().reshape(-1)
+        rank = np.repeat(np.arange(3), 3)
+        add_repeatedly(values, counts.reshape(-1), rank, increments, repeated_sum_table(increments, length))
+        assert np.array_equal(values.reshape(3, 3), expected), f"table length {length}: {values - expected}"
 
 
 @pytest.fixture(scope="module")
@@ -179,3 +180,110 @@ def test_expected_impressions_add_up_and_are_compared(small_data):
         a + plain
     with pytest.raises(ValueError, match="placement=True cannot add to statistics that hold sessions"):
         simulate_sessions(small_data, policy, PBM(), 10, seed=0, statistics=plain, placement=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# The sparse cells against the dense (n_docs, k) implementation they replaced (issue 18)
+# ---------------------------------------------------------------------------------------------
+
+def dense_reference(displayed, clicks, examination, n_docs, k):
+    """The dense accumulation of the former implementation: rank-major (k, n_docs) arrays,
+    sessions in order, float64 sums of the float32 examination and of 1 / examination."""
+    impressions = np.zeros((k, n_docs), dtype=np.int64)
+    clk = np.zeros((k, n_docs), dtype=np.int64)
+    exam = np.zeros((k, n_docs))
+    inverse = np.zeros((k, n_docs))
+    for s in range(displayed.shape[0]):
+        for r in range(k):
+            d = displayed[s, r]
+            if d < 0:
+                continue
+            e = np.float64(examination[s, r])
+            impressions[r, d] += 1
+            if clicks[s, r]:
+                clk[r, d] += 1
+                if e > 0:
+                    inverse[r, d] += 1.0 / e
+            exam[r, d] += e
+    return {"impressions": impressions.T, "clicks": clk.T, "examination": exam.T,
+            "inverse_examination_clicks": inverse.T}
+
+
+FLOAT_FIELDS = ("examination", "inverse_examination_clicks")
+FIELDS = ("impressions", "clicks") + FLOAT_FIELDS
+
+
+def assert_equals_dense(stats, dense, label):
+    for name in FIELDS:
+        assert np.array_equal(getattr(stats, name), dense[name]), f"{label}: {name} differs from the dense form"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_sparse_cells_equal_the_dense_implementation_on_random_data(seed):
+    """Counts and float sums of every cell, the sum of two blocks, and the per-document and
+    per-rank reductions are bit for bit those of the dense arrays (DBN: examination varies)."""
+    n_docs, k = 3000, 5
+    displayed, clicks, exam = random_block(4000, n_docs=n_docs, k=k, seed=seed)
+    stats = ClickStatistics.empty(n_docs, k)
+    aggregate_clicks(stats, displayed, clicks, exam)
+    dense = dense_reference(displayed, clicks, exam, n_docs, k)
+    assert_equals_dense(stats, dense, "one block")
+    assert stats.n_cells == np.count_nonzero(dense["impressions"]) < n_docs * k
+    # Two blocks into one accumulator continue each cell's sum in session order.
+    split = ClickStatistics.empty(n_docs, k)
+    aggregate_clicks(split, displayed[:1500], clicks[:1500], exam[:1500])
+    aggregate_clicks(split, displayed[1500:], clicks[1500:], exam[1500:])
+    assert split.equals(stats)
+    # a + b is the dense elementwise sum.
+    a, b = ClickStatistics.empty(n_docs, k), ClickStatistics.empty(n_docs, k)
+    aggregate_clicks(a, displayed[:1500], clicks[:1500], exam[:1500])
+    aggregate_clicks(b, displayed[1500:], clicks[1500:], exam[1500:])
+    dense_a = dense_reference(displayed[:1500], clicks[:1500], exam[:1500], n_docs, k)
+    dense_b = dense_reference(displayed[1500:], clicks[1500:], exam[1500:], n_docs, k)
+    assert_equals_dense(a + b, {name: dense_a[name] + dense_b[name] for name in FIELDS}, "a + b")
+    # Reductions: per document (ranks in order), per rank (pairwise over all documents), a block of rows.
+    rows = np.random.default_rng(seed).choice(n_docs, size=700, replace=False)
+    theta = np.array([1.0, 0.5, 1 / 3, 0.25, 0.2])
+    for name in FIELDS:
+        assert np.array_equal(stats.row_sums(name), dense[name].sum(axis=1)), f"row_sums({name})"
+        assert np.array_equal(stats.rank_sums(name), dense[name].sum(axis=0)), f"rank_sums({name})"
+        assert np.array_equal(stats.take(name, rows), dense[name][rows]), f"take({name})"
+    assert np.array_equal(stats.row_sums("impressions", weights=theta), (dense["impressions"] * theta).sum(axis=1))
+
+
+@pytest.mark.parametrize("policy_name", ["deterministic", "plackett_luce"])
+def test_a_loop_round_equals_the_dense_implementation(small_data, policy_name):
+    """A served round (fused PBM path, and its expected placements) against the dense
+    accumulation of the same sessions' log, cell by cell; its cells are the shown ones only."""
+    from policies import Deterministic, PlackettLuce
+    from simulator import simulate_sessions
+
+    scorer = lambda X: X[:, 0]
+    policy = Deterministic(scorer, 5) if policy_name == "deterministic" else PlackettLuce(scorer, 5)
+    run = simulate_sessions(small_data, policy, PBM(eta=1.0), 6000, seed=4, placement=True)
+    logged = simulate_sessions(small_data, policy, PBM(eta=1.0), 6000, seed=4, keep_log=True)
+    log = logged.log
+    dense = dense_reference(log.displayed, log.clicks, log.examination, small_data.n_docs, 5)
+    assert_equals_dense(run.statistics, dense, policy_name)
+    assert_equals_dense(logged.statistics, dense, f"{policy_name}, general path")
+    shown = np.count_nonzero(dense["impressions"])
+    placed = np.count_nonzero(run.statistics.expected_impressions)
+    assert run.statistics.n_cells == np.count_nonzero((dense["impressions"] > 0)
+                                                      | (run.statistics.expected_impressions > 0)) <= shown + placed
+    if policy_name == "deterministic":
+        assert run.statistics.n_cells <= small_data.n_queries * 5
+
+
+def test_dense_views_write_back_and_checks():
+    stats = ClickStatistics.empty(n_docs=3, k=2)
+    stats.impressions[0] = [10, 10]
+    stats.clicks[0] = [6, 2]
+    stats.impressions[1] = [0, 20]
+    assert stats.cells.tolist() == [0, 1, 3] and stats.row_sums("clicks").tolist() == [8, 0, 0]
+    assert stats.values("impressions").tolist() == [10, 10, 20] and stats.expected_impressions is None
+    with pytest.raises(ValueError, match="clicks must lie in 0..impressions"):
+        stats.clicks[2] = [1, 0]
+    with pytest.raises(ValueError, match="cells must be strictly increasing"):
+        ClickStatistics.from_cells(3, 2, np.array([3, 1]), {})
+    with pytest.raises(ValueError, match="do not track expected_impressions"):
+        stats.values("expected_impressions")
