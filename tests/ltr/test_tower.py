@@ -38,14 +38,16 @@ def served(data, scores):
 
 def test_dropout_keeps_the_first_retrain_near_a_good_logger(good_logger):
     """Without dropout the unidentified theta comes out too steep and f inverts the logger's
-    order (measured 0.53 against the logger's 0.88 here, one seed: the gap is ten times any
-    seed spread seen in the loop, about 0.01); the default dropout 0.8 stays within 0.06."""
+    order: measured 0.516 against the logger's 0.875 (the same for every seed: no dropout, no
+    randomness).  The default dropout 0.8 serves 0.816, 0.799 and 0.806 with seeds 0, 1, 2
+    (the seed draws the dropped cells): 0.07 below the logger with a spread of 0.01, so the
+    bound 0.1 is three spreads away, and the gap to the free tower is 0.29."""
     data, scores, stats = good_logger
     logger = served(data, scores)
     free = served(data, PositionTower(dropout=0.0, n_estimators=30, seed=0).fit(data, stats).predict(data.features))
     default = served(data, PositionTower(n_estimators=30, seed=0).fit(data, stats).predict(data.features))
-    assert free < logger - 0.2, (free, logger)
-    assert default > logger - 0.06, (default, logger)
+    assert free < logger - 0.3, (free, logger)
+    assert default > logger - 0.1, (default, logger)
 
 
 def test_pbm_anchor_held_fixed(good_logger):
