@@ -159,9 +159,12 @@ class PositionTower(_ClickLearner):
         rows, group_sizes, _ = shown_documents(dataset, statistics)
         # The likelihood is a sum over (document, rank) cells with impressions:
         # work on that list, not on the mostly empty (n_rows, k) matrix.
-        row, rank = np.nonzero(statistics.impressions[rows])
-        cells = _Cells(row, rank, statistics.clicks[rows][row, rank].astype(np.float64),
-                       statistics.impressions[rows][row, rank].astype(np.float64), rows.size)
+        shown = statistics.values("impressions") > 0
+        doc, rank = statistics.cell_index()
+        doc, rank = doc[shown], rank[shown]  # row-major order, as np.nonzero of the dense rows
+        row = np.searchsorted(rows, doc)
+        cells = _Cells(row, rank, statistics.values("clicks")[shown].astype(np.float64),
+                       statistics.values("impressions")[shown].astype(np.float64), rows.size)
         k = statistics.k
         rank_imp = np.bincount(rank, weights=cells.imp, minlength=k)
         rank_clk = np.bincount(rank, weights=cells.clk, minlength=k)

@@ -258,8 +258,10 @@ def test_lgbm_position_learns_from_the_session_log(setting):
         LGBMPosition().fit(train, run.statistics)
 
 
-def test_lgbm_position_predicts_on_its_own_threads(setting, monkeypatch):
-    """LightGBM's predict does not take the training num_threads: LGBMPosition passes it."""
+def test_lgbm_position_predicts_on_the_tasks_cores(setting, monkeypatch):
+    """LightGBM's predict does not take the training num_threads: LGBMPosition passes the cores its task
+    owns (Numba's thread budget), here one, so a sweep worker never takes every core."""
+    import numba
     import lightgbm as lgb
     from policies import EpsilonGreedy
     from simulator import simulate_sessions
@@ -272,5 +274,10 @@ def test_lgbm_position_predicts_on_its_own_threads(setting, monkeypatch):
     monkeypatch.setattr(lgb.Booster, "predict",
                         lambda self, data, **kwargs: seen.append(kwargs.get("num_threads")) or predict(self, data,
                                                                                                         **kwargs))
-    model.predict(test.features)
+    budget = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        model.predict(test.features)
+    finally:
+        numba.set_num_threads(budget)
     assert seen == [1]

@@ -61,10 +61,12 @@ def test_binned_features_must_match(rows):
     assert RelevanceModel(backend="linear").bin_features(X) is None
 
 
-def test_prediction_runs_on_the_models_threads(rows, monkeypatch):
+def test_prediction_runs_on_the_tasks_cores(rows, monkeypatch):
     """LightGBM's predict ignores the training num_threads (it takes every OpenMP thread, which
-    oversubscribes parallel sweep workers): the model passes its own, and the scores do not depend on it."""
+    oversubscribes parallel sweep workers): the model passes the cores its task owns (Numba's
+    thread budget, never fewer than its own num_threads), and the scores do not depend on it."""
     import lightgbm as lgb
+    import numba
 
     X, target, _ = rows
     y = (target > 0).astype(float)
@@ -75,10 +77,19 @@ def test_prediction_runs_on_the_models_threads(rows, monkeypatch):
         return predict(self, data, *args, **kwargs)
 
     monkeypatch.setattr(lgb.Booster, "predict", recording)
+    budget = numba.get_num_threads()
     one = RelevanceModel(loss="logistic", n_estimators=15, num_threads=1).fit(X, y)
     two = RelevanceModel(loss="logistic", n_estimators=15, num_threads=2).fit(X, y)
-    scores = one.predict(X), two.predict(X)
-    assert seen == [1, 2]
+    try:
+        numba.set_num_threads(1)
+        alone = one.predict(X)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        scores = one.predict(X), two.predict(X)
+    finally:
+        numba.set_num_threads(budget)
+    cores = numba.config.NUMBA_NUM_THREADS
+    assert seen == [1, cores, max(2, cores)]
+    np.testing.assert_array_equal(alone, scores[0])
     np.testing.assert_array_equal(*scores)
 
 
