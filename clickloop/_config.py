@@ -317,6 +317,10 @@ class DeploymentConfig:
     estimator: str = _opt("dr", choices=("naive", "ips", "policy_aware", "dr"),
                           doc="off-policy estimator of a debiased variant's gate (a naive variant estimates naively)")
     confidence: float = _opt(0.95, low=0.5, high=0.999, doc="level of the interval whose lower bound decides")
+    holdout: float = _opt(0.2, low=0.0, high=0.9,
+                          doc="share of each round's sessions a gated variant keeps out of training for its gate "
+                              "(0: the gate judges on the sessions the candidate was trained on and overestimates "
+                              "its improvement)")
 
 
 @dataclass(frozen=True)

@@ -84,10 +84,16 @@ class OPEGate:
         Off-policy estimator of expected clicks per session (:data:`ltr.OPE_ESTIMATORS`).
     confidence : float
         Level of the two-sided interval whose lower bound decides.
+    holdout : float, default=0.0
+        Share of each round's sessions kept out of the variant's training and
+        used by the gate alone.  With 0 the gate estimates on the sessions
+        its candidate was fitted to, and rewards the clicks the candidate
+        learned by heart (it overestimates the improvement: the winner's curse).
     """
 
     estimator: str
     confidence: float
+    holdout: float = 0.0
 
     def decide(self, dataset, click_model, log, placement, theta, current_lists, candidate_lists):
         """A :class:`Decision` on the candidate's lists against the current ranker's.

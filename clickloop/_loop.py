@@ -60,6 +60,7 @@ __all__ = ["LoopEnvironment", "RoundRecord", "Variant", "engagement_features", "
 
 _ROUND_STREAM = 7
 _DROPOUT_STREAM = 8
+_GATE_STREAM = 9
 ENGAGEMENT = ("none", "ctr", "ctr_count")
 UNSEEN = ("estimate", "missing")
 
@@ -447,12 +448,18 @@ def run_loop(env, variant, initial, rounds, seed, *, completed=(), on_round=None
         records[0] = replace(records[0], labelled_queries=labelled)
     ranker, engaged, decision = initial, False, None
     unseen = _unseen_mode(env, variant)
+    holdout = _gate_sessions(env, variant)
+    # A gate with a holdout judges on sessions its candidates were not trained on (their own history).
+    validation = _History(train.n_docs, k, env.window, variant.max_log_sessions) if holdout else None
     for record in records:  # replay the finished rounds: same history, same refits
         extra, unseen_row = _engagement(env, variant, history, ranker, unseen)
         history.add(record.statistics, record.log if variant.needs_log else None)
         if not variant.static and record.round < rounds:
+            if validation is not None:  # not checkpointed: drawn again from the round's seed and served scores
+                _validate(env, variant, validation, holdout, record.scores, seed, record.round)
             candidate = _refit(env, variant, history, extra, unseen_row, seed, record.round)
-            ranker, engaged, decision = _deploy(env, variant, history, ranker, engaged, candidate, unseen, k)
+            ranker, engaged, decision = _deploy(env, variant, history, validation, ranker, engaged, candidate,
+                                                unseen, k)
     for t in range(len(records), rounds + 1):
         # Engagement features of the history before this round: what the round is served with,
         # and what the ranker of the next round trains on (with this round's clicks as targets).
@@ -466,10 +473,10 @@ def run_loop(env, variant, initial, rounds, seed, *, completed=(), on_round=None
                 test_features = np.hstack([test.features, np.tile(unseen_row, (test.n_docs, 1))])
             test_scores = np.asarray(ranker.predict(test_features), dtype=np.float64)
         # Round 0 serves the initial logger as every variant does; a variant's own serving starts with its rankers.
-        serve = variant.make_policy if variant.make_policy is not None and t > 0 else env.make_policy
-        policy = serve(lambda X, s=scores: s)
+        # A gated variant with a holdout trains on the round's other sessions.
+        policy = _serving_policy(env, variant, scores, t)
         keep_log = env.keep_logs or variant.needs_log
-        run = simulate_sessions(train, policy, env.click_model, env.sessions_per_round,
+        run = simulate_sessions(train, policy, env.click_model, env.sessions_per_round - holdout,
                                 seed=np.random.SeedSequence(seed, spawn_key=(_ROUND_STREAM, t)),
                                 round=t, keep_log=keep_log, placement=variant.needs_placement)
         theta = getattr(ranker, "theta_", None)
@@ -488,9 +495,33 @@ def run_loop(env, variant, initial, rounds, seed, *, completed=(), on_round=None
         if variant.static or t == rounds:
             continue
         history.add(run.statistics, run.log if variant.needs_log else None)
+        if validation is not None:
+            _validate(env, variant, validation, holdout, scores, seed, t)
         candidate = _refit(env, variant, history, extra, unseen_row, seed, t)
-        ranker, engaged, decision = _deploy(env, variant, history, ranker, engaged, candidate, unseen, k)
+        ranker, engaged, decision = _deploy(env, variant, history, validation, ranker, engaged, candidate,
+                                            unseen, k)
     return records
+
+
+def _gate_sessions(env, variant):
+    """Sessions of each round a gated variant keeps out of training for its gate (0: none)."""
+    share = getattr(variant.gate, "holdout", 0.0) if variant.gate is not None and not variant.static else 0.0
+    return int(round(share * env.sessions_per_round)) if share else 0
+
+
+def _serving_policy(env, variant, scores, t):
+    """The policy serving round t: the initial logger's in round 0, then the variant's own (if it has one)."""
+    serve = variant.make_policy if variant.make_policy is not None and t > 0 else env.make_policy
+    return serve(lambda X, s=scores: s)
+
+
+def _validate(env, variant, validation, n_sessions, scores, seed, t):
+    """Add round t's held-out gate sessions (served by ``scores``, as the round was) to ``validation``."""
+    policy = _serving_policy(env, variant, scores, t)
+    run = simulate_sessions(env.train, policy, env.click_model, n_sessions,
+                            seed=np.random.SeedSequence(seed, spawn_key=(_GATE_STREAM, t)),
+                            round=t, keep_log=True, placement=True)
+    validation.add(run.statistics, run.log)
 
 
 def _served_scores(env, variant, history, ranker, engaged, unseen):
@@ -500,8 +531,12 @@ def _served_scores(env, variant, history, ranker, engaged, unseen):
     return np.asarray(ranker.predict(served.features), dtype=np.float64)
 
 
-def _deploy(env, variant, history, ranker, engaged, candidate, unseen, k):
-    """(ranker, engaged, decision) of the next round: the candidate, unless the variant's gate keeps the current one."""
+def _deploy(env, variant, history, validation, ranker, engaged, candidate, unseen, k):
+    """(ranker, engaged, decision) of the next round: the candidate, unless the variant's gate keeps the current one.
+
+    The gate estimates from ``validation`` (the held-out gate sessions) when
+    there is one, else from the training ``history`` itself.
+    """
     engaged_candidate = env.engagement != "none"
     if variant.gate is None:
         return candidate, engaged_candidate, None
@@ -510,14 +545,15 @@ def _deploy(env, variant, history, ranker, engaged, candidate, unseen, k):
     boundaries = env.train.query_boundaries
     current = top_lists(_served_scores(env, variant, history, ranker, engaged, unseen), boundaries, k)
     new = top_lists(_served_scores(env, variant, history, candidate, engaged_candidate, unseen), boundaries, k)
-    stats = history.total
+    judged = history if validation is None else validation
+    stats = judged.total
     theta = variant.assumed_theta
     if theta is None:
         theta = getattr(candidate, "theta_", None)
     if theta is None:  # the truth of the log: mean examination per rank (what the oracle learners use)
         impressions = stats.rank_sums("impressions")
         theta = np.where(impressions > 0, stats.rank_sums("examination") / np.maximum(impressions, 1), 1.0)
-    decision = variant.gate.decide(env.train, env.click_model, history.log(),
+    decision = variant.gate.decide(env.train, env.click_model, judged.log(),
                                    logging_placement(stats, boundaries), np.asarray(theta, dtype=np.float64),
                                    current, new)
     if decision.deployed:

@@ -67,8 +67,26 @@ def test_the_gate_of_a_naive_variant_estimates_naively_and_a_table_overrides_the
     naive = clickloop.build_variant(config, "naive_g", 0)
     ips = clickloop.build_variant(config, "ips_g", 0)
     logger = clickloop.build_variant(config, "logger", 0)
-    assert naive.gate == OPEGate("naive", 0.9) and naive.needs_log and naive.needs_placement
+    assert naive.gate == OPEGate("naive", 0.9, 0.2) and not naive.needs_log  # the gate keeps its own sessions
     assert ips.gate is None and logger.gate is None
+    in_sample = clickloop.build_variant(_config(deployment={"gate": "ope", "holdout": 0.0}), "naive_g", 0)
+    assert in_sample.gate == OPEGate("naive", 0.95, 0.0) and in_sample.needs_log and in_sample.needs_placement
+
+
+def test_a_gate_with_a_holdout_judges_on_sessions_the_learner_never_trains_on():
+    """Each round 20 % of the sessions go to the gate alone: the training statistics hold the rest, and the
+    in-sample gate (holdout 0) trains on every session."""
+    from clickloop._compose import logger_learner
+
+    for holdout, trained in ((0.2, 1200), (0.0, 1500)):
+        config = _config(deployment={"holdout": holdout})
+        train, test = clickloop.build_datasets(config)
+        env = clickloop.LoopEnvironment(train, test, clickloop.build_click_model(config),
+                                        clickloop.policy_factory(config), config.loop.sessions_per_round)
+        variant = clickloop.build_variant(config, "ips_g", 0)
+        records = clickloop.run_loop(env, variant, logger_learner(config, 0).fit(train), 2, 0)
+        assert [r.statistics.n_sessions for r in records] == [trained] * 3
+        assert all(r.deployed in (0, 1) for r in records[1:])
 
 
 def test_the_logging_placement_of_a_mixture_of_rankers():
