@@ -23,6 +23,8 @@ gets 0, so no weighting corrects the cascade (the clicks below the first are
 never seen): cascade-model IPS is meant for DCM- and DBN-like behaviour.
 """
 
+import warnings
+
 import numpy as np
 
 from simulator import ClickStatistics
@@ -33,6 +35,7 @@ from . import _examination_kernels as kernels
 __all__ = ["ASSUMED_CLICK_MODELS", "assumed_examination", "assumed_statistics", "estimate_dcm_lambda"]
 
 ASSUMED_CLICK_MODELS = ("pbm", "cascade", "dcm", "dbn")
+DCM_LAMBDA_METHODS = ("em", "last_click")
 
 
 def _log_arrays(displayed, clicks):
@@ -57,21 +60,37 @@ def _per_rank(values, k, name, allow_none=False):
     return values
 
 
-def estimate_dcm_lambda(displayed, clicks):
+def estimate_dcm_lambda(displayed, clicks, method="em", max_iter=10_000, tol=1e-8):
     """DCM's probability lambda_r of going on after a click at rank r, estimated from a log.
 
-    The maximum-likelihood estimate of Guo et al. (2009) under their
-    approximation that the last click of a session ends it:
-    lambda_r = 1 - (sessions whose last click is at r) / (clicks at r).  A
-    user who went on after the last click and clicked nothing more counts as
-    stopped, so lambda is underestimated where the documents below attract
-    little.  Ranks never clicked get 1 (no evidence of stopping).
+    ``method="em"``: the maximum-likelihood estimate of the DCM with lambda per
+    rank and an attractiveness per document (Guo et al. 2009; Chuklin et al.
+    2015), by expectation-maximisation over the one latent variable of a
+    session, whether the user went on after its last click (then examined and
+    skipped every document below it).  ``method="last_click"``: Guo et al.'s
+    closed form lambda_r = 1 - (sessions whose last click is at r) / (clicks at
+    r), which counts a user who went on after the last click and clicked
+    nothing more as stopped.  It converges to lambda_r (1 - prod over the ranks
+    j > r of (1 - alpha_j)), far below lambda_r near the bottom (0 at the last
+    rank): on ``dcm_informational`` clicks lambda_9 = 0.44 for 0.79, which
+    almost doubles the weight of the clicks at rank 10 in cascade-model IPS.
+
+    Ranks never clicked get 1 (no evidence of stopping), and so do ranks with
+    no document below any of their clicks (the last rank: nothing to go on
+    to).  Where the log does not identify lambda_r (every click at r the last
+    of its session and the documents below never clicked) EM keeps its start,
+    0.5; there no click below r is weighted by it.
 
     Parameters
     ----------
     displayed : ndarray of shape (n_sessions, k), int
         Document rows shown (-1 for empty slots).
     clicks : ndarray of shape (n_sessions, k), bool
+    method : {"em", "last_click"}, default="em"
+    max_iter : int, default=10_000
+        EM iterations at most (a RuntimeWarning if not converged).
+    tol : float, default=1e-8
+        EM stops when no lambda moves by more than ``tol`` in an iteration.
 
     Returns
     -------
@@ -79,16 +98,52 @@ def estimate_dcm_lambda(displayed, clicks):
 
     Examples
     --------
-    >>> estimate_dcm_lambda([[0, 1, 2], [0, 1, 2]], [[True, True, False], [True, False, False]]).tolist()
-    [0.5, 0.0, 1.0]
+    >>> from simulator import DCM, GradeMapping
+    >>> displayed = np.tile(np.arange(4), (20000, 1))           # one list, lambda = 0.6 at every rank
+    >>> clicks = DCM(stop=GradeMapping([0.4] * 5)).simulate(displayed, [3, 0, 2, 1], seed=0).clicks
+    >>> estimate_dcm_lambda(displayed, clicks).round(2).tolist()
+    [0.59, 0.62, 0.6, 1.0]
+    >>> estimate_dcm_lambda(displayed, clicks, method="last_click").round(2).tolist()
+    [0.27, 0.25, 0.1, 0.0]
     """
     displayed, clicks = _log_arrays(displayed, clicks)
+    if method not in DCM_LAMBDA_METHODS:
+        raise ValueError(f"method must be one of {DCM_LAMBDA_METHODS}, got {method!r}")
+    max_iter = check_int(max_iter, "max_iter", 1)
+    if not np.isfinite(tol) or tol < 0:
+        raise ValueError(f"tol must be >= 0, got {tol!r}")
     k = displayed.shape[1]
     per_rank, last = np.zeros(k, dtype=np.int64), np.zeros(k, dtype=np.int64)
     kernels.last_click_counts(displayed, clicks, per_rank, last)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        lam = 1.0 - last / per_rank
-    return np.where(per_rank > 0, lam, 1.0)
+    if method == "last_click":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            lam = 1.0 - last / per_rank
+        return np.where(per_rank > 0, lam, 1.0)
+    clicks = clicks & (displayed >= 0)
+    clicked = clicks.any(axis=1)
+    last_rank = np.where(clicked, k - 1 - np.argmax(clicks[:, ::-1], axis=1), k)
+    below = (np.arange(k) > last_rank[:, None]) & (displayed >= 0)  # uncertain: below the last click
+    n_docs = int(displayed.max()) + 1 if displayed.size and displayed.max() >= 0 else 1
+    sure = (displayed >= 0) & ~below
+    doc_certain = np.bincount(displayed[sure], minlength=n_docs).astype(np.float64)
+    doc_clicks = np.bincount(displayed[clicks], minlength=n_docs).astype(np.float64)
+    tails = np.concatenate([last_rank[:, None], np.where(below, displayed, -1)], axis=1)[clicked]
+    tails, counts = np.unique(tails, axis=0, return_counts=True) if tails.size else (tails, np.zeros(0, np.int64))
+    tail_last = np.ascontiguousarray(tails[:, 0])
+    tail_docs = np.ascontiguousarray(tails[:, 1:])
+    # Start from the click-through rate (below 1 unless every impression was clicked): a start of 1
+    # where a document was skipped would be absorbing (its tails would never be examined).
+    impressions = np.bincount(displayed[displayed >= 0], minlength=n_docs)
+    alpha = doc_clicks / np.maximum(impressions, 1)
+    lam = np.full(k, 0.5)
+    n_iter = kernels.dcm_em(tail_last, tail_docs, counts.astype(np.float64), per_rank.astype(np.float64),
+                            last.astype(np.float64), doc_clicks, doc_certain, lam, alpha, max_iter, float(tol))
+    if n_iter >= max_iter:
+        warnings.warn(f"estimate_dcm_lambda: EM did not converge in max_iter={max_iter} iterations (tol={tol})",
+                      RuntimeWarning, stacklevel=2)
+    has_below = np.zeros(k, dtype=bool)
+    has_below[tail_last[(tail_docs >= 0).any(axis=1)]] = True
+    return np.where((per_rank > 0) & has_below, lam, 1.0)
 
 
 def assumed_examination(displayed, clicks, model, *, theta=None, lambdas=None, gamma=None, sigma=None):
