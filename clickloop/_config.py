@@ -321,6 +321,9 @@ class DeploymentConfig:
                           doc="share of each round's sessions a gated variant keeps out of training for its gate "
                               "(0: the gate judges on the sessions the candidate was trained on and overestimates "
                               "its improvement)")
+    explore: float = _opt(0.3, low=0.0, high=1.0,
+                          doc="epsilon of the gate's held-out sessions: served epsilon-greedy around the current "
+                              "ranking, so documents it never shows have support in the gate's log (needs holdout)")
 
 
 @dataclass(frozen=True)

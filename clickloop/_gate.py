@@ -89,11 +89,16 @@ class OPEGate:
         used by the gate alone.  With 0 the gate estimates on the sessions
         its candidate was fitted to, and rewards the clicks the candidate
         learned by heart (it overestimates the improvement: the winner's curse).
+    explore : float, default=0.0
+        Epsilon of the held-out sessions: served epsilon-greedy around the
+        current ranking, so that documents the current ranker never shows
+        have a placement probability (support) in the gate's log.
     """
 
     estimator: str
     confidence: float
     holdout: float = 0.0
+    explore: float = 0.0
 
     def decide(self, dataset, click_model, log, placement, theta, current_lists, candidate_lists):
         """A :class:`Decision` on the candidate's lists against the current ranker's.

@@ -516,8 +516,21 @@ def _serving_policy(env, variant, scores, t):
 
 
 def _validate(env, variant, validation, n_sessions, scores, seed, t):
-    """Add round t's held-out gate sessions (served by ``scores``, as the round was) to ``validation``."""
-    policy = _serving_policy(env, variant, scores, t)
+    """Add round t's held-out gate sessions (served by ``scores``, as the round was) to ``validation``.
+
+    With ``gate.explore`` > 0 they are served epsilon-greedy around the
+    round's ranking instead: every candidate document gets a chance to be
+    shown, so the gate's estimators have support for the documents a new
+    ranker brings up (a deterministic ranking shows none of them).
+    """
+    explore = variant.gate.explore
+    if explore > 0:
+        from policies import EpsilonGreedy
+
+        k = _serving_policy(env, variant, scores, t).k
+        policy = EpsilonGreedy(lambda X, s=scores: s, k, explore)
+    else:
+        policy = _serving_policy(env, variant, scores, t)
     run = simulate_sessions(env.train, policy, env.click_model, n_sessions,
                             seed=np.random.SeedSequence(seed, spawn_key=(_GATE_STREAM, t)),
                             round=t, keep_log=True, placement=True)

@@ -67,10 +67,10 @@ def test_the_gate_of_a_naive_variant_estimates_naively_and_a_table_overrides_the
     naive = clickloop.build_variant(config, "naive_g", 0)
     ips = clickloop.build_variant(config, "ips_g", 0)
     logger = clickloop.build_variant(config, "logger", 0)
-    assert naive.gate == OPEGate("naive", 0.9, 0.2) and not naive.needs_log  # the gate keeps its own sessions
+    assert naive.gate == OPEGate("naive", 0.9, 0.2, 0.3) and not naive.needs_log  # the gate keeps its own sessions
     assert ips.gate is None and logger.gate is None
     in_sample = clickloop.build_variant(_config(deployment={"gate": "ope", "holdout": 0.0}), "naive_g", 0)
-    assert in_sample.gate == OPEGate("naive", 0.95, 0.0) and in_sample.needs_log and in_sample.needs_placement
+    assert in_sample.gate == OPEGate("naive", 0.95, 0.0, 0.3) and in_sample.needs_log and in_sample.needs_placement
 
 
 def test_a_gate_with_a_holdout_judges_on_sessions_the_learner_never_trains_on():
@@ -114,3 +114,26 @@ def test_stochastic_logging_placement_matches_its_policy():
     placement = logging_placement(stats, data.query_boundaries)
     truth = policy.bind(data.features, data.query_boundaries).placement_probabilities()
     np.testing.assert_allclose(placement, truth, atol=1e-9)
+
+
+def test_exploring_gate_sessions_give_support_to_documents_the_ranking_never_shows():
+    """Served deterministically, the gate's sessions place only each query's top k; epsilon-greedy
+    (deployment.explore) places every candidate with probability >= explore * k / n at some rank."""
+    from clickloop._loop import _History, _validate
+
+    config = _config()
+    train, test = clickloop.build_datasets(config)
+    env = clickloop.LoopEnvironment(train, test, clickloop.build_click_model(config),
+                                    clickloop.policy_factory(config), config.loop.sessions_per_round)
+    variant = clickloop.build_variant(config, "ips_g", 0)
+    scores = train.features[:, 0].astype(np.float64)
+    placed = {}
+    for explore in (0.0, 0.3):
+        gated = variant.__class__(**{**variant.__dict__, "gate": OPEGate("dr", 0.95, 0.2, explore)})
+        validation = _History(train.n_docs, 10, 0, 10**6)
+        _validate(env, gated, validation, 300, scores, 0, 1)
+        placed[explore] = logging_placement(validation.total, train.query_boundaries).sum(axis=1)
+    sizes = np.diff(train.query_boundaries)
+    assert ((placed[0.0] > 0).sum() == np.minimum(sizes, 10).sum())  # the top 10 of each query only
+    assert (placed[0.3] > 0).all()
+    np.testing.assert_allclose(placed[0.3].sum(), np.minimum(sizes, 10).sum())  # k placements per session
