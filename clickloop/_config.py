@@ -712,13 +712,18 @@ _SHARED_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "ligh
 PRESETS = {
     "default": {
         "description": "the headline experiment: deterministic top-10 serving, PBM eta = 1 with 10 % "
-                       "noise clicks, CTR engagement features fed back, 10 rounds, 5 seeds",
+                       "noise clicks, CTR engagement features fed back, 10 rounds, 5 seeds, gated twins",
         "config": {
             "seeds": 5,
             "data": {"n_queries": 500, "docs_per_query": [20, 40]},
             # 5 % of the 400 served queries: 20, the min_queries floor (0.01 would also give 20).
             "logger": {"query_fraction": 0.05},
-            "loop": {"rounds": 10, "sessions_per_round": 20_000, "engagement": "ctr"},
+            "loop": {"rounds": 10, "sessions_per_round": 20_000, "engagement": "ctr",
+                     "variants": [*DEFAULT_VARIANTS, "naive_gated", "ips_gated", "tower_gated"]},
+            # Gated twins: deployed only when the off-policy estimate on held-out, exploring sessions
+            # shows an improvement ([deployment]); a naive variant's gate estimates naively.
+            "variants": {name: {"learner": name.removesuffix("_gated"), "gate": "ope"}
+                         for name in ("naive_gated", "ips_gated", "tower_gated")},
             "learner": {"n_estimators": 50},
             "lgbm_position": {"max_sessions": 10_000},
         },
