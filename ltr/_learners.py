@@ -499,6 +499,16 @@ class DR(_Propensities):
     sum_r alpha_r^2 I (the Gaussian likelihood of the clicks), clipped to
     [0, 1]; it is fitted on the same statistics (no cross-fitting).
 
+    Where the clip binds (X_d < tau n_q) the target is the clipped IPS
+    estimate plus (1 - X_d / (tau n_q)) R_hat_d: the regression fills the
+    share of relevance the clipped weights cannot see.  With few sessions
+    per query that is most documents and DR is about R_hat: on the one-round
+    study at 10^3 sessions (1.8 sessions per served query, tau 0.74) the clip
+    binds at 89 % of the shown documents with mean weight 0.65 on R_hat, and
+    DR scores 0.49 / 0.35 / 0.54 (seeds 0-2) against 0.65 / 0.62 / 0.67 for
+    IPS (R_hat alone: 0.48 / 0.34 / 0.55; R_hat = 0 gives IPS exactly), whose
+    clipped clicks keep the logger's order.
+
     Parameters
     ----------
     propensity : {"oracle", "pbm", "estimated", "policy_aware"} or array-like, default="oracle"
