@@ -324,6 +324,9 @@ class DeploymentConfig:
     explore: float = _opt(0.3, low=0.0, high=1.0,
                           doc="epsilon of the gate's held-out sessions: served epsilon-greedy around the current "
                               "ranking, so documents it never shows have support in the gate's log (needs holdout)")
+    objective: str = _opt("dcg", choices=("clicks", "dcg"),
+                          doc="what the gate estimates: expected clicks per session, or the DCG of the "
+                              "attractiveness (ranks weighted 1 / log2(r + 1), as NDCG weighs them)")
 
 
 @dataclass(frozen=True)

@@ -93,12 +93,19 @@ class OPEGate:
         Epsilon of the held-out sessions: served epsilon-greedy around the
         current ranking, so that documents the current ranker never shows
         have a placement probability (support) in the gate's log.
+    objective : {"clicks", "dcg"}, default="clicks"
+        What "better" means: expected clicks per session (the target's ranks
+        weighted by theta), or the DCG of the attractiveness (weighted by
+        1 / log2(r + 1), as NDCG weighs them).  Under theta_r = 1/r more clicks
+        can come with a lower NDCG: one better document at rank 1 outweighs
+        worse ones below it.
     """
 
     estimator: str
     confidence: float
     holdout: float = 0.0
     explore: float = 0.0
+    objective: str = "clicks"
 
     def decide(self, dataset, click_model, log, placement, theta, current_lists, candidate_lists):
         """A :class:`Decision` on the candidate's lists against the current ranker's.
@@ -117,12 +124,15 @@ class OPEGate:
             The examination per rank the variant assumes.
         current_lists, candidate_lists : ndarray of shape (n_queries, k)
         """
-        from ltr import estimate_difference, estimate_value, exact_value
+        from ltr import dcg_discount, estimate_difference, estimate_value, exact_value
 
-        inputs = {"theta": theta, "logging_placement": placement, "confidence": self.confidence}
+        weights = dcg_discount(np.asarray(current_lists).shape[1]) if self.objective == "dcg" else None
+        inputs = {"theta": theta, "logging_placement": placement, "confidence": self.confidence,
+                  "target_examination": weights}
         new = estimate_value(self.estimator, log, candidate_lists, **inputs)
         old = estimate_value(self.estimator, log, current_lists, **inputs)
         difference = estimate_difference(new, old, self.confidence)
-        exact = exact_value(dataset, candidate_lists, click_model) - exact_value(dataset, current_lists, click_model)
+        exact = exact_value(dataset, candidate_lists, click_model, target_examination=weights) \
+            - exact_value(dataset, current_lists, click_model, target_examination=weights)
         lower = float(difference.lower)
         return Decision(bool(lower > 0), float(difference.value), lower, float(exact))

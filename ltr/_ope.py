@@ -50,6 +50,7 @@ __all__ = [
     "dr_estimate",
     "estimate_difference",
     "estimate_value",
+    "exact_attractiveness",
     "exact_query_values",
     "exact_value",
     "ips_estimate",
@@ -309,7 +310,17 @@ def exact_query_values(dataset, target_lists, click_model):
     return click_model.click_probabilities(lists, dataset.labels).sum(axis=1)
 
 
-def exact_value(dataset, target_lists, click_model, query_weights=None):
+def exact_attractiveness(dataset, click_model):
+    """Each document's exact click probability when shown alone at rank 1, ndarray (n_docs,).
+
+    Under the position-based and cascade families this is its attractiveness
+    (theta_1 = 1): the quantity a debiased estimator recovers from clicks.
+    """
+    alone = np.arange(dataset.n_docs, dtype=np.int64)[:, None]
+    return click_model.click_probabilities(alone, dataset.labels)[:, 0]
+
+
+def exact_value(dataset, target_lists, click_model, query_weights=None, target_examination=None):
     """Exact expected clicks per session of a ranker under the true click model.
 
     V = sum_q P(q) sum_r P(C_r = 1 | the target's list of q), with the click
@@ -325,6 +336,10 @@ def exact_value(dataset, target_lists, click_model, query_weights=None):
     query_weights : array-like of shape (n_queries,), optional
         P(q), normalised here; default uniform (the default query
         distribution of :func:`simulator.simulate_sessions`).
+    target_examination : array-like of shape (k,), optional
+        Rank weights w: the value is then sum_r w_r alpha(d_r), alpha of
+        :func:`exact_attractiveness` (with :func:`dcg_discount`, the DCG of
+        the attractiveness: what the estimators give with the same weights).
 
     Returns
     -------
@@ -338,7 +353,14 @@ def exact_value(dataset, target_lists, click_model, query_weights=None):
     >>> round(exact_value(data, [[1, 0], [2, -1]], CascadeModel()), 4)
     0.64
     """
-    values = exact_query_values(dataset, target_lists, click_model)
+    if target_examination is None:
+        values = exact_query_values(dataset, target_lists, click_model)
+    else:
+        lists = np.asarray(target_lists)
+        exact_query_values(dataset, lists, click_model)  # the same checks of the lists
+        w = _check_rank_weights(target_examination, lists.shape[1], "target_examination", positive=False)
+        alpha = exact_attractiveness(dataset, click_model)
+        values = (np.where(lists >= 0, alpha[np.maximum(lists, 0)], 0.0) * w).sum(axis=1)
     if query_weights is None:
         return float(values.mean())
     weights = np.asarray(query_weights, dtype=np.float64)
@@ -352,7 +374,7 @@ def exact_value(dataset, target_lists, click_model, query_weights=None):
 # Estimators
 
 
-def naive_estimate(log, target_lists, *, confidence=0.95):
+def naive_estimate(log, target_lists, *, target_examination=None, confidence=0.95):
     """Naive estimate: the clicks the log shows on the documents the target shows.
 
     Score of session s: sum over its ranks r of C_{s,r} 1[d_{s,r} is in the
@@ -370,6 +392,9 @@ def naive_estimate(log, target_lists, *, confidence=0.95):
         Sessions of the logging policy.
     target_lists : array-like of int, shape (n_queries, k)
         The target's list of every query (global rows, -1 for empty slots).
+    target_examination : array-like of shape (k,), optional
+        Weights of the target's ranks (a click on a document counts w at its
+        target rank); default all ones (clicks).
     confidence : float, default=0.95
 
     Returns
@@ -385,7 +410,11 @@ def naive_estimate(log, target_lists, *, confidence=0.95):
     1.0
     """
     queries, displayed, clicks, lists, rows, t, n_rows = _prepare(log, target_lists)
-    return OPEEstimate.from_scores("naive", (clicks * (t >= 0)).sum(axis=1), confidence)
+    if target_examination is None:
+        return OPEEstimate.from_scores("naive", (clicks * (t >= 0)).sum(axis=1), confidence)
+    w = _check_rank_weights(target_examination, displayed.shape[1], "target_examination", positive=False)
+    return OPEEstimate.from_scores("naive", (clicks * np.where(t >= 0, w[np.maximum(t, 0)], 0.0)).sum(axis=1),
+                                   confidence)
 
 
 def ips_estimate(log, target_lists, theta, *, target_examination=None, confidence=0.95):

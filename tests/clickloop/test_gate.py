@@ -67,10 +67,10 @@ def test_the_gate_of_a_naive_variant_estimates_naively_and_a_table_overrides_the
     naive = clickloop.build_variant(config, "naive_g", 0)
     ips = clickloop.build_variant(config, "ips_g", 0)
     logger = clickloop.build_variant(config, "logger", 0)
-    assert naive.gate == OPEGate("naive", 0.9, 0.2, 0.3) and not naive.needs_log  # the gate keeps its own sessions
+    assert naive.gate == OPEGate("naive", 0.9, 0.2, 0.3, "dcg") and not naive.needs_log  # the gate keeps its own sessions
     assert ips.gate is None and logger.gate is None
     in_sample = clickloop.build_variant(_config(deployment={"gate": "ope", "holdout": 0.0}), "naive_g", 0)
-    assert in_sample.gate == OPEGate("naive", 0.95, 0.0, 0.3) and in_sample.needs_log and in_sample.needs_placement
+    assert in_sample.gate == OPEGate("naive", 0.95, 0.0, 0.3, "dcg") and in_sample.needs_log and in_sample.needs_placement
 
 
 def test_a_gate_with_a_holdout_judges_on_sessions_the_learner_never_trains_on():

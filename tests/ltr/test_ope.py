@@ -17,6 +17,7 @@ from ltr._ope import (
     dr_estimate,
     estimate_difference,
     estimate_value,
+    exact_attractiveness,
     exact_query_values,
     exact_value,
     ips_estimate,
@@ -85,6 +86,45 @@ def test_exact_value_of_pbm_is_theta_times_attractiveness(world):
     dcg = PBM(eta=1.0, theta=dcg_discount(3))
     np.testing.assert_allclose(exact_query_values(data, lists, dcg),
                                (dcg_discount(3) * model.attractiveness(data.labels[lists])).sum(axis=1))
+
+
+def test_the_weighted_exact_value_is_the_dcg_of_the_attractiveness(world):
+    """exact_value(target_examination=w) = mean over queries of sum_r w_r alpha(d_r): under PBM the value of a
+    PBM whose examination is w; under a cascade alpha is the click probability of a document shown alone."""
+    data, _, target_scores = world
+    lists = target_lists(data, target_scores, 3)
+    w = dcg_discount(3)
+    assert exact_value(data, lists, PBM(eta=2.0), target_examination=w) == pytest.approx(
+        exact_value(data, lists, PBM(eta=1.0, theta=w)))
+    cascade = CascadeModel()
+    np.testing.assert_allclose(exact_attractiveness(data, cascade), cascade.attractiveness(data.labels))
+    by_hand = (w * cascade.attractiveness(data.labels[lists])).sum(axis=1).mean()
+    assert exact_value(data, lists, cascade, target_examination=w) == pytest.approx(by_hand)
+
+
+def test_naive_with_rank_weights_counts_each_click_at_its_target_rank():
+    log = ClickLog(query=[0, 0], round=[0, 0], displayed=[[0, 1], [1, 0]],
+                   clicks=[[True, True], [False, True]], examination=[[1, .5], [1, .5]], policy="p")
+    # target [1, 0]: document 1 at rank 1 (weight 1), document 0 at rank 2 (weight 0.25)
+    estimate = naive_estimate(log, [[1, 0]], target_examination=[1.0, 0.25])
+    assert estimate.per_session.tolist() == [1.25, 0.25]
+    assert naive_estimate(log, [[1, 0]], target_examination=[1.0, 1.0]).value == naive_estimate(log, [[1, 0]]).value
+
+
+@pytest.mark.parametrize("estimator", ["policy_aware", "dr"])
+def test_dcg_weighted_estimates_are_unbiased_for_the_weighted_exact_value(world, estimator):
+    """What a deployment gate with objective = "dcg" estimates, against what it is graded on."""
+    data, logger_scores, target_scores = world
+    policy = EpsilonGreedy(lambda X: logger_scores, k=2, epsilon=0.5)
+    target = target_lists(data, target_scores, 2)
+    w = dcg_discount(2)
+    truth = exact_value(data, target, PBM(eta=1.0), target_examination=w)
+    placement = policy.bind(data.features, data.query_boundaries).placement_probabilities()
+    reps = 200
+    values = repeated_estimates(data, policy, PBM(eta=1.0), target, estimator, 2_000, reps,
+                                theta=PBM(eta=1.0).examination_by_rank(2), logging_placement=placement,
+                                target_examination=w)
+    assert abs(values.mean() - truth) <= Z * values.std(ddof=1) / np.sqrt(reps)
 
 
 @pytest.mark.parametrize("estimator, logger, model, k", [
