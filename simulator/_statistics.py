@@ -540,9 +540,26 @@ def aggregate_clicks(stats, displayed, clicks, examination):
         raise ValueError(f"displayed refers to document {displayed.max()} but stats hold {stats.n_docs}")
     flat = displayed.astype(np.int64) * stats.k + np.arange(stats.k, dtype=np.int64)
     flat[displayed < 0] = -1
-    new = np.unique(flat[flat >= 0])  # sorted, unique
-    stats.merge_cells(new, {})
-    position = np.where(flat >= 0, np.searchsorted(stats.cells, flat), -1)
+    shown = flat[flat >= 0]
+    n_cells = stats.n_docs * stats.k
+    dense = n_cells <= max(4 * flat.size, 1 << 22)  # a lookup table no larger than a few blocks
+    if dense:  # O(block + cells) instead of sorting the block and searching it
+        seen = np.zeros(n_cells, dtype=np.bool_)
+        seen[shown] = True
+        seen[stats.cells] = False
+        if seen.any():  # merging copies every stored cell: only when the block shows new ones
+            stats.merge_cells(np.flatnonzero(seen), {})
+        lookup = np.full(n_cells + 1, -1, dtype=np.int64)  # the last entry serves the empty slots (-1)
+        lookup[stats.cells] = np.arange(stats.cells.size)
+        position = lookup[flat]
+    else:
+        new = np.unique(shown)  # sorted, unique
+        at = np.searchsorted(stats.cells, new)
+        known = at < stats.cells.size
+        known[known] = stats.cells[at[known]] == new[known]
+        if not known.all():
+            stats.merge_cells(new[~known], {})
+        position = np.where(flat >= 0, np.searchsorted(stats.cells, flat), -1)
     values = stats._values
     _kernels.aggregate_cells(position, np.ascontiguousarray(clicks, dtype=np.bool_), np.ascontiguousarray(examination),
                              values["impressions"], values["clicks"], values["examination"],
