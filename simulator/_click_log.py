@@ -444,6 +444,7 @@ class ClickLog:
         """
         stats = ClickStatistics.empty(_check_n_docs(n_docs), self.k)
         aggregate_clicks(stats, self.displayed, self.clicks, self.examination)
+        stats.release_lookup()
         return stats
 
 
@@ -959,4 +960,5 @@ def aggregate_click_log(path, n_docs, batch_sessions=1_000_000):
         if highest >= n_docs:
             raise ValueError(f"{reader.path}: displayed refers to document row {highest} but n_docs={n_docs}")
         aggregate_clicks(stats, arrays["displayed"], arrays["clicks"], arrays["examination"])
+    stats.release_lookup()
     return stats

@@ -264,6 +264,7 @@ def simulate_sessions(dataset, policy, click_model, n_sessions, seed=0, *, round
         done += size
     if table is not None:
         scatter_list_statistics(statistics, list_arrays, table, n_sessions)
+    statistics.release_lookup()
     log = None
     if keep_log:
         from ._click_log import ClickLog

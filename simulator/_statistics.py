@@ -335,6 +335,28 @@ class ClickStatistics:
         """Bytes held by the cells and their values."""
         return self.cells.nbytes + sum(v.nbytes for v in self._values.values() if v is not None)
 
+    # ------------------------------------------------------------------ cell lookup
+
+    def _cell_lookup(self):
+        """Table of flat cell -> position in ``cells`` (-1: not stored), cached while ``cells`` is unchanged."""
+        cached = getattr(self, "_lookup", None)
+        if cached is not None and cached[0] is self.cells:
+            return cached[1]
+        dtype = np.int32 if self.cells.size < np.iinfo(np.int32).max else np.int64
+        lookup = np.full(self.n_docs * self.k, -1, dtype=dtype)
+        lookup[self.cells] = np.arange(self.cells.size, dtype=dtype)
+        self._lookup = (self.cells, lookup)
+        return lookup
+
+    def release_lookup(self):
+        """Free the cell lookup table that :func:`aggregate_clicks` keeps between blocks."""
+        self._lookup = None
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_lookup", None)
+        return state
+
     # ------------------------------------------------------------------ merging
 
     def merge_cells(self, cells, values, n_sessions=0):
@@ -528,6 +550,12 @@ def aggregate_clicks(stats, displayed, clicks, examination):
         Document rows shown (-1 for empty slots).
     clicks : ndarray of shape (n_sessions, k), bool
     examination : ndarray of shape (n_sessions, k), float32 or float64
+
+    Notes
+    -----
+    For documents x ranks up to a few blocks' slots, ``stats`` keeps a table
+    of its stored cells between calls (4 or 8 bytes per document and rank);
+    call ``stats.release_lookup()`` after the last block to free it.
     """
     displayed = np.asarray(displayed)
     if displayed.ndim != 2 or displayed.shape[1] != stats.k:
@@ -538,30 +566,33 @@ def aggregate_clicks(stats, displayed, clicks, examination):
         )
     if displayed.size and displayed.max() >= stats.n_docs:
         raise ValueError(f"displayed refers to document {displayed.max()} but stats hold {stats.n_docs}")
-    flat = displayed.astype(np.int64) * stats.k + np.arange(stats.k, dtype=np.int64)
-    flat[displayed < 0] = -1
-    shown = flat[flat >= 0]
+    values = stats._values
+    clicks = np.ascontiguousarray(clicks, dtype=np.bool_)
+    examination = np.ascontiguousarray(examination)
     n_cells = stats.n_docs * stats.k
-    dense = n_cells <= max(4 * flat.size, 1 << 22)  # a lookup table no larger than a few blocks
-    if dense:  # O(block + cells) instead of sorting the block and searching it
-        seen = np.zeros(n_cells, dtype=np.bool_)
-        seen[shown] = True
-        seen[stats.cells] = False
-        if seen.any():  # merging copies every stored cell: only when the block shows new ones
-            stats.merge_cells(np.flatnonzero(seen), {})
-        lookup = np.full(n_cells + 1, -1, dtype=np.int64)  # the last entry serves the empty slots (-1)
-        lookup[stats.cells] = np.arange(stats.cells.size)
-        position = lookup[flat]
+    if n_cells <= max(4 * displayed.size, 1 << 22):  # a lookup table no larger than a few blocks
+        # O(block) per block: the table of stored cells is kept across blocks (rebuilt only when
+        # a block shows new cells) until release_lookup(); no sort, no search, no flat-cell copy.
+        displayed = np.ascontiguousarray(displayed)
+        lookup = stats._cell_lookup()
+        missing = _kernels.count_unknown_slots(displayed, lookup, stats.k)
+        if missing:
+            new = _kernels.unknown_cells(displayed, lookup, stats.k, missing)  # leaves the table stale
+            stats.release_lookup()
+            stats.merge_cells(new, {})
+            lookup = stats._cell_lookup()
+        _kernels.aggregate_shown(displayed, lookup, clicks, examination, values["impressions"], values["clicks"],
+                                 values["examination"], values["inverse_examination_clicks"])
     else:
-        new = np.unique(shown)  # sorted, unique
+        flat = displayed.astype(np.int64) * stats.k + np.arange(stats.k, dtype=np.int64)
+        flat[displayed < 0] = -1
+        new = np.unique(flat[flat >= 0])  # sorted, unique
         at = np.searchsorted(stats.cells, new)
         known = at < stats.cells.size
         known[known] = stats.cells[at[known]] == new[known]
         if not known.all():
             stats.merge_cells(new[~known], {})
         position = np.where(flat >= 0, np.searchsorted(stats.cells, flat), -1)
-    values = stats._values
-    _kernels.aggregate_cells(position, np.ascontiguousarray(clicks, dtype=np.bool_), np.ascontiguousarray(examination),
-                             values["impressions"], values["clicks"], values["examination"],
-                             values["inverse_examination_clicks"])
+        _kernels.aggregate_cells(position, clicks, examination, values["impressions"], values["clicks"],
+                                 values["examination"], values["inverse_examination_clicks"])
     stats.n_sessions += displayed.shape[0]

@@ -50,6 +50,64 @@ def aggregate_cells(position, clicks, examination, impressions, clicks_out, exam
             examination_out[p] += e
 
 
+@njit(cache=True, parallel=True)
+def count_unknown_slots(displayed, lookup, k):
+    """Number of shown slots (s, r) whose cell ``displayed[s, r] * k + r`` has no entry in ``lookup``."""
+    n_sessions = displayed.shape[0]
+    missing = 0
+    for s in prange(n_sessions):
+        for r in range(k):
+            d = displayed[s, r]
+            if d >= 0 and lookup[d * k + r] < 0:
+                missing += 1
+    return missing
+
+
+@njit(cache=True)
+def unknown_cells(displayed, lookup, k, n_missing):
+    """The distinct cells, sorted, of the shown slots that ``lookup`` does not know (``n_missing`` slots).
+
+    Marks each found cell -2 in ``lookup`` to skip its repeats: the table is
+    stale afterwards and must be rebuilt.
+    """
+    out = np.empty(n_missing, dtype=np.int64)
+    n = 0
+    for s in range(displayed.shape[0]):
+        for r in range(k):
+            d = displayed[s, r]
+            if d >= 0:
+                cell = np.int64(d) * k + r
+                if lookup[cell] == -1:
+                    lookup[cell] = -2
+                    out[n] = cell
+                    n += 1
+    return np.sort(out[:n])
+
+
+@njit(cache=True, parallel=True)
+def aggregate_shown(displayed, lookup, clicks, examination, impressions, clicks_out, examination_out, inverse):
+    """:func:`aggregate_cells` reading the cell of slot (s, r) as ``lookup[displayed[s, r] * k + r]``.
+
+    One thread per rank: the cells of different ranks are distinct, and each
+    cell still takes its sessions in order (identical sums for any thread count).
+    Every shown cell must be in ``lookup``.
+    """
+    n_sessions, k = displayed.shape
+    for r in prange(k):
+        for s in range(n_sessions):
+            d = displayed[s, r]
+            if d < 0:
+                continue
+            p = lookup[np.int64(d) * k + r]
+            impressions[p] += 1
+            e = examination[s, r]
+            if clicks[s, r]:
+                clicks_out[p] += 1
+                if e > 0:
+                    inverse[p] += 1.0 / e
+            examination_out[p] += e
+
+
 @njit(cache=True)
 def repeated_sum_table(increments, length):
     """table[r, n] = 0.0 + increments[r] + ... (n additions, left to right), n = 0..length."""
