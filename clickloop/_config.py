@@ -381,6 +381,13 @@ class ExperimentConfig:
                                   f"({', '.join(VARIANTS)}) nor a [variants.{name}] table{tables}")
         if len(set(self.loop.variants)) != len(self.loop.variants):
             raise ConfigError(f"loop.variants must not repeat a name, got {list(self.loop.variants)}")
+        gated = [name for name in self.loop.variants if variant_gate(self, name) != "none"]
+        holdout = self.deployment.holdout * self.loop.sessions_per_round
+        if gated and self.deployment.holdout > 0 and not 1 <= round(holdout) < self.loop.sessions_per_round:
+            raise ConfigError(
+                f"deployment.holdout = {self.deployment.holdout} of loop.sessions_per_round = "
+                f"{self.loop.sessions_per_round} keeps {round(holdout)} sessions for the gate of "
+                f"{', '.join(gated)}: it must keep at least 1 and train on at least 1")
         if self.click_model.name not in _ETA_MODELS and self.click_model.eta != 1.0:
             raise ConfigError(f"click_model.eta applies to {', '.join(_ETA_MODELS)} only, "
                               f"not to {self.click_model.name!r}")

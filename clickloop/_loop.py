@@ -456,7 +456,7 @@ def run_loop(env, variant, initial, rounds, seed, *, completed=(), on_round=None
         history.add(record.statistics, record.log if variant.needs_log else None)
         if not variant.static and record.round < rounds:
             if validation is not None:  # not checkpointed: drawn again from the round's seed and served scores
-                _validate(env, variant, validation, holdout, record.scores, seed, record.round)
+                _validate(env, variant, validation, holdout, record.scores, seed, record.round, k)
             candidate = _refit(env, variant, history, extra, unseen_row, seed, record.round)
             ranker, engaged, decision = _deploy(env, variant, history, validation, ranker, engaged, candidate,
                                                 unseen, k)
@@ -496,7 +496,7 @@ def run_loop(env, variant, initial, rounds, seed, *, completed=(), on_round=None
             continue
         history.add(run.statistics, run.log if variant.needs_log else None)
         if validation is not None:
-            _validate(env, variant, validation, holdout, scores, seed, t)
+            _validate(env, variant, validation, holdout, scores, seed, t, k)
         candidate = _refit(env, variant, history, extra, unseen_row, seed, t)
         ranker, engaged, decision = _deploy(env, variant, history, validation, ranker, engaged, candidate,
                                             unseen, k)
@@ -515,7 +515,7 @@ def _serving_policy(env, variant, scores, t):
     return serve(lambda X, s=scores: s)
 
 
-def _validate(env, variant, validation, n_sessions, scores, seed, t):
+def _validate(env, variant, validation, n_sessions, scores, seed, t, k):
     """Add round t's held-out gate sessions (served by ``scores``, as the round was) to ``validation``.
 
     With ``gate.explore`` > 0 they are served epsilon-greedy around the
@@ -527,7 +527,6 @@ def _validate(env, variant, validation, n_sessions, scores, seed, t):
     if explore > 0:
         from policies import EpsilonGreedy
 
-        k = _serving_policy(env, variant, scores, t).k
         policy = EpsilonGreedy(lambda X, s=scores: s, k, explore)
     else:
         policy = _serving_policy(env, variant, scores, t)
