@@ -171,7 +171,7 @@ class Naive(_ClickLearner):
     loss : {"softmax", "logistic", "squared"}, default="softmax"
         Listwise softmax is the default: on the synthetic data pointwise
         losses must also fit each query's level of relevance and rank worse
-        (``benchmarks/compare_losses.py``).
+        (``experiments/loss_study.py``: below the softmax in every setting).
     backend : {"lightgbm", "linear"}, default="lightgbm"
     n_estimators : int, default=100
     num_threads : int, default=1
