@@ -27,7 +27,7 @@ from simulator.kernels import derive_key
 
 from . import _pl_rank_kernels as kernels
 from ._learners import IPS
-from ._relevance_model import RelevanceModel, prediction_threads
+from ._relevance_model import RelevanceModel, task_threads
 
 __all__ = ["LambdaMARTClicks", "PLRank", "click_relevance"]
 
@@ -464,7 +464,7 @@ class LambdaMARTClicks(_ClickRankingLearner):
         params = {
             "objective": "lambdarank", "label_gain": list(np.arange(n_grades) * self.bin_width_),
             "lambdarank_truncation_level": int(self.cutoff), "learning_rate": float(self.learning_rate),
-            "num_threads": int(self.num_threads), "seed": int(self.seed), "deterministic": True,
+            "num_threads": task_threads(self.num_threads), "seed": int(self.seed), "deterministic": True,
             "force_row_wise": True, "verbose": -1,
         }
         # LightGBM weights lambdarank by row; the weight of a query's first row weighs the query.
@@ -482,7 +482,7 @@ class _Booster:
 
     def predict(self, features):
         return self.booster.predict(np.asarray(features, dtype=np.float32),
-                                    num_threads=prediction_threads(self.num_threads))
+                                    num_threads=task_threads(self.num_threads))
 
 
 class _LambdaObjective:

@@ -4,7 +4,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from ._learners import _ClickLearner
-from ._relevance_model import prediction_threads
+from ._relevance_model import task_threads
 
 __all__ = ["FullInformation", "LGBMPosition"]
 
@@ -97,7 +97,7 @@ class LGBMPosition(BaseEstimator):
         sizes = shown.sum(axis=1)
         params = {
             "objective": "lambdarank", "lambdarank_position_bias_regularization": self.position_bias_regularization,
-            "num_threads": self.num_threads, "seed": self.seed, "deterministic": True,
+            "num_threads": task_threads(self.num_threads), "seed": self.seed, "deterministic": True,
             "force_row_wise": True, "verbose": -1,
         }
         data = lgb.Dataset(dataset.features[rows], labels, group=sizes, position=positions)
@@ -109,4 +109,4 @@ class LGBMPosition(BaseEstimator):
             raise ValueError("this LGBMPosition is not fitted yet; call fit first")
         # LightGBM's predict does not take the training num_threads (see RelevanceModel.predict).
         return self.booster_.predict(np.asarray(features, dtype=np.float32),
-                                     num_threads=prediction_threads(self.num_threads))
+                                     num_threads=task_threads(self.num_threads))

@@ -38,14 +38,16 @@ __all__ = ["LOSSES", "BinnedFeatures", "RelevanceModel"]
 LOSSES = ("logistic", "squared", "softmax", "lambdarank")
 
 
-def prediction_threads(num_threads):
-    """Threads of a LightGBM prediction: the cores this task owns, at least ``num_threads``.
+def task_threads(num_threads):
+    """Threads of a LightGBM fit or prediction: the cores this task owns, at least ``num_threads``.
 
     A task's core budget is Numba's thread count in its process (the
     executors set it: every core for a task alone, one each for two workers
-    on two cores).  Prediction is row-independent, so its result does not
-    depend on the thread count; fits keep ``num_threads`` (a fit with more
-    threads is not bit-identical for every learner: benchmarks/bench_scale.py).
+    on two cores).  The results do not depend on it: prediction is
+    row-independent, and LightGBM's deterministic histograms give the same
+    trees for any thread count (tested for every learner kind:
+    tests/clickloop/test_cli.py runs the smoke preset on one and on every
+    core and compares the metrics).
     """
     import numba
 
@@ -184,7 +186,7 @@ class RelevanceModel(BaseEstimator):
     def _lightgbm_params(self):
         return {
             "learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
-            "min_child_samples": self.min_child_samples, "num_threads": self.num_threads,
+            "min_child_samples": self.min_child_samples, "num_threads": task_threads(self.num_threads),
             "seed": self.seed, "deterministic": True, "force_row_wise": True, "verbose": -1,
         }
 
@@ -369,5 +371,5 @@ class RelevanceModel(BaseEstimator):
             # Threads told explicitly: LightGBM's predict runs on every OpenMP thread unless told (it does
             # not take the training parameter), which oversubscribes the cores of parallel workers.
             return (self.booster_.predict(X.astype(np.float32, copy=False),
-                                          num_threads=prediction_threads(self.num_threads)) + self.init_score_)
+                                          num_threads=task_threads(self.num_threads)) + self.init_score_)
         return np.einsum("ij,j->i", X.astype(np.float64), self.coef_) + self.intercept_

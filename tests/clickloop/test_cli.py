@@ -73,11 +73,14 @@ def test_smoke_writes_every_output(smoke_run):
     assert result.stdout == "" and result.stderr == ""  # --quiet and not a terminal: nothing extra
 
 
-def test_same_metrics_with_one_job_and_one_thread(smoke_run, tmp_path):
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_same_metrics_with_one_job_on_one_or_two_threads(smoke_run, tmp_path, threads):
+    """Two workers own one core each; a task alone owns every core, and its LightGBM fits and
+    predictions and Numba kernels run on them (ltr.task_threads): the results must not move."""
     out, _ = smoke_run
     other = tmp_path / "serial"
     result = run("--preset", "smoke", "--out", str(other), "--jobs", "1", "--quiet", cwd=tmp_path,
-                 env={"NUMBA_NUM_THREADS": "1"})
+                 env={"NUMBA_NUM_THREADS": threads})
     assert result.returncode == 0, result.stderr
     assert (other / "metrics.csv").read_bytes() == (out / "metrics.csv").read_bytes()
     assert (other / "propensity.csv").read_bytes() == (out / "propensity.csv").read_bytes()
