@@ -5,7 +5,7 @@ round 0 served by the logger, one refit, round 1 served by the refitted
 ranker; 10^6 sessions per round; ``--jobs 1``; one seed) on the default
 preset's synthetic data at several sizes (``data.n_queries``; 20 % of the
 queries are held out, as in the default preset), and on a synthetic data set
-of MSLR-WEB30K's shape (31,531 queries of 1 to 239 documents, about 120 on
+of MSLR-WEB30K's shape (31,531 queries of 10 to 230 documents, 120 on
 average, 136 features).  Each size runs as the command line does
 (``python -m clickloop ... --jobs 1 --quiet``) in a fresh process; its wall
 time, CPU time (user + system) and peak RSS (``ru_maxrss`` of that process
@@ -38,8 +38,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("naive", "ips", "tower")
-#: MSLR-WEB30K: queries, documents per query (low, high; mean about 120), features.
-MSLR = {"n_queries": 31_531, "docs_per_query": (1, 239), "n_features": 136}
+#: MSLR-WEB30K's shape: queries, documents per query (low, high), features.  MSLR's list lengths
+#: vary widely (mean about 120); the synthetic lists are uniform on [10, 230] (mean 120, the
+#: same 3.78 M documents): a list must hold at least policy.k = 10 candidates (a configuration rule).
+MSLR = {"n_queries": 31_531, "docs_per_query": (10, 230), "n_features": 136}
 
 
 def _overrides(n_queries, docs_per_query=None, n_features=None, sessions=1_000_000):

@@ -23,13 +23,35 @@ __all__ = ["MixedLogger", "ObservedDataset", "build_click_model", "build_dataset
            "engagement_settings", "logger_learner", "logger_queries", "policy_factory"]
 
 
+_DATASETS = {}  # the last configuration's datasets (read-only arrays): every task of a process reuses them
+
+
 def build_datasets(config):
     """(served, held-out or None) datasets of the configuration.
 
     With ``logger.confounding > 0`` or ``logger.popularity > 0`` the data set
     gains observable columns that the logger mixes into its scores (and that
-    every learner sees): see :func:`logger_learner`.
+    every learner sees): see :func:`logger_learner`.  The datasets of the last
+    configuration asked for are kept (one entry): the tasks a process runs
+    share one copy instead of generating or reading the data each.
     """
+    key = _data_key(config)
+    if key not in _DATASETS:
+        _DATASETS.clear()  # free the previous data before building the next
+        _DATASETS[key] = _build_datasets(config)
+    return _DATASETS[key]
+
+
+def _data_key(config):
+    data = config.data
+    key = (repr(data), repr(config.logger))
+    if data.source == "letor":
+        stat = Path(data.path).stat()
+        key += (str(Path(data.path).resolve()), stat.st_size, stat.st_mtime_ns)
+    return key
+
+
+def _build_datasets(config):
     from simulator import load_letor, make_synthetic
 
     data = config.data
@@ -298,6 +320,48 @@ def logger_learner(config, seed):
     mixed = {name: weight for name, weight in (("confounder_column", config.logger.confounding),
                                                 ("popularity_column", config.logger.popularity)) if weight > 0}
     return MixedLogger(learner, mixed) if mixed else learner
+
+
+_LOGGERS = {}  # the last (configuration, seed)'s fitted initial logger, shared by the tasks of a process
+
+
+def initial_logger(config, seed, train):
+    """The fitted :func:`logger_learner` of ``seed`` on ``train``, shared by every task of this process.
+
+    Every retrained variant of a seed serves the same initial logger in
+    round 0: it is fitted once per process (one entry kept), and its
+    predictions on an array it has already scored are returned again
+    (read-only) instead of being recomputed.
+    """
+    key = (_data_key(config), repr(config.learner), seed, id(train))
+    cached = _LOGGERS.get(key)
+    if cached is None or cached[0] is not train:
+        _LOGGERS.clear()
+        cached = (train, _RememberedScores(logger_learner(config, seed).fit(train)))
+        _LOGGERS[key] = cached
+    return cached[1]
+
+
+class _RememberedScores:
+    """A fitted ranker whose ``predict`` remembers its last two inputs' scores (by identity)."""
+
+    def __init__(self, ranker):
+        self._ranker = ranker
+        self._scores = []  # (features, scores) pairs, the features kept alive so identity stays valid
+
+    def predict(self, features):
+        for seen, scores in self._scores:
+            if seen is features:
+                return scores
+        scores = np.asarray(self._ranker.predict(features))
+        scores.flags.writeable = False
+        self._scores = [(features, scores)] + self._scores[:1]
+        return scores
+
+    def __getattr__(self, name):  # n_queries_ and every other attribute of the ranker
+        if name == "_ranker":  # not yet set (copy, unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self._ranker, name)
 
 
 def logger_queries(config, train=None):

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from ._checkpoints import CheckpointError, load_record, read_rows, save_record, task_dir, write_rows
-from ._compose import build_click_model, build_datasets, build_variant, logger_learner, policy_factory
+from ._compose import build_click_model, build_datasets, build_variant, initial_logger, policy_factory
 from ._loop import LoopEnvironment, run_loop
 from ._outdir import LOGS
 
@@ -62,8 +62,7 @@ def run_task(config, seed, variant_name, out, numba_threads=None):
     env = LoopEnvironment(train, test, model, policy_factory(config), config.loop.sessions_per_round,
                           window=config.loop.window, engagement=config.loop.engagement, keep_logs=keep_logs)
     # Round 0 serves the initial logger (a static variant serves its own ranker in every round).
-    initial_learner = variant.make_learner() if variant.static else logger_learner(config, seed)
-    initial = initial_learner.fit(train)
+    initial = variant.make_learner().fit(train) if variant.static else initial_logger(config, seed, train)
     completed = []
     # Logs asked for by the user live in OUT/logs/; a log only the learner needs, in the checkpoints.
     log_dir = Path(out) / LOGS / f"seed_{seed}" / variant_name if keep_logs else folder
