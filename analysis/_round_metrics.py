@@ -148,12 +148,12 @@ def loop_metrics(records, train, test=None, *, true_theta=None, ndcg_k=10, relev
         for name in ("deployed", "estimated_improvement", "exact_improvement"):  # a gated variant's decision
             if getattr(record, name, None) is not None:
                 rows.append((name, float(getattr(record, name))))
-        impressions = stats.impressions.sum()
-        rows.append(("ctr", float(stats.clicks.sum() / impressions) if impressions else float("nan")))
-        exposure += stats.examination.sum(axis=1)
+        impressions = stats.total("impressions")
+        rows.append(("ctr", float(stats.total("clicks") / impressions) if impressions else float("nan")))
+        exposure += stats.row_sums("examination")
         rows.append(("exposure_gini", exposure_gini(exposure, boundaries)))
         rows.append(("exposure_entropy", exposure_entropy(exposure, boundaries)))
-        shown = stats.impressions.sum(axis=1) > 0
+        shown = stats.row_sums("impressions") > 0
         shown_ever |= shown
         rows.append(("coverage", coverage(shown_ever, train.labels, threshold=relevant_threshold)))
         rows.append(("coverage_round", coverage(shown, train.labels, threshold=relevant_threshold)))
@@ -162,7 +162,7 @@ def loop_metrics(records, train, test=None, *, true_theta=None, ndcg_k=10, relev
             rows.append((f"rbo@{stats.k}", rbo(top_k(previous.scores, boundaries, stats.k),
                                                top_k(record.scores, boundaries, stats.k))))
             rows.append(("rich_get_richer", rich_get_richer_slope(
-                previous.statistics.examination.sum(axis=1), stats.clicks.sum(axis=1))))
+                previous.statistics.row_sums("examination"), stats.row_sums("clicks"))))
         if record.theta is not None:
             estimated = np.asarray(record.theta, dtype=np.float64)
             if true_theta is not None:
@@ -171,9 +171,10 @@ def loop_metrics(records, train, test=None, *, true_theta=None, ndcg_k=10, relev
                 for r in range(estimated.size):
                     propensity.append((t, r + 1, float(truth[r] / truth[0]), float(estimated[r] / estimated[0])))
         if record.click_probability is not None:
-            cells = stats.impressions > 0
-            p = record.click_probability[cells]
-            c, n = stats.clicks[cells], stats.impressions[cells]
+            n = stats.values("impressions")
+            shown = n > 0  # stored cells in (document, rank) order, as a dense row-major mask reads them
+            p = record.click_probability.of_cells(stats.cells[shown], stats.k)
+            c, n = stats.values("clicks")[shown], n[shown]
             rows.append(("log_loss", log_loss(p, c, n)))
             rows.append(("brier", brier(p, c, n)))
             rows.append(("ece", ece(p, c, n)))

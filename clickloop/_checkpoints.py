@@ -17,13 +17,13 @@ import numpy as np
 from simulator import ClickStatistics
 from simulator.atomic import atomic_path, atomic_write_text
 
-from ._loop import RoundRecord
+from ._loop import ClickProbability, RoundRecord
 from ._outdir import STATE
 
 __all__ = ["CheckpointError", "STATE", "load_record", "read_rows", "rows_text", "save_record", "task_dir",
            "write_rows"]
 
-_OPTIONAL = ("test_scores", "theta", "click_probability")
+_OPTIONAL = ("test_scores", "theta")
 _DECISION = ("deployed", "estimated_improvement", "exact_improvement")  # scalars of a gated round
 
 
@@ -58,6 +58,9 @@ def save_record(path, record):
         value = getattr(record, name)
         if value is not None:
             arrays[name] = value
+    if record.click_probability is not None:
+        arrays.update(click_attractiveness=record.click_probability.attractiveness,
+                      click_examination=record.click_probability.examination)
     for name in _DECISION:
         value = getattr(record, name)
         if value is not None:
@@ -97,6 +100,8 @@ def load_record(path, round_, log=None):
                 values["expected_impressions"][np.searchsorted(cells, placed)] = z["expected_impressions"]
             stats = ClickStatistics.from_cells(n_docs, k, cells, values, int(z["n_sessions"]))
             optional = {name: z[name] for name in _OPTIONAL if name in z.files}
+            if "click_attractiveness" in z.files:
+                optional["click_probability"] = ClickProbability(z["click_attractiveness"], z["click_examination"])
             optional.update({name: z[name].item() for name in _DECISION if name in z.files})
             scores = z["scores"]
     except Exception as exc:  # zipfile, zlib, numpy and key errors alike: the file is not whole

@@ -195,7 +195,7 @@ class RoundRecord:
         document never shown).
     theta : ndarray of shape (k,) or None
         The deployed ranker's position-bias estimate (theta_1 = 1), if it has one.
-    click_probability : ndarray of shape (train.n_docs, k) or None
+    click_probability : ClickProbability or None
         The deployed ranker's predicted P(click | document at rank), made before
         the round's clicks, if its loss gives probabilities.
     log : ClickLog or None
@@ -216,7 +216,7 @@ class RoundRecord:
     scores: np.ndarray
     test_scores: np.ndarray | None = None
     theta: np.ndarray | None = None
-    click_probability: np.ndarray | None = None
+    click_probability: "ClickProbability | None" = None
     log: Any = field(default=None, repr=False)
     labelled_queries: int | None = None
     deployed: int | None = None
@@ -328,14 +328,17 @@ class _EngagedDataset(RankingDataset):
         if not (isinstance(features, np.ndarray) and features.dtype == np.float32
                 and features.flags.c_contiguous and features.base is None):
             features = np.array(features, dtype=np.float32)
-        missing = np.isnan(features)
+        flat = features.reshape(-1)
+        step = 1 << 24  # flat positions of the NaN, found by blocks: no mask of the features' size
+        missing = np.concatenate([np.flatnonzero(np.isnan(flat[i:i + step])) + i for i in range(0, flat.size, step)]
+                                 or [np.zeros(0, dtype=np.int64)])
         features.flags.writeable = True
-        features[missing] = 0
+        features.reshape(-1)[missing] = 0
         features.flags.writeable = False
         object.__setattr__(self, "features", features)
         super().__post_init__()  # a read-only C-contiguous float32 array is kept as it is
         features.flags.writeable = True
-        features[missing] = np.nan
+        features.reshape(-1)[missing] = np.nan
         features.flags.writeable = False
         object.__setattr__(self, "features", features)
 
@@ -385,6 +388,23 @@ class _History:
         return self.logs[0] if len(self.logs) == 1 else ClickLog.concatenate(list(self.logs))
 
 
+@dataclass(frozen=True)
+class ClickProbability:
+    """P(click | document d at rank r) = ``attractiveness[d] * examination[r]``, kept as its two factors.
+
+    The (documents x ranks) product is never formed: a metric reads the cells
+    it needs with :meth:`of_cells`.
+    """
+
+    attractiveness: np.ndarray
+    examination: np.ndarray
+
+    def of_cells(self, cells, k):
+        """The probabilities of flat cells ``document * k + rank`` (the same floats as the dense product)."""
+        cells = np.asarray(cells, dtype=np.int64)
+        return self.attractiveness[cells // k] * self.examination[cells % k]
+
+
 def _click_probability(ranker, scores, k, oracle_theta):
     """P(click | document at rank r) predicted by a ranker whose loss is pointwise logistic, else None.
 
@@ -403,7 +423,7 @@ def _click_probability(ranker, scores, k, oracle_theta):
         examination = np.ones(k)  # it models the click-through rate itself, whatever the rank
     else:
         examination = oracle_theta
-    return attractiveness[:, None] * examination[None, :k]
+    return ClickProbability(attractiveness, np.asarray(examination[:k], dtype=np.float64))
 
 
 def run_loop(env, variant, initial, rounds, seed, *, completed=(), on_round=None):
@@ -466,6 +486,7 @@ def run_loop(env, variant, initial, rounds, seed, *, completed=(), on_round=None
         extra, unseen_row = _engagement(env, variant, history, ranker, unseen)
         served = _with_features(train, extra) if engaged else train
         scores = np.asarray(ranker.predict(served.features), dtype=np.float64)
+        del served  # a copy of the features when engaged: not kept while the next ranker is fitted
         test_scores = None
         if test is not None:
             test_features = test.features

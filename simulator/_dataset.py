@@ -121,8 +121,13 @@ class RankingDataset:
             raise ValueError(f"name must be a str, got {_describe(self.name)}")
 
         features = _as_array(self.features, "features", np.float32, 2, "biuf")
-        if not np.isfinite(features).all():
-            row, col = (int(v) for v in np.argwhere(~np.isfinite(features))[0])
+        step = max(1, (1 << 24) // max(1, features.shape[1]))  # row blocks: no mask of the features' size
+        for start in range(0, features.shape[0], step):
+            block = features[start:start + step]
+            if np.isfinite(block).all():
+                continue
+            row, col = (int(v) for v in np.argwhere(~np.isfinite(block))[0])
+            row += start
             given = np.asarray(self.features)[row, col].item()
             raise ValueError(
                 "features must be finite float32 values, got "

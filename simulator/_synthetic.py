@@ -82,6 +82,15 @@ def _check_grade_distribution(grade_distribution) -> np.ndarray:
     return shares
 
 
+def _project(weights, rows, block=1 << 16):
+    """``weights @ rows`` (float64) by blocks of columns: the float64 copy numpy makes of the
+    float32 ``rows`` is one block's, not the whole matrix's."""
+    out = np.empty(rows.shape[1])
+    for start in range(0, rows.shape[1], block):
+        out[start:start + block] = weights @ rows[:, start:start + block]
+    return out
+
+
 def _unit_projection(rng, factor_cov_diag, factor_cov_offdiag, n):
     """Random direction ``w`` scaled so that ``factors @ w`` has unit variance."""
     w = rng.standard_normal(n)
@@ -240,14 +249,15 @@ def make_synthetic(
     sources = rng.integers(0, n_informative, size=n_redundant)
     redundant = factors[n_informative:n_informative + n_redundant]
     redundant *= np.float32(math.sqrt(1.0 - r * r))
-    redundant += np.float32(r) * informative[sources]
+    for row, source in zip(redundant, sources):  # row by row: no (n_redundant, n_docs) temporary
+        row += np.float32(r) * informative[source]
 
     # 4. Feature part of relevance, on the unshifted informative factors.
     if relevance == "linear":
-        f = rng.standard_normal(n_informative) @ informative
+        f = _project(rng.standard_normal(n_informative), informative)
     else:
         w = [_unit_projection(rng, 1.0, rho, n_informative) for _ in range(4)]
-        z1, z2, z3, z4 = (wk @ informative for wk in w)
+        z1, z2, z3, z4 = (_project(wk, informative) for wk in w)
         f = np.sin(2.0 * z1) + z2 * z3 + 1.5 * (z4 > 0.5)
     f_std = f.std()
     f = (f - f.mean()) / f_std if f_std > 0 else np.zeros(n_docs)
@@ -275,9 +285,11 @@ def make_synthetic(
     kinds = rng.permutation(np.arange(n_features) % 3)
     scales = 10.0 ** rng.uniform(0.0, 3.0, size=n_features)
     offsets = rng.uniform(0.0, 1000.0, size=n_features)
-    columns = np.empty((n_features, n_docs), dtype=np.float32)
+    # Each column is built in one vector and written into the row-major features: the factors and
+    # the features are the only arrays of the data's size alive at once.
+    features = np.empty((n_docs, n_features), dtype=np.float32)
+    u = np.empty(n_docs, dtype=np.float32)
     for j, source in enumerate(rng.permutation(n_features)):
-        u = columns[j]
         np.add(factors[source], np.repeat(shifts[source].astype(np.float32), sizes),
                out=u)
         if kinds[j] == 0:  # heavy-tailed positive, like term counts or BM25
@@ -292,8 +304,8 @@ def make_synthetic(
         else:  # affine with a large offset, like lengths or counts of links
             u *= np.float32(scales[j])
             u += np.float32(offsets[j])
-    features = np.ascontiguousarray(columns.T)
-    del columns
+        features[:, j] = u
+    del factors, informative, redundant, u
 
     return RankingDataset(
         features=_freeze(features),

@@ -27,6 +27,23 @@ def test_a_round_checkpoint_round_trips_bit_for_bit(record, tmp_path):
     assert back.test_scores is None and back.click_probability is None
 
 
+def test_a_click_probability_round_trips_and_reads_the_dense_products(record, tmp_path):
+    """Kept as its two factors; of_cells gives the floats of the (documents x ranks) product."""
+    from dataclasses import replace
+
+    from clickloop._loop import ClickProbability
+
+    rng = np.random.default_rng(0)
+    probability = ClickProbability(rng.random(record.statistics.n_docs), np.array([1.0, 0.5, 0.3, 0.2, 0.1]))
+    save_record(tmp_path / "round_3.npz", replace(record, click_probability=probability))
+    back = load_record(tmp_path / "round_3.npz", 3).click_probability
+    np.testing.assert_array_equal(back.attractiveness, probability.attractiveness)
+    np.testing.assert_array_equal(back.examination, probability.examination)
+    dense = probability.attractiveness[:, None] * probability.examination[None, :]
+    cells = record.statistics.cells
+    np.testing.assert_array_equal(back.of_cells(cells, 5), dense.reshape(-1)[cells])
+
+
 @pytest.mark.parametrize("damage", ["empty", "truncated", "garbage"])
 def test_a_damaged_round_checkpoint_is_named(record, tmp_path, damage):
     path = tmp_path / "round_3.npz"
