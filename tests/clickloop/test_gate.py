@@ -131,7 +131,7 @@ def test_exploring_gate_sessions_give_support_to_documents_the_ranking_never_sho
     for explore in (0.0, 0.3):
         gated = variant.__class__(**{**variant.__dict__, "gate": OPEGate("dr", 0.95, 0.2, explore)})
         validation = _History(train.n_docs, 10, 0, 10**6)
-        _validate(env, gated, validation, 300, scores, 0, 1)
+        _validate(env, gated, validation, 300, scores, 0, 1, 10)
         placed[explore] = logging_placement(validation.total, train.query_boundaries).sum(axis=1)
     sizes = np.diff(train.query_boundaries)
     assert ((placed[0.0] > 0).sum() == np.minimum(sizes, 10).sum())  # the top 10 of each query only
