@@ -296,6 +296,12 @@ def exact_query_values(dataset, target_lists, click_model):
     >>> exact_query_values(data, [[0, 1], [2, -1]], PBM(eta=1.0)).round(3).tolist()
     [1.05, 0.28]
     """
+    lists = _check_target_lists(dataset, target_lists)
+    return click_model.click_probabilities(lists, dataset.labels).sum(axis=1)
+
+
+def _check_target_lists(dataset, target_lists):
+    """``target_lists`` as a checked (n_queries, k) array: one list per query of its own documents."""
     lists = np.asarray(target_lists)
     if lists.ndim != 2:
         raise ValueError(f"target_lists must have shape (n_queries, k), got {describe(lists)}")
@@ -307,7 +313,7 @@ def exact_query_values(dataset, target_lists, click_model):
     if foreign.any():
         q, r = np.argwhere(foreign)[0]
         raise ValueError(f"target_lists[{q}, {r}] = {lists[q, r]} is a document of query {owner[q, r]}, not {q}")
-    return click_model.click_probabilities(lists, dataset.labels).sum(axis=1)
+    return lists
 
 
 def exact_attractiveness(dataset, click_model):
@@ -356,8 +362,7 @@ def exact_value(dataset, target_lists, click_model, query_weights=None, target_e
     if target_examination is None:
         values = exact_query_values(dataset, target_lists, click_model)
     else:
-        lists = np.asarray(target_lists)
-        exact_query_values(dataset, lists, click_model)  # the same checks of the lists
+        lists = _check_target_lists(dataset, target_lists)
         w = _check_rank_weights(target_examination, lists.shape[1], "target_examination", positive=False)
         alpha = exact_attractiveness(dataset, click_model)
         values = (np.where(lists >= 0, alpha[np.maximum(lists, 0)], 0.0) * w).sum(axis=1)
