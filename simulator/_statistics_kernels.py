@@ -28,6 +28,17 @@ def aggregate_lists(lists, clicks, examination, impressions_t, clicks_t, examina
             examination_t[r, q] += e
 
 
+@njit(cache=True, inline="always")
+def _add_slot(p, clicked, e, impressions, clicks_out, examination_out, inverse):
+    """Add one shown slot (click flag, examination e) to cell p of the per-cell accumulators."""
+    impressions[p] += 1
+    if clicked:
+        clicks_out[p] += 1
+        if e > 0:
+            inverse[p] += 1.0 / e
+    examination_out[p] += e
+
+
 @njit(cache=True)
 def aggregate_cells(position, clicks, examination, impressions, clicks_out, examination_out, inverse):
     """Add a block of sessions to per-cell accumulators; ``position[s, r]`` is the cell of slot (s, r), -1: empty.
@@ -41,13 +52,7 @@ def aggregate_cells(position, clicks, examination, impressions, clicks_out, exam
             p = position[s, r]
             if p < 0:
                 continue
-            impressions[p] += 1
-            e = examination[s, r]
-            if clicks[s, r]:
-                clicks_out[p] += 1
-                if e > 0:
-                    inverse[p] += 1.0 / e
-            examination_out[p] += e
+            _add_slot(p, clicks[s, r], examination[s, r], impressions, clicks_out, examination_out, inverse)
 
 
 @njit(cache=True, parallel=True)
@@ -99,13 +104,7 @@ def aggregate_shown(displayed, lookup, clicks, examination, impressions, clicks_
             if d < 0:
                 continue
             p = lookup[np.int64(d) * k + r]
-            impressions[p] += 1
-            e = examination[s, r]
-            if clicks[s, r]:
-                clicks_out[p] += 1
-                if e > 0:
-                    inverse[p] += 1.0 / e
-            examination_out[p] += e
+            _add_slot(p, clicks[s, r], examination[s, r], impressions, clicks_out, examination_out, inverse)
 
 
 @njit(cache=True)
