@@ -224,7 +224,9 @@ class IPSConfig:
                               "(Wang et al. 2018) on the variant's history")
     affine: bool = _opt(False, doc="trust-bias (affine) correction with the click model's alpha_r, beta_r")
     assumed_click_model: str = _opt("dcm", choices=("dcm", "dbn", "cascade", "pbm"),
-                                    doc="propensity = cascade_model: the assumed model (DCM lambda estimated)")
+                                    doc="propensity = cascade_model: the assumed model, its parameters estimated from "
+                                        "the log (DCM: lambda per rank; dbn: the simplified DBN, satisfaction per "
+                                        "document)")
 
 
 @dataclass(frozen=True)

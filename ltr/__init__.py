@@ -4,7 +4,8 @@
 and knows nothing about logging policies or the feedback loop.
 """
 
-from ._examination import ASSUMED_CLICK_MODELS, assumed_examination, assumed_statistics, estimate_dcm_lambda
+from ._examination import (ASSUMED_CLICK_MODELS, assumed_examination, assumed_statistics, estimate_dcm_lambda,
+                           estimate_sdbn_satisfaction)
 from ._learners import DR, IPS, PROPENSITIES, Naive, served_candidates, shown_documents
 from ._ope import (
     OPE_ESTIMATORS,
@@ -40,6 +41,7 @@ __all__ = [
     "assumed_examination",
     "assumed_statistics",
     "estimate_dcm_lambda",
+    "estimate_sdbn_satisfaction",
     "served_candidates",
     "BinnedFeatures",
     "IPS",
