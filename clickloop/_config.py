@@ -326,9 +326,14 @@ class DeploymentConfig:
     explore: float = _opt(0.3, low=0.0, high=1.0,
                           doc="epsilon of the gate's held-out sessions: served epsilon-greedy around the current "
                               "ranking, so documents it never shows have support in the gate's log (needs holdout)")
-    objective: str = _opt("dcg", choices=("clicks", "dcg"),
-                          doc="what the gate estimates: expected clicks per session, or the DCG of the "
-                              "attractiveness (ranks weighted 1 / log2(r + 1), as NDCG weighs them)")
+    objective: str = _opt("ndcg", choices=("clicks", "dcg", "ndcg"),
+                          doc="what the gate estimates: expected clicks per session, the DCG of the "
+                              "attractiveness (ranks weighted 1 / log2(r + 1), as NDCG weighs them), or that DCG "
+                              "per query divided by the estimated range between the query's ideal and worst DCG "
+                              "(as NDCG divides it)")
+    theta: str = _opt("em", choices=("learner", "em"),
+                      doc="examination the gate of a variant with its own estimate (the tower) assumes: that "
+                          "estimate, or the PBM EM estimate from the gate's held-out exploring sessions")
 
 
 @dataclass(frozen=True)
@@ -390,6 +395,11 @@ class ExperimentConfig:
                 f"deployment.holdout = {self.deployment.holdout} of loop.sessions_per_round = "
                 f"{self.loop.sessions_per_round} keeps {round(holdout)} sessions for the gate of "
                 f"{', '.join(gated)}: it must keep at least 1 and train on at least 1")
+        towers = [name for name in gated if variant_settings(self, name)[0] == "tower"]
+        if towers and self.deployment.theta == "em" and (self.deployment.holdout == 0 or self.deployment.explore == 0):
+            raise ConfigError(f"deployment.theta = 'em' estimates the theta of the gate of {', '.join(towers)} from "
+                              f"exploring gate sessions: it needs deployment.holdout > 0 and deployment.explore > 0 "
+                              f"(got {self.deployment.holdout} and {self.deployment.explore})")
         if self.click_model.name not in _ETA_MODELS and self.click_model.eta != 1.0:
             raise ConfigError(f"click_model.eta applies to {', '.join(_ETA_MODELS)} only, "
                               f"not to {self.click_model.name!r}")

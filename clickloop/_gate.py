@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Decision", "OPEGate"]
+__all__ = ["Decision", "OPEGate", "ideal_dcg_weights"]
 
 
 @dataclass(frozen=True)
@@ -93,12 +93,23 @@ class OPEGate:
         Epsilon of the held-out sessions: served epsilon-greedy around the
         current ranking, so that documents the current ranker never shows
         have a placement probability (support) in the gate's log.
-    objective : {"clicks", "dcg"}, default="clicks"
+    objective : {"clicks", "dcg", "ndcg"}, default="clicks"
         What "better" means: expected clicks per session (the target's ranks
         weighted by theta), or the DCG of the attractiveness (weighted by
         1 / log2(r + 1), as NDCG weighs them).  Under theta_r = 1/r more clicks
         can come with a lower NDCG: one better document at rank 1 outweighs
-        worse ones below it.
+        worse ones below it.  ``"ndcg"``: the DCG of each query divided by the
+        estimated range between its ideal and its worst DCG
+        (:func:`ideal_dcg_weights`), as NDCG divides it.  The DCG sums over
+        queries, so a ranker can gain it on queries with many relevant
+        documents while it loses more NDCG on queries with few.
+    theta : {"learner", "em"}, default="learner"
+        Examination the gate assumes for a variant whose learner estimates its
+        own (the tower's ``theta_``): that estimate, or the PBM maximum
+        likelihood (:func:`ltr.estimate_pbm_em`) on the gate's held-out
+        sessions, identified where they explore (the learner's value at ranks
+        they leave unidentified).  Variants without their own theta are
+        unaffected.
     """
 
     estimator: str
@@ -106,8 +117,9 @@ class OPEGate:
     holdout: float = 0.0
     explore: float = 0.0
     objective: str = "clicks"
+    theta: str = "learner"
 
-    def decide(self, dataset, click_model, log, placement, theta, current_lists, candidate_lists):
+    def decide(self, dataset, click_model, log, placement, theta, current_lists, candidate_lists, reference=None):
         """A :class:`Decision` on the candidate's lists against the current ranker's.
 
         Parameters
@@ -123,16 +135,72 @@ class OPEGate:
         theta : ndarray of shape (k,)
             The examination per rank the variant assumes.
         current_lists, candidate_lists : ndarray of shape (n_queries, k)
+        reference : ClickStatistics, optional
+            Clicks from which ``"ndcg"`` estimates each query's ideal DCG
+            (the variant's training history; default: ``log``'s own).
         """
-        from ltr import dcg_discount, estimate_difference, estimate_value, exact_value
+        from ltr import OPEEstimate, dcg_discount, estimate_difference, estimate_value, exact_value
 
-        weights = dcg_discount(np.asarray(current_lists).shape[1]) if self.objective == "dcg" else None
+        k = np.asarray(current_lists).shape[1]
+        weights = dcg_discount(k) if self.objective in ("dcg", "ndcg") else None
         inputs = {"theta": theta, "logging_placement": placement, "confidence": self.confidence,
                   "target_examination": weights}
         new = estimate_value(self.estimator, log, candidate_lists, **inputs)
         old = estimate_value(self.estimator, log, current_lists, **inputs)
+        queries = None
+        if self.objective == "ndcg":
+            if reference is None:
+                reference = log.aggregate(dataset.n_docs)
+            naive = self.estimator == "naive"  # a naive gate normalises naively too
+            queries = ideal_dcg_weights(reference, dataset.query_boundaries, np.ones(k) if naive else theta, k)
+            session = queries[np.asarray(log.query)]
+            new = OPEEstimate.from_scores(new.estimator, new.per_session * session, self.confidence)
+            old = OPEEstimate.from_scores(old.estimator, old.per_session * session, self.confidence)
         difference = estimate_difference(new, old, self.confidence)
-        exact = exact_value(dataset, candidate_lists, click_model, target_examination=weights) \
-            - exact_value(dataset, current_lists, click_model, target_examination=weights)
+        exact = exact_value(dataset, candidate_lists, click_model, queries, target_examination=weights) \
+            - exact_value(dataset, current_lists, click_model, queries, target_examination=weights)
         lower = float(difference.lower)
         return Decision(bool(lower > 0), float(difference.value), lower, float(exact))
+
+
+def ideal_dcg_weights(statistics, query_boundaries, theta, k, floor=0.1):
+    """Per-query weights 1 / (estimated ideal DCG@k - estimated worst DCG@k), scaled to mean 1 over the queries.
+
+    Each shown document's attractiveness is estimated from the clicks as
+    clicks / (impressions weighted by theta of their ranks).  A query's ideal
+    DCG is the DCG@k of its estimates sorted in decreasing order, its worst
+    the DCG@k of its lowest k in increasing order (documents never shown take
+    no part).  Attractiveness is affine in the gain 2^y - 1 (noise clicks
+    add the same amount to every document), so the DCG of the attractiveness
+    minus its worst, over its ideal minus its worst, is NDCG up to the
+    estimates (exactly so where the worst list has gain 0); dividing by the
+    ideal alone would leave the noise clicks in the normaliser.  The range
+    is floored at ``floor`` times its mean over the queries, so that a query
+    whose documents drew no click does not take all the weight.  The weights
+    are fixed before the estimates they weight.
+
+    Examples
+    --------
+    >>> from simulator import ClickStatistics
+    >>> stats = ClickStatistics(np.array([[10, 0], [0, 10], [10, 0], [0, 10]]),
+    ...                         np.array([[8, 0], [0, 2], [1, 0], [0, 1]]), np.zeros((4, 2)), 20)
+    >>> ideal_dcg_weights(stats, np.array([0, 2, 4]), np.array([1.0, 0.5]), 2).round(3).tolist()
+    [0.4, 1.6]
+    """
+    from ltr import dcg_discount
+
+    theta = np.asarray(theta, dtype=np.float64)
+    exposure = statistics.row_sums("impressions", weights=theta)
+    clicks = statistics.row_sums("clicks").astype(np.float64)
+    alpha = np.where(exposure > 0, clicks / np.maximum(exposure, 1e-300), np.nan)
+    discount = dcg_discount(k)
+    spread = np.zeros(len(query_boundaries) - 1)
+    for q in range(spread.size):
+        shown = np.sort(alpha[query_boundaries[q]:query_boundaries[q + 1]])  # NaN (never shown) sort last
+        shown = shown[np.isfinite(shown)]
+        m = min(k, shown.size)
+        spread[q] = shown[::-1][:m] @ discount[:m] - shown[:m] @ discount[:m]
+    mean = spread.mean()
+    spread = np.maximum(spread, floor * mean) if mean > 0 else np.ones_like(spread)
+    weights = 1.0 / spread
+    return weights / weights.mean()

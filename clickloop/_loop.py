@@ -583,15 +583,30 @@ def _deploy(env, variant, history, validation, ranker, engaged, candidate, unsee
     theta = variant.assumed_theta
     if theta is None:
         theta = getattr(candidate, "theta_", None)
+        if theta is not None and variant.gate.theta == "em":
+            theta = _gate_theta_em(stats, theta)
     if theta is None:  # the truth of the log: mean examination per rank (what the oracle learners use)
         impressions = stats.rank_sums("impressions")
         theta = np.where(impressions > 0, stats.rank_sums("examination") / np.maximum(impressions, 1), 1.0)
     decision = variant.gate.decide(env.train, env.click_model, judged.log(),
                                    logging_placement(stats, boundaries), np.asarray(theta, dtype=np.float64),
-                                   current, new)
+                                   current, new, reference=history.total)
     if decision.deployed:
         return candidate, engaged_candidate, decision
     return ranker, engaged, decision
+
+
+def _gate_theta_em(stats, fallback):
+    """The PBM EM estimate of theta on the gate's sessions; ``fallback`` at the ranks it does not identify."""
+    import warnings
+
+    from ltr import estimate_pbm_em
+
+    with warnings.catch_warnings():  # unidentified ranks are expected (NaN), and filled below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        estimate = np.asarray(estimate_pbm_em(stats).theta, dtype=np.float64)
+    fallback = np.asarray(fallback, dtype=np.float64) / float(np.asarray(fallback)[0])
+    return np.where(np.isfinite(estimate), estimate, fallback[: estimate.size])
 
 
 def _unseen_mode(env, variant):

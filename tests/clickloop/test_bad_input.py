@@ -54,6 +54,10 @@ CASES = [
     ("k zero", {}, ["--set", "policy.k=0"], "policy.k must be >= 1"),
     ("gate holdout rounds to no session", {}, ["--preset", "default", "--set", "loop.sessions_per_round=2"],
      "deployment.holdout = 0.2 of loop.sessions_per_round = 2 keeps 0 sessions for the gate of naive_gated"),
+    ("gate em theta without exploration", {}, ["--preset", "default", "--set", "deployment.theta=em",
+                                               "--set", "deployment.explore=0"],
+     "deployment.theta = 'em' estimates the theta of the gate of tower_gated from exploring gate sessions: it needs "
+     "deployment.holdout > 0"),
     ("temperature zero", {}, ["--set", "policy.temperature=0"], "policy.temperature must be > 0.0"),
     ("policy kind", {}, ["--set", "policy.kind=greedy"], "policy.kind must be one of deterministic"),
     ("click model name", {}, ["--set", "click_model.name=bogus"], "click_model.name must be one of pbm"),

@@ -5,7 +5,7 @@ import pytest
 
 from ltr import IPS, assumed_examination, assumed_statistics, estimate_dcm_lambda, estimate_sdbn_satisfaction
 from ltr import _examination_kernels as kernels
-from simulator import DCM, PBM, GradeMapping, make_synthetic, simulate_sessions
+from simulator import DCM, GradeMapping, make_synthetic, simulate_sessions
 
 
 def reference_examination(displayed, clicks, after_click, after_skip, by_document=False):
