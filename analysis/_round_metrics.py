@@ -26,9 +26,11 @@ Metric names (the ``metric`` column of ``metrics.csv``):
 ``log_loss``, ``brier``, ``ece``  calibration of the ranker's click predictions on the round's clicks
 ``deployed``        gated variants, t >= 1: 1 if the ranker retrained after round t - 1 serves round t, 0 if the
                     gate kept the previous one
-``estimated_improvement``  the gate's off-policy estimate of that ranker's improvement in expected clicks
-                    per session over the current one (its own history; naive for a naive variant)
+``estimated_improvement``  the gate's off-policy estimate of that ranker's improvement in its objective
+                    (``deployment.objective``) over the current one (its own history; naive for a naive variant)
 ``exact_improvement``  the same improvement under the true click model, exact (``ltr.exact_value``)
+``exact_ndcg_improvement``  the change in NDCG@k of that ranker's top-k lists over the current one's on the
+                    served queries, on the true labels (what the loop reports; the gate cannot see it)
 ``labelled_queries``  round 0 only: served queries whose true labels trained the ranker deployed in
                     round 0 (the logger's labelled queries, after its ``min_queries`` floor; the skyline's)
 ``confounder_share@K``  share of the top-K documents whose confounding feature (a column independent of
@@ -145,7 +147,7 @@ def loop_metrics(records, train, test=None, *, true_theta=None, ndcg_k=10, relev
                                                                 boundaries, stats.k)))
         if getattr(record, "labelled_queries", None) is not None:
             rows.append(("labelled_queries", record.labelled_queries))
-        for name in ("deployed", "estimated_improvement", "exact_improvement"):  # a gated variant's decision
+        for name in ("deployed", "estimated_improvement", "exact_improvement", "exact_ndcg_improvement"):  # a gate's
             if getattr(record, name, None) is not None:
                 rows.append((name, float(getattr(record, name))))
         impressions = stats.total("impressions")

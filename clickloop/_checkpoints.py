@@ -24,7 +24,7 @@ __all__ = ["CheckpointError", "STATE", "load_record", "read_rows", "rows_text", 
            "write_rows"]
 
 _OPTIONAL = ("test_scores", "theta")
-_DECISION = ("deployed", "estimated_improvement", "exact_improvement")  # scalars of a gated round
+_DECISION = ("deployed", "estimated_improvement", "exact_improvement", "exact_ndcg_improvement")  # a gated round
 
 
 def task_dir(out, seed, variant):

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Decision", "OPEGate", "ideal_dcg_weights"]
+__all__ = ["Decision", "OPEGate", "ideal_dcg_weights", "lists_ndcg"]
 
 
 @dataclass(frozen=True)
@@ -40,12 +40,17 @@ class Decision:
         Lower bound of its confidence interval (deployed iff > 0).
     exact_improvement : float
         The same difference under the true click model, exact.
+    exact_ndcg_improvement : float
+        The change in mean NDCG@k of the lists over the served queries, on
+        the true labels: what the loop reports, against which any objective
+        of the gate can be checked.
     """
 
     deployed: bool
     estimated_improvement: float
     lower: float
     exact_improvement: float
+    exact_ndcg_improvement: float = float("nan")
 
 
 def top_lists(scores, query_boundaries, k):
@@ -160,7 +165,38 @@ class OPEGate:
         exact = exact_value(dataset, candidate_lists, click_model, queries, target_examination=weights) \
             - exact_value(dataset, current_lists, click_model, queries, target_examination=weights)
         lower = float(difference.lower)
-        return Decision(bool(lower > 0), float(difference.value), lower, float(exact))
+        ndcg_change = float(np.mean(lists_ndcg(dataset, candidate_lists) - lists_ndcg(dataset, current_lists)))
+        return Decision(bool(lower > 0), float(difference.value), lower, float(exact), ndcg_change)
+
+
+def lists_ndcg(dataset, lists):
+    """NDCG@k of each query's list (rows, -1 for empty slots) on the true labels, ndarray (n_queries,).
+
+    Gain 2^y - 1 and discount 1 / log2(r + 1), as :func:`analysis.ndcg`; a
+    query without a relevant document scores 1.
+
+    Examples
+    --------
+    >>> from simulator import RankingDataset
+    >>> data = RankingDataset.from_group_sizes(np.zeros((4, 1)), [0, 2, 1, 0], [3, 1])
+    >>> lists_ndcg(data, np.array([[1, 2], [3, -1]])).tolist()
+    [1.0, 1.0]
+    >>> lists_ndcg(data, np.array([[2, 1], [3, -1]])).round(4).tolist()
+    [0.7967, 1.0]
+    """
+    from ltr import dcg_discount
+
+    lists = np.asarray(lists)
+    k = lists.shape[1]
+    gain = 2.0 ** dataset.labels.astype(np.float64) - 1.0
+    discount = dcg_discount(k)
+    dcg = (np.where(lists >= 0, gain[np.maximum(lists, 0)], 0.0) * discount).sum(axis=1)
+    bounds = dataset.query_boundaries
+    ideal = np.empty(len(bounds) - 1)
+    for q in range(ideal.size):
+        top = np.sort(gain[bounds[q]:bounds[q + 1]])[::-1][:k]
+        ideal[q] = top @ discount[:top.size]
+    return np.where(ideal > 0, dcg / np.where(ideal > 0, ideal, 1.0), 1.0)
 
 
 def ideal_dcg_weights(statistics, query_boundaries, theta, k, floor=0.1):

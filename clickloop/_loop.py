@@ -204,11 +204,12 @@ class RoundRecord:
         Round 0 only: the number of served queries whose true labels trained
         the ranker deployed in round 0 (its ``n_queries_``: the logger's, or
         a static reference's own), if it reports one.
-    deployed, estimated_improvement, exact_improvement : int, float or None
+    deployed, estimated_improvement, exact_improvement, exact_ndcg_improvement : int, float or None
         For a gated variant, from round 1 on: whether the ranker retrained
         after round t - 1 was deployed in round t (1) or the previous one kept
-        (0), the gate's estimate of its improvement in expected clicks per
-        session, and the exact improvement under the true click model.
+        (0), the gate's estimate of its improvement in its objective, the
+        exact improvement in that objective under the true click model, and
+        the exact change in NDCG@k of its lists on the true labels.
     """
 
     round: int
@@ -222,6 +223,7 @@ class RoundRecord:
     deployed: int | None = None
     estimated_improvement: float | None = None
     exact_improvement: float | None = None
+    exact_ndcg_improvement: float | None = None
 
 
 def engagement_features(statistics, kind, debiased, theta=None, *, prior=0.0, unseen="estimate"):
@@ -509,6 +511,7 @@ def run_loop(env, variant, initial, rounds, seed, *, completed=(), on_round=None
             deployed=None if decision is None else int(decision.deployed),
             estimated_improvement=None if decision is None else decision.estimated_improvement,
             exact_improvement=None if decision is None else decision.exact_improvement,
+            exact_ndcg_improvement=None if decision is None else decision.exact_ndcg_improvement,
         )
         records.append(record)
         if on_round is not None:

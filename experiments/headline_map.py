@@ -149,8 +149,8 @@ def summary(table, points, variants):
                 deployed.append((point, v, rate, wrong, np.mean([r[1] for r in rounds]), np.mean([r[2] for r in rounds])))
     lines += ["", "What the gates did (all rounds and seeds): share of retrained rankers deployed, share of rounds "
               "whose estimated and exact improvements disagree in sign, mean estimated and exact improvement "
-              "in the gate's objective (`deployment.objective`; by default the DCG of the attractiveness per "
-              "session):", "",
+              "in the gate's objective (`deployment.objective`; by default the DCG of the attractiveness of "
+              "each query over the estimated range between its ideal and worst DCG, mean 1 weight per query):", "",
               "| logger share | eta | engagement | gated variant | deployed | sign wrong | estimated | exact |",
               "|---|---|---|---|---:|---:|---:|---:|"]
     for point, v, rate, wrong, est, exact in deployed:
