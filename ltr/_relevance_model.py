@@ -305,7 +305,14 @@ class RelevanceModel(BaseEstimator):
                 data = binned.dataset
                 data.set_init_score(self.init_score_ + offset)
             callbacks.append(self._record_train_scores(offset))
-        self.booster_ = lgb.train(params, data, num_boost_round=int(self.n_estimators), callbacks=callbacks)
+        try:
+            self.booster_ = lgb.train(params, data, num_boost_round=int(self.n_estimators), callbacks=callbacks)
+        except lgb.basic.LightGBMError as exc:
+            if "num_features()" not in str(exc):
+                raise
+            raise ValueError(f"cannot fit on {len(X)} rows: LightGBM keeps no feature it could split with "
+                             f"min_child_samples = {self.min_child_samples} rows on each side; too few sessions "
+                             f"or shown documents to learn from") from None
         self.coef_ = None
 
     def _record_train_scores(self, offset):

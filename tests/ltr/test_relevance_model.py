@@ -146,3 +146,15 @@ def test_lambdarank_still_rejects_negative_labels():
     X = np.zeros((4, 1))
     with pytest.raises(ValueError, match="loss='lambdarank' needs targets y >= 0"):
         RelevanceModel(loss="lambdarank").fit(X, np.array([1.0, -1.0, 0.0, 2.0]), group_sizes=[4])
+
+
+def test_too_few_rows_to_bin_is_a_clear_error():
+    """With fewer rows than two leaves of min_child_samples (20) LightGBM pre-filters every feature and fails
+    an internal check; that becomes a ValueError that says what is missing (a loop with
+    loop.sessions_per_round = 2 hit it).  60 rows fit."""
+    X = np.array([[0.0, 1.0], [1.0, 0.0]])
+    with pytest.raises(ValueError, match="cannot fit on 2 rows: LightGBM keeps no feature it could split with "
+                                         "min_child_samples = 20 rows on each side"):
+        RelevanceModel(n_estimators=3).fit(X, np.array([1.0, 0.0]), group_sizes=[2])
+    model = RelevanceModel(n_estimators=3).fit(np.arange(60.0)[:, None], np.arange(60.0) % 2, group_sizes=[60])
+    assert model.predict(np.arange(60.0)[:, None]).shape == (60,)
