@@ -573,6 +573,31 @@ def ndcg(scores, labels, query_boundaries, k=10, ideal_zero="one"):
     return _ndcg_of(table, labels, boundaries, k, ideal_zero)
 
 
+def ndcg_of_lists(lists, labels, query_boundaries, ideal_zero="one"):
+    """NDCG@k of given top-k lists, one per query (document rows, -1 for empty slots).
+
+    The same gains, discounts and ideal as :func:`ndcg`, for rankings given
+    as lists instead of scores (k is the lists' width).
+
+    Examples
+    --------
+    >>> from analysis._metrics import ndcg_of_lists
+    >>> ndcg_of_lists([[1, 2, 0], [3, 4, -1]], [2, 0, 1, 0, 0], [0, 3, 5]).round(4)  # the order of ndcg's example
+    array([0.5869, 1.    ])
+    """
+    ideal_zero = _check_ideal_zero(ideal_zero)
+    labels = np.asarray(labels)
+    _, boundaries = _check_scores_and_boundaries(np.zeros(labels.shape[0]), query_boundaries)
+    labels = _check_labels(labels, labels.shape[0])
+    table = np.ascontiguousarray(lists, dtype=np.int64)
+    if table.ndim != 2 or table.shape[0] != boundaries.size - 1 or table.shape[1] < 1:
+        raise ValueError(f"lists must be of shape ({boundaries.size - 1}, k), one list per query, "
+                         f"got shape {table.shape}")
+    if table.size and table.max() >= labels.shape[0]:
+        raise ValueError(f"lists name document {table.max()} but there are {labels.shape[0]}")
+    return _ndcg_of(table, labels, boundaries, table.shape[1], ideal_zero)
+
+
 def err(scores, labels, query_boundaries, k=10, ideal_zero="one", max_label=4):
     """Expected reciprocal rank at ``k`` of every query (Chapelle et al. 2009).
 

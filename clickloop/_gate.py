@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Decision", "OPEGate", "ideal_dcg_weights", "lists_ndcg"]
+__all__ = ["Decision", "OPEGate", "ideal_dcg_weights"]
 
 
 @dataclass(frozen=True)
@@ -144,6 +144,7 @@ class OPEGate:
             Clicks from which ``"ndcg"`` estimates each query's ideal DCG
             (the variant's training history; default: ``log``'s own).
         """
+        from analysis import ndcg_of_lists
         from ltr import OPEEstimate, dcg_discount, estimate_difference, estimate_value, exact_value
 
         k = np.asarray(current_lists).shape[1]
@@ -165,38 +166,9 @@ class OPEGate:
         exact = exact_value(dataset, candidate_lists, click_model, queries, target_examination=weights) \
             - exact_value(dataset, current_lists, click_model, queries, target_examination=weights)
         lower = float(difference.lower)
-        ndcg_change = float(np.mean(lists_ndcg(dataset, candidate_lists) - lists_ndcg(dataset, current_lists)))
+        ndcg_change = float(np.mean(ndcg_of_lists(candidate_lists, dataset.labels, dataset.query_boundaries)
+                                    - ndcg_of_lists(current_lists, dataset.labels, dataset.query_boundaries)))
         return Decision(bool(lower > 0), float(difference.value), lower, float(exact), ndcg_change)
-
-
-def lists_ndcg(dataset, lists):
-    """NDCG@k of each query's list (rows, -1 for empty slots) on the true labels, ndarray (n_queries,).
-
-    Gain 2^y - 1 and discount 1 / log2(r + 1), as :func:`analysis.ndcg`; a
-    query without a relevant document scores 1.
-
-    Examples
-    --------
-    >>> from simulator import RankingDataset
-    >>> data = RankingDataset.from_group_sizes(np.zeros((4, 1)), [0, 2, 1, 0], [3, 1])
-    >>> lists_ndcg(data, np.array([[1, 2], [3, -1]])).tolist()
-    [1.0, 1.0]
-    >>> lists_ndcg(data, np.array([[2, 1], [3, -1]])).round(4).tolist()
-    [0.7967, 1.0]
-    """
-    from ltr import dcg_discount
-
-    lists = np.asarray(lists)
-    k = lists.shape[1]
-    gain = 2.0 ** dataset.labels.astype(np.float64) - 1.0
-    discount = dcg_discount(k)
-    dcg = (np.where(lists >= 0, gain[np.maximum(lists, 0)], 0.0) * discount).sum(axis=1)
-    bounds = dataset.query_boundaries
-    ideal = np.empty(len(bounds) - 1)
-    for q in range(ideal.size):
-        top = np.sort(gain[bounds[q]:bounds[q + 1]])[::-1][:k]
-        ideal[q] = top @ discount[:top.size]
-    return np.where(ideal > 0, dcg / np.where(ideal > 0, ideal, 1.0), 1.0)
 
 
 def ideal_dcg_weights(statistics, query_boundaries, theta, k, floor=0.1):
@@ -230,12 +202,17 @@ def ideal_dcg_weights(statistics, query_boundaries, theta, k, floor=0.1):
     clicks = statistics.row_sums("clicks").astype(np.float64)
     alpha = np.where(exposure > 0, clicks / np.maximum(exposure, 1e-300), np.nan)
     discount = dcg_discount(k)
-    spread = np.zeros(len(query_boundaries) - 1)
-    for q in range(spread.size):
-        shown = np.sort(alpha[query_boundaries[q]:query_boundaries[q + 1]])  # NaN (never shown) sort last
-        shown = shown[np.isfinite(shown)]
-        m = min(k, shown.size)
-        spread[q] = shown[::-1][:m] @ discount[:m] - shown[:m] @ discount[:m]
+    n_queries = len(query_boundaries) - 1
+    query = np.repeat(np.arange(n_queries), np.diff(query_boundaries))
+    shown = np.isfinite(alpha)
+    alpha, query = alpha[shown], query[shown]
+    first = np.searchsorted(query, np.arange(n_queries))  # query is sorted: its first shown document
+    spread = np.zeros(n_queries)
+    for sign in (1.0, -1.0):  # the ideal (decreasing) adds, the worst (increasing) subtracts
+        order = np.lexsort((-sign * alpha, query))
+        rank = np.arange(order.size) - first[query[order]]
+        top = rank < k
+        np.add.at(spread, query[order][top], sign * alpha[order][top] * discount[rank[top]])
     mean = spread.mean()
     spread = np.maximum(spread, floor * mean) if mean > 0 else np.ones_like(spread)
     weights = 1.0 / spread

@@ -51,6 +51,11 @@ def _log_arrays(displayed, clicks):
     return np.ascontiguousarray(displayed), np.ascontiguousarray(clicks, dtype=np.bool_)
 
 
+def _n_shown(displayed):
+    """Rows the log shows: the largest document shown + 1 (0 for a log without one)."""
+    return int(displayed.max()) + 1 if displayed.size and displayed.max() >= 0 else 0
+
+
 def _per_rank(values, k, name, allow_none=False):
     if values is None and allow_none:
         return None
@@ -178,8 +183,8 @@ def estimate_sdbn_satisfaction(displayed, clicks, n_docs=None, max_iter=10_000, 
     [0.5, 0.09, 0.3, 0.0]
     """
     displayed, clicks = _log_arrays(displayed, clicks)
-    shown = int(displayed.max()) + 1 if displayed.size and displayed.max() >= 0 else 1
-    n_docs = shown if n_docs is None else check_int(n_docs, "n_docs", 1)
+    shown = _n_shown(displayed)
+    n_docs = max(shown, 1) if n_docs is None else check_int(n_docs, "n_docs", 1)
     if n_docs < shown:
         raise ValueError(f"the log shows document {shown - 1} but n_docs is {n_docs}")
     if not np.isfinite(prior_count) or prior_count < 0:
@@ -203,7 +208,7 @@ def _go_on_em(displayed, clicks, by, n_docs, max_iter, tol, caller, prior_count=
         raise ValueError(f"tol must be >= 0, got {tol!r}")
     k = displayed.shape[1]
     if n_docs is None:
-        n_docs = int(displayed.max()) + 1 if displayed.size and displayed.max() >= 0 else 1
+        n_docs = max(_n_shown(displayed), 1)
     clicks = clicks & (displayed >= 0)
     clicked = clicks.any(axis=1)
     last_rank = np.where(clicked, k - 1 - np.argmax(clicks[:, ::-1], axis=1), k)
@@ -308,7 +313,7 @@ def assumed_examination(displayed, clicks, model, *, theta=None, lambdas=None, g
             if sigma is not None:
                 raise ValueError("model='dbn' takes sigma (per rank) or document_sigma (per document), not both")
             document_sigma = np.asarray(document_sigma, dtype=np.float64)
-            shown = int(displayed.max()) + 1 if displayed.size else 0
+            shown = _n_shown(displayed)
             if (document_sigma.ndim != 1 or document_sigma.size < shown or not np.all(np.isfinite(document_sigma))
                     or np.any(document_sigma < 0) or np.any(document_sigma > 1)):
                 raise ValueError(f"document_sigma must be probabilities, one per document row (at least {shown}), "

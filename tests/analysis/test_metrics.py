@@ -27,6 +27,7 @@ from analysis._metrics import (
     mean_over_queries,
     mrr,
     ndcg,
+    ndcg_of_lists,
     precision,
     rank_within_queries,
     top_k,
@@ -586,3 +587,17 @@ def test_every_public_function_rejects_bad_parameters(function):
             kwargs[name] = value
             with pytest.raises(ValueError, match=match):
                 function(*base, **kwargs)
+
+
+def test_ndcg_of_lists_equals_ndcg_of_the_scores_that_rank_them():
+    rng = np.random.default_rng(4)
+    boundaries = np.array([0, 3, 15, 40, 41])
+    labels = rng.integers(0, 5, 41)
+    scores = rng.normal(size=41)
+    for k in (1, 5, 10):
+        lists = top_k(scores, boundaries, k)  # -1 padded where a query has fewer than k documents
+        np.testing.assert_array_equal(ndcg_of_lists(lists, labels, boundaries), ndcg(scores, labels, boundaries, k=k))
+    with pytest.raises(ValueError, match=r"lists must be of shape \(4, k\), one list per query"):
+        ndcg_of_lists(lists[:3], labels, boundaries)
+    with pytest.raises(ValueError, match="lists name document 41 but there are 41"):
+        ndcg_of_lists(np.full((4, 2), 41), labels, boundaries)
