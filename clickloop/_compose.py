@@ -191,9 +191,12 @@ def _with_gate(build):
         d = config.deployment
         estimator = "naive" if not variant.debiased else d.estimator  # a naive variant estimates naively
         sessions = config.loop.sessions_per_round * (config.loop.window or config.loop.rounds + 1)
-        gate = OPEGate(estimator, d.confidence, d.holdout, d.explore, d.objective, d.theta)
+        gate = OPEGate(estimator, d.confidence, d.holdout, d.explore, d.objective, d.theta, d.direct_model,
+                       d.test, d.reuse)
         if d.holdout > 0:  # the gate keeps its own sessions: the training history needs only what the learner needs
-            return dataclasses.replace(variant, gate=gate, max_log_sessions=max(variant.max_log_sessions, sessions))
+            # (and the placements the reused gate sessions bring, which every added statistics must then have)
+            return dataclasses.replace(variant, gate=gate, max_log_sessions=max(variant.max_log_sessions, sessions),
+                                       needs_placement=variant.needs_placement or d.reuse)
         return dataclasses.replace(variant, gate=gate, needs_log=True,
                                    max_log_sessions=max(variant.max_log_sessions, sessions), needs_placement=True)
 

@@ -319,7 +319,7 @@ class DeploymentConfig:
     estimator: str = _opt("dr", choices=("naive", "ips", "policy_aware", "dr"),
                           doc="off-policy estimator of a debiased variant's gate (a naive variant estimates naively)")
     confidence: float = _opt(0.95, low=0.5, high=0.999, doc="level of the interval whose lower bound decides")
-    holdout: float = _opt(0.2, low=0.0, high=0.9,
+    holdout: float = _opt(0.5, low=0.0, high=0.9,
                           doc="share of each round's sessions a gated variant keeps out of training for its gate "
                               "(0: the gate judges on the sessions the candidate was trained on and overestimates "
                               "its improvement)")
@@ -334,6 +334,16 @@ class DeploymentConfig:
     theta: str = _opt("em", choices=("learner", "em"),
                       doc="examination the gate of a variant with its own estimate (the tower) assumes: that "
                           "estimate, or the PBM EM estimate from the gate's held-out exploring sessions")
+    direct_model: str = _opt("history", choices=("log", "history"),
+                             doc="direct model of the dr estimator: cross-fitted on the gate's sessions (log), or "
+                                 "with the training history's clicks added and averaged exactly over the served "
+                                 "queries (history: less variance, still unbiased)")
+    test: str = _opt("split", choices=("explore", "split"),
+                     doc="how the gate's held-out sessions are served: epsilon-greedy around the current ranking "
+                         "before the candidate is fitted (explore), or after it, half around the current ranking "
+                         "and half around the candidate's (split: an A/B test judged by the same estimator)")
+    reuse: bool = _opt(True, doc="the gate's held-out sessions of a round join the training history once judged "
+                                  "(the gate then judges on that round's held-out sessions only)")
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,28 @@ class OPEGate:
         sessions, identified where they explore (the learner's value at ranks
         they leave unidentified).  Variants without their own theta are
         unaffected.
+    direct_model : {"log", "history"}, default="log"
+        The doubly robust estimator's direct model (other estimators have
+        none): ``"log"``, cross-fitted on the gate's sessions and taken at
+        each session's query; ``"history"``, the same with the clicks of the
+        variant's training history added (sessions the gate does not judge
+        on), and its term averaged exactly over the served queries (the loop
+        draws them uniformly), so that only the residuals vary from session
+        to session.
+    test : {"explore", "split"}, default="explore"
+        How the loop serves the held-out sessions (with ``holdout`` > 0):
+        ``"explore"``, before the candidate is fitted, epsilon-greedy around
+        the current ranking (a pure off-policy test: the candidate's new
+        documents have only the exploration's support); ``"split"``, after
+        it is fitted, half around the current ranking and half around the
+        candidate's (an A/B split judged by the same estimator on the
+        mixture: both lists have support).
+    reuse : bool, default=False
+        Whether the held-out sessions of a round join the variant's
+        training history once the gate has judged on them (the next gate
+        judges only on sessions drawn after its candidate's data).  Without
+        it a gated variant trains on ``1 - holdout`` of the sessions and its
+        gate judges on every held-out round of its window.
     """
 
     estimator: str
@@ -123,6 +145,9 @@ class OPEGate:
     explore: float = 0.0
     objective: str = "clicks"
     theta: str = "learner"
+    direct_model: str = "log"
+    test: str = "explore"
+    reuse: bool = False
 
     def decide(self, dataset, click_model, log, placement, theta, current_lists, candidate_lists, reference=None):
         """A :class:`Decision` on the candidate's lists against the current ranker's.
@@ -145,23 +170,24 @@ class OPEGate:
             (the variant's training history; default: ``log``'s own).
         """
         from analysis import ndcg_of_lists
-        from ltr import OPEEstimate, dcg_discount, estimate_difference, estimate_value, exact_value
+        from ltr import dcg_discount, estimate_difference, estimate_value, exact_value
 
         k = np.asarray(current_lists).shape[1]
         weights = dcg_discount(k) if self.objective in ("dcg", "ndcg") else None
-        inputs = {"theta": theta, "logging_placement": placement, "confidence": self.confidence,
-                  "target_examination": weights}
-        new = estimate_value(self.estimator, log, candidate_lists, **inputs)
-        old = estimate_value(self.estimator, log, current_lists, **inputs)
+        if reference is None:
+            reference = log.aggregate(dataset.n_docs)
         queries = None
         if self.objective == "ndcg":
-            if reference is None:
-                reference = log.aggregate(dataset.n_docs)
             naive = self.estimator == "naive"  # a naive gate normalises naively too
             queries = ideal_dcg_weights(reference, dataset.query_boundaries, np.ones(k) if naive else theta, k)
-            session = queries[np.asarray(log.query)]
-            new = OPEEstimate.from_scores(new.estimator, new.per_session * session, self.confidence)
-            old = OPEEstimate.from_scores(old.estimator, old.per_session * session, self.confidence)
+        inputs = {"theta": theta, "logging_placement": placement, "confidence": self.confidence,
+                  "target_examination": weights, "query_weights": queries}
+        if self.direct_model == "history":  # only the doubly robust estimator has a direct model
+            inputs["direct_counts"] = (reference.row_sums("clicks").astype(np.float64),
+                                       reference.row_sums("impressions", weights=np.asarray(theta, np.float64)))
+            inputs["query_probabilities"] = np.full(dataset.n_queries, 1.0 / dataset.n_queries)
+        new = estimate_value(self.estimator, log, candidate_lists, **inputs)
+        old = estimate_value(self.estimator, log, current_lists, **inputs)
         difference = estimate_difference(new, old, self.confidence)
         exact = exact_value(dataset, candidate_lists, click_model, queries, target_examination=weights) \
             - exact_value(dataset, current_lists, click_model, queries, target_examination=weights)

@@ -382,6 +382,20 @@ class _History:
                     >= self.max_log_sessions:
                 self.logs.popleft()
 
+    def extend_last(self, statistics, log=None):
+        """Add sessions to the newest round (the window keeps or drops them with it)."""
+        self.rounds[-1] = self.rounds[-1] + statistics
+        self.total = self.total + statistics
+        if log is not None and self.max_log_sessions and self.logs:
+            from simulator import ClickLog
+
+            self.logs[-1] = ClickLog.concatenate([self.logs[-1], log])
+
+    def clear(self):
+        self.rounds.clear()
+        self.logs.clear()
+        self.total = ClickStatistics.empty(*self.total.shape)
+
     def log(self):
         if not self.logs:
             return None
@@ -477,11 +491,9 @@ def run_loop(env, variant, initial, rounds, seed, *, completed=(), on_round=None
         extra, unseen_row = _engagement(env, variant, history, ranker, unseen)
         history.add(record.statistics, record.log if variant.needs_log else None)
         if not variant.static and record.round < rounds:
-            if validation is not None:  # not checkpointed: drawn again from the round's seed and served scores
-                _validate(env, variant, validation, holdout, record.scores, seed, record.round, k)
-            candidate = _refit(env, variant, history, extra, unseen_row, seed, record.round)
-            ranker, engaged, decision = _deploy(env, variant, history, validation, ranker, engaged, candidate,
-                                                unseen, k)
+            # the gate's sessions are not checkpointed: drawn again from the round's seed and served scores
+            ranker, engaged, decision = _retrain(env, variant, history, validation, holdout, ranker, engaged,
+                                                 record.scores, extra, unseen_row, unseen, seed, record.round, k)
     for t in range(len(records), rounds + 1):
         # Engagement features of the history before this round: what the round is served with,
         # and what the ranker of the next round trains on (with this round's clicks as targets).
@@ -519,12 +531,36 @@ def run_loop(env, variant, initial, rounds, seed, *, completed=(), on_round=None
         if variant.static or t == rounds:
             continue
         history.add(run.statistics, run.log if variant.needs_log else None)
-        if validation is not None:
-            _validate(env, variant, validation, holdout, scores, seed, t, k)
-        candidate = _refit(env, variant, history, extra, unseen_row, seed, t)
-        ranker, engaged, decision = _deploy(env, variant, history, validation, ranker, engaged, candidate,
-                                            unseen, k)
+        ranker, engaged, decision = _retrain(env, variant, history, validation, holdout, ranker, engaged, scores,
+                                             extra, unseen_row, unseen, seed, t, k)
     return records
+
+
+def _retrain(env, variant, history, validation, holdout, ranker, engaged, scores, extra, unseen_row, unseen,
+             seed, t, k):
+    """(ranker, engaged, decision) after round t: a candidate fitted on the history, deployed if the gate lets it.
+
+    A gate with ``test = "explore"`` draws its sessions of round t around the
+    round's ranking (``scores``) before the candidate exists; ``"split"``
+    draws them after, served half by the current ranker and half by the
+    candidate.
+    """
+    test = getattr(variant.gate, "test", "explore")
+    if validation is not None and test == "explore":
+        _validate(env, variant, validation, holdout, scores, seed, t, k)
+    candidate = _refit(env, variant, history, extra, unseen_row, seed, t)
+    if variant.gate is None:
+        return candidate, env.engagement != "none", None
+    current_scores = _served_scores(env, variant, history, ranker, engaged, unseen)
+    candidate_scores = _served_scores(env, variant, history, candidate, env.engagement != "none", unseen)
+    if validation is not None and test == "split":
+        _validate_split(env, variant, validation, holdout, current_scores, candidate_scores, seed, t, k)
+    decision = _deploy(env, variant, history, validation, ranker, engaged, candidate, current_scores,
+                       candidate_scores, k)
+    if validation is not None and variant.gate.reuse:  # judged: the gate's sessions become training data
+        history.extend_last(validation.total, validation.log() if variant.needs_log else None)
+        validation.clear()
+    return decision
 
 
 def _gate_sessions(env, variant):
@@ -560,6 +596,26 @@ def _validate(env, variant, validation, n_sessions, scores, seed, t, k):
     validation.add(run.statistics, run.log)
 
 
+def _validate_split(env, variant, validation, n_sessions, current_scores, candidate_scores, seed, t, k):
+    """Add round t's gate sessions served half by the current ranker, half by the candidate (an A/B split).
+
+    Each half is epsilon-greedy around its ranker's ranking with ``gate.explore``;
+    the gate's logging placement is their mixture, so both rankers' lists
+    have support.
+    """
+    from policies import EpsilonGreedy
+
+    for arm, (arm_scores, size) in enumerate([(current_scores, n_sessions - n_sessions // 2),
+                                               (candidate_scores, n_sessions // 2)]):
+        if size == 0:
+            continue
+        policy = EpsilonGreedy(lambda X, s=arm_scores: s, k, variant.gate.explore)
+        run = simulate_sessions(env.train, policy, env.click_model, size,
+                                seed=np.random.SeedSequence(seed, spawn_key=(_GATE_STREAM, t, arm)),
+                                round=t, keep_log=True, placement=True)
+        validation.add(run.statistics, run.log)
+
+
 def _served_scores(env, variant, history, ranker, engaged, unseen):
     """A ranker's scores on the served queries with the engagement features it would be served with."""
     extra, _ = _engagement(env, variant, history, ranker, unseen)
@@ -567,20 +623,18 @@ def _served_scores(env, variant, history, ranker, engaged, unseen):
     return np.asarray(ranker.predict(served.features), dtype=np.float64)
 
 
-def _deploy(env, variant, history, validation, ranker, engaged, candidate, unseen, k):
+def _deploy(env, variant, history, validation, ranker, engaged, candidate, current_scores, candidate_scores, k):
     """(ranker, engaged, decision) of the next round: the candidate, unless the variant's gate keeps the current one.
 
     The gate estimates from ``validation`` (the held-out gate sessions) when
     there is one, else from the training ``history`` itself.
     """
     engaged_candidate = env.engagement != "none"
-    if variant.gate is None:
-        return candidate, engaged_candidate, None
     from ._gate import logging_placement, top_lists
 
     boundaries = env.train.query_boundaries
-    current = top_lists(_served_scores(env, variant, history, ranker, engaged, unseen), boundaries, k)
-    new = top_lists(_served_scores(env, variant, history, candidate, engaged_candidate, unseen), boundaries, k)
+    current = top_lists(current_scores, boundaries, k)
+    new = top_lists(candidate_scores, boundaries, k)
     judged = history if validation is None else validation
     stats = judged.total
     theta = variant.assumed_theta

@@ -256,6 +256,21 @@ def _policy_aware_weight(rho, rows, t, clicks, w):
     return np.where(in_target & (r > 0), w[np.maximum(t, 0)] / np.where(r > 0, r, 1.0), 0.0)
 
 
+def _by_query(scores, queries, query_weights, n_queries):
+    """Per-session scores times the weight of each session's query (unchanged without weights)."""
+    if query_weights is None:
+        return scores
+    return scores * _check_query_weights(query_weights, n_queries, "query_weights")[queries]
+
+
+def _check_query_weights(values, n_queries, name):
+    weights = np.asarray(values, dtype=np.float64)
+    if weights.shape != (n_queries,) or not np.all(np.isfinite(weights)) or weights.min(initial=0.0) < 0:
+        raise ValueError(f"{name} must be {n_queries} finite numbers >= 0 (one per query of target_lists), "
+                         f"got {describe(values)}")
+    return weights
+
+
 # ----------------------------------------------------------------------------------------------
 # Exact value
 
@@ -379,7 +394,7 @@ def exact_value(dataset, target_lists, click_model, query_weights=None, target_e
 # Estimators
 
 
-def naive_estimate(log, target_lists, *, target_examination=None, confidence=0.95):
+def naive_estimate(log, target_lists, *, target_examination=None, query_weights=None, confidence=0.95):
     """Naive estimate: the clicks the log shows on the documents the target shows.
 
     Score of session s: sum over its ranks r of C_{s,r} 1[d_{s,r} is in the
@@ -400,6 +415,9 @@ def naive_estimate(log, target_lists, *, target_examination=None, confidence=0.9
     target_examination : array-like of shape (k,), optional
         Weights of the target's ranks (a click on a document counts w at its
         target rank); default all ones (clicks).
+    query_weights : array-like of shape (n_queries,), optional
+        Weight u_q of each query in the value, sum_q P(q) u_q V_q (each
+        session's score times its query's weight); default 1.
     confidence : float, default=0.95
 
     Returns
@@ -416,13 +434,14 @@ def naive_estimate(log, target_lists, *, target_examination=None, confidence=0.9
     """
     queries, displayed, clicks, lists, rows, t, n_rows = _prepare(log, target_lists)
     if target_examination is None:
-        return OPEEstimate.from_scores("naive", (clicks * (t >= 0)).sum(axis=1), confidence)
-    w = _check_rank_weights(target_examination, displayed.shape[1], "target_examination", positive=False)
-    return OPEEstimate.from_scores("naive", (clicks * np.where(t >= 0, w[np.maximum(t, 0)], 0.0)).sum(axis=1),
-                                   confidence)
+        scores = (clicks * (t >= 0)).sum(axis=1)
+    else:
+        w = _check_rank_weights(target_examination, displayed.shape[1], "target_examination", positive=False)
+        scores = (clicks * np.where(t >= 0, w[np.maximum(t, 0)], 0.0)).sum(axis=1)
+    return OPEEstimate.from_scores("naive", _by_query(scores, queries, query_weights, lists.shape[0]), confidence)
 
 
-def ips_estimate(log, target_lists, theta, *, target_examination=None, confidence=0.95):
+def ips_estimate(log, target_lists, theta, *, target_examination=None, query_weights=None, confidence=0.95):
     """Item-position IPS under the position-based model.
 
     Score of session s: sum_r C_{s,r} theta_{t(d)} / theta_r over the logged
@@ -448,6 +467,9 @@ def ips_estimate(log, target_lists, theta, *, target_examination=None, confidenc
     target_examination : array-like of shape (k,), optional
         Weights of the target's ranks; default ``theta`` (expected clicks);
         :func:`dcg_discount` gives a DCG-style value.
+    query_weights : array-like of shape (n_queries,), optional
+        Weight u_q of each query in the value, sum_q P(q) u_q V_q (each
+        session's score times its query's weight); default 1.
     confidence : float, default=0.95
 
     Returns
@@ -468,11 +490,12 @@ def ips_estimate(log, target_lists, theta, *, target_examination=None, confidenc
     w = theta if target_examination is None else _check_rank_weights(target_examination, k, "target_examination",
                                                                        positive=False)
     weight = np.where(t >= 0, w[np.maximum(t, 0)] / theta, 0.0)
-    return OPEEstimate.from_scores("ips", (clicks * weight).sum(axis=1), confidence)
+    return OPEEstimate.from_scores("ips", _by_query((clicks * weight).sum(axis=1), queries, query_weights,
+                                                    lists.shape[0]), confidence)
 
 
 def policy_aware_estimate(log, target_lists, theta, logging_placement, *, target_examination=None,
-                          confidence=0.95):
+                          query_weights=None, confidence=0.95):
     """Policy-aware IPS (Oosterhuis and de Rijke 2020).
 
     Score of session s: sum_r C_{s,r} theta_{t(d)} / rho(d) over the logged
@@ -498,6 +521,9 @@ def policy_aware_estimate(log, target_lists, theta, logging_placement, *, target
         (``BoundPolicy.placement_probabilities()``).
     target_examination : array-like of shape (k,), optional
         Default ``theta``.
+    query_weights : array-like of shape (n_queries,), optional
+        Weight u_q of each query in the value, sum_q P(q) u_q V_q (each
+        session's score times its query's weight); default 1.
     confidence : float, default=0.95
 
     Returns
@@ -519,7 +545,8 @@ def policy_aware_estimate(log, target_lists, theta, logging_placement, *, target
     w = theta if target_examination is None else _check_rank_weights(target_examination, k, "target_examination",
                                                                        positive=False)
     weight = _policy_aware_weight(_rho(logging_placement, theta, n_rows), rows, t, clicks, w)
-    return OPEEstimate.from_scores("policy_aware", (clicks * weight).sum(axis=1), confidence)
+    return OPEEstimate.from_scores("policy_aware", _by_query((clicks * weight).sum(axis=1), queries, query_weights,
+                                                             lists.shape[0]), confidence)
 
 
 def _folds(n, n_folds, seed):
@@ -529,11 +556,13 @@ def _folds(n, n_folds, seed):
     return fold, n_folds
 
 
-def _attractiveness_by_fold(displayed, rows, clicks, theta, fold, n_folds, n_rows, prior_strength):
+def _attractiveness_by_fold(displayed, rows, clicks, theta, fold, n_folds, n_rows, prior_strength,
+                            direct_counts=None):
     """alpha_hat[f, d]: click / examination ratio of document d fitted on the sessions outside fold f.
 
     alpha_hat(d) = (clicks_d + m a0) / (sum_r theta_r impressions_{d,r} + m), shrunk by m =
     ``prior_strength`` pseudo-examinations to the pooled ratio a0 of the training sessions.
+    ``direct_counts`` (clicks, examinations) of sessions outside the log are added to every fold's.
     """
     shown = displayed >= 0
     exam = np.where(shown, theta, 0.0)
@@ -542,9 +571,10 @@ def _attractiveness_by_fold(displayed, rows, clicks, theta, fold, n_folds, n_row
                                for f in range(n_folds)])
     exam_by_fold = np.stack([np.bincount(rows[fold == f].ravel(), exam[fold == f].ravel(), n_rows)
                              for f in range(n_folds)])
+    extra_clicks, extra_exam = (0.0, 0.0) if direct_counts is None else direct_counts
     for f in range(n_folds):
-        c = clicks_by_fold.sum(axis=0) - clicks_by_fold[f]
-        e = exam_by_fold.sum(axis=0) - exam_by_fold[f]
+        c = clicks_by_fold.sum(axis=0) - clicks_by_fold[f] + extra_clicks
+        e = exam_by_fold.sum(axis=0) - exam_by_fold[f] + extra_exam
         pooled = c.sum() / e.sum() if e.sum() > 0 else 0.0
         alpha[f] = np.clip((c + prior_strength * pooled) / (e + prior_strength), 0.0, 1.0) if prior_strength > 0 \
             else np.where(e > 0, np.clip(c / np.where(e > 0, e, 1.0), 0.0, 1.0), pooled)
@@ -559,7 +589,8 @@ def _check_prior(prior_strength):
 
 
 def dr_estimate(log, target_lists, theta, logging_placement, *, target_examination=None, n_folds=2,
-                prior_strength=1.0, seed=0, confidence=0.95):
+                prior_strength=1.0, seed=0, direct_counts=None, query_probabilities=None, query_weights=None,
+                confidence=0.95):
     """Doubly robust estimate: a cross-fitted direct model plus the policy-aware residual.
 
     The direct model is a per-document attractiveness alpha_hat(d) (clicks
@@ -590,6 +621,20 @@ def dr_estimate(log, target_lists, theta, logging_placement, *, target_examinati
     prior_strength : float, default=1.0
         Pseudo-examinations shrinking alpha_hat towards the pooled click ratio.
     seed : int, default=0
+    direct_counts : (ndarray, ndarray) of shape (n_docs,) each, optional
+        Clicks and theta-weighted impressions of every document in sessions
+        outside the log (e.g. the training history of the rankers judged),
+        added to every fold's counts: a better direct model, still
+        independent of the sessions it corrects.
+    query_probabilities : array-like of shape (n_queries,), optional
+        The known P(q) of the log's sessions (summing to 1).  The direct term
+        then enters every session as its exact mean over the queries,
+        sum_q P(q) sum_t w_t alpha_hat(target_t of q), instead of the value of
+        the session's own query: the variance of which queries the sessions
+        drew leaves the estimate, and only the residuals' remains.
+    query_weights : array-like of shape (n_queries,), optional
+        Weight u_q of each query in the value, sum_q P(q) u_q V_q (every
+        session's score times the weight of its query); default 1.
     confidence : float, default=0.95
 
     Returns
@@ -614,16 +659,41 @@ def dr_estimate(log, target_lists, theta, logging_placement, *, target_examinati
     weight = _policy_aware_weight(_rho(logging_placement, theta, n_rows), rows, t, clicks, w)
     fold, n_folds = _folds(displayed.shape[0], n_folds, seed)
     alpha = _attractiveness_by_fold(displayed, rows, clicks, theta, fold, n_folds, n_rows,
-                                    _check_prior(prior_strength))
-    target = lists[queries]
-    direct = (np.where(target >= 0, alpha[fold[:, None], np.maximum(target, 0)], 0.0) * w).sum(axis=1)
+                                    _check_prior(prior_strength), _check_direct_counts(direct_counts, n_rows))
+    n_queries = lists.shape[0]
+    u = np.ones(n_queries) if query_weights is None else _check_query_weights(query_weights, n_queries,
+                                                                              "query_weights")
     predicted = np.where(displayed >= 0, theta * alpha[fold[:, None], rows], 0.0)
-    residual = ((clicks - predicted) * weight).sum(axis=1)
+    residual = ((clicks - predicted) * weight).sum(axis=1) * u[queries]
+    if query_probabilities is None:
+        target = lists[queries]
+        direct = (np.where(target >= 0, alpha[fold[:, None], np.maximum(target, 0)], 0.0) * w).sum(axis=1)
+        direct = direct * u[queries]
+    else:  # the direct model's exact mean over the known query distribution, per fold
+        p = _check_query_weights(query_probabilities, n_queries, "query_probabilities")
+        if not np.isclose(p.sum(), 1.0):
+            raise ValueError(f"query_probabilities must sum to 1, got {p.sum()!r}")
+        per_query = (np.where(lists >= 0, alpha[:, np.maximum(lists, 0)], 0.0) * w).sum(axis=2)
+        direct = (per_query @ (p * u))[fold]
     return OPEEstimate.from_scores("dr", direct + residual, confidence)
 
 
+def _check_direct_counts(direct_counts, n_rows):
+    """(clicks, examinations) per document, cut to the ``n_rows`` the log and lists refer to, or None."""
+    if direct_counts is None:
+        return None
+    if not isinstance(direct_counts, (tuple, list)) or len(direct_counts) != 2:
+        raise ValueError(f"direct_counts must be a pair (clicks, examinations), got {describe(direct_counts)}")
+    pair = [np.asarray(x, dtype=np.float64) for x in direct_counts]
+    for name, values in zip(("clicks", "examinations"), pair):
+        if values.ndim != 1 or values.size < n_rows or not np.all(np.isfinite(values)) or values.min(initial=0) < 0:
+            raise ValueError(f"direct_counts {name} must be >= {n_rows} finite counts >= 0 (one per document), "
+                             f"got {describe(values)}")
+    return pair[0][:n_rows], pair[1][:n_rows]
+
+
 def cascade_dr_estimate(log, target_lists, theta, prefix_probability, *, n_folds=2, prior_strength=1.0, seed=0,
-                        confidence=0.95):
+                        query_weights=None, confidence=0.95):
     """Cascade doubly robust estimate (Kiyohara et al. 2022, WSDM) of a deterministic ranker.
 
     With the cascade weights w_l = 1[the logged top l equals the target's top
@@ -655,6 +725,7 @@ def cascade_dr_estimate(log, target_lists, theta, prefix_probability, *, n_folds
         pi_log(the logged documents at ranks 1..l | q) of every session and l
         (:func:`logging_prefix_probabilities`).
     n_folds, prior_strength, seed : as in :func:`dr_estimate`
+    query_weights : as in :func:`dr_estimate`
     confidence : float, default=0.95
 
     Returns
@@ -690,7 +761,8 @@ def cascade_dr_estimate(log, target_lists, theta, prefix_probability, *, n_folds
     q_logged = np.where(displayed >= 0, theta * alpha[fold[:, None], rows], 0.0)
     q_target = np.where(target >= 0, theta * alpha[fold[:, None], np.maximum(target, 0)], 0.0)
     scores = (w * (clicks - q_logged) + w_prev * q_target).sum(axis=1)
-    return OPEEstimate.from_scores("cascade_dr", scores, confidence)
+    return OPEEstimate.from_scores("cascade_dr", _by_query(scores, queries, query_weights, lists.shape[0]),
+                                   confidence)
 
 
 def logging_prefix_probabilities(policy, features, query_boundaries, queries, displayed):

@@ -30,10 +30,15 @@ def _rows(out):
         return list(csv.DictReader(f))
 
 
+# No engagement features: a kept ranker then serves exactly the lists it served (with CTR fed back, its
+# scores would move with the history's features).
+KEPT = {"loop": {"engagement": "none"}}
+
+
 @pytest.fixture(scope="module")
 def gated_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("gated") / "out"
-    clickloop.run_experiment(_config(), out, quiet=True)
+    clickloop.run_experiment(_config(**KEPT), out, quiet=True)
     return out
 
 
@@ -52,12 +57,12 @@ def test_a_gated_variant_records_its_decisions_and_keeps_the_ranker_it_did_not_r
 
 def test_decisions_are_replayed_exactly_on_resume(gated_run, tmp_path):
     out = tmp_path / "out"
-    clickloop.run_experiment(_config(), out, quiet=True)
+    clickloop.run_experiment(_config(**KEPT), out, quiet=True)
     task = out / ".state" / "seed_0" / "ips_g"
     (task / "rows.csv").unlink()
     for t in (2, 3):
         (task / f"round_{t}.npz").unlink()
-    clickloop.run_experiment(_config(), out, quiet=True, resume=True)
+    clickloop.run_experiment(_config(**KEPT), out, quiet=True, resume=True)
     assert _rows(out) == _rows(gated_run)
 
 
@@ -67,10 +72,13 @@ def test_the_gate_of_a_naive_variant_estimates_naively_and_a_table_overrides_the
     naive = clickloop.build_variant(config, "naive_g", 0)
     ips = clickloop.build_variant(config, "ips_g", 0)
     logger = clickloop.build_variant(config, "logger", 0)
-    assert naive.gate == OPEGate("naive", 0.9, 0.2, 0.3, "ndcg", "em") and not naive.needs_log  # the gate keeps its own sessions
+    # the gate keeps its own sessions (then reuses them for training: placements needed in the history)
+    assert naive.gate == OPEGate("naive", 0.9, 0.5, 0.3, "ndcg", "em", "history", "split", True)
+    assert not naive.needs_log and naive.needs_placement
     assert ips.gate is None and logger.gate is None
     in_sample = clickloop.build_variant(_config(deployment={"gate": "ope", "holdout": 0.0}), "naive_g", 0)
-    assert in_sample.gate == OPEGate("naive", 0.95, 0.0, 0.3, "ndcg", "em") and in_sample.needs_log and in_sample.needs_placement
+    assert in_sample.gate == OPEGate("naive", 0.95, 0.0, 0.3, "ndcg", "em", "history", "split", True)
+    assert in_sample.needs_log and in_sample.needs_placement
 
 
 def test_a_gate_with_a_holdout_judges_on_sessions_the_learner_never_trains_on():
@@ -87,6 +95,64 @@ def test_a_gate_with_a_holdout_judges_on_sessions_the_learner_never_trains_on():
         records = clickloop.run_loop(env, variant, logger_learner(config, 0).fit(train), 2, 0)
         assert [r.statistics.n_sessions for r in records] == [trained] * 3
         assert all(r.deployed in (0, 1) for r in records[1:])
+
+
+def test_reused_gate_sessions_join_the_training_history_once_judged(monkeypatch):
+    """Holdout 0.5 of 1,500 sessions: each candidate is fitted on the training halves so far, plus, with
+    reuse, the gate halves already judged (those of the rounds before its own), whichever way they are served."""
+    import clickloop._loop as loop
+    from clickloop._compose import logger_learner
+
+    fitted = []
+    refit = loop._refit
+    monkeypatch.setattr(loop, "_refit", lambda env, variant, history, *a: (
+        fitted.append(history.total.n_sessions), refit(env, variant, history, *a))[1])
+    seen = {}
+    for test in ("explore", "split"):
+        for reuse in (False, True):
+            fitted.clear()
+            config = _config(deployment={"holdout": 0.5, "test": test, "reuse": reuse})
+            train, held_out = clickloop.build_datasets(config)
+            env = clickloop.LoopEnvironment(train, held_out, clickloop.build_click_model(config),
+                                            clickloop.policy_factory(config), config.loop.sessions_per_round)
+            variant = clickloop.build_variant(config, "ips_g", 0)
+            records = clickloop.run_loop(env, variant, logger_learner(config, 0).fit(train), 3, 0)
+            assert [r.statistics.n_sessions for r in records] == [750] * 4
+            seen[test, reuse] = list(fitted)
+    for test in ("explore", "split"):
+        assert seen[test, False] == [750, 1500, 2250]
+        assert seen[test, True] == [750, 2250, 3750]
+
+
+def test_a_split_test_serves_half_of_the_gate_sessions_with_each_ranker():
+    """test = "split": the gate's log places each query's current top k and the candidate's top k, each in
+    about half of its sessions (no exploration here), so both lists have support."""
+    from clickloop._loop import _History, _validate_split
+
+    config = _config()
+    train, test = clickloop.build_datasets(config)
+    env = clickloop.LoopEnvironment(train, test, clickloop.build_click_model(config),
+                                    clickloop.policy_factory(config), config.loop.sessions_per_round)
+    variant = clickloop.build_variant(config, "ips_g", 0)
+    gated = variant.__class__(**{**variant.__dict__, "gate": OPEGate("dr", 0.95, 0.5, 0.0, test="split")})
+    current, candidate = train.features[:, 0].astype(np.float64), -train.features[:, 0].astype(np.float64)
+    validation = _History(train.n_docs, 10, 0, 10**6)
+    _validate_split(env, gated, validation, 3000, current, candidate, 0, 1, 10)
+    assert validation.total.n_sessions == 3000 and validation.log().n_sessions == 3000
+    placement = logging_placement(validation.total, train.query_boundaries)
+    mine, theirs = (top_lists(s, train.query_boundaries, 10) for s in (current, candidate))
+    for q in range(train.n_queries):
+        only_current = np.setdiff1d(mine[q][mine[q] >= 0], theirs[q])
+        only_candidate = np.setdiff1d(theirs[q][theirs[q] >= 0], mine[q])
+        share = placement[only_current].sum(axis=1)  # each such document is in every current-arm session
+        np.testing.assert_allclose(share, share[0] if share.size else share)
+        if only_current.size and only_candidate.size:
+            np.testing.assert_allclose(share + placement[only_candidate].sum(axis=1)[0], 1.0)
+    sessions = np.bincount(validation.log().query, minlength=train.n_queries)
+    arm = np.array([placement[np.setdiff1d(mine[q][mine[q] >= 0], theirs[q])].sum(axis=1)[:1].sum()
+                    for q in range(train.n_queries)])
+    split = arm[arm > 0]  # queries whose lists differ: the current arm's share of their sessions
+    assert abs(np.average(split, weights=sessions[arm > 0]) - 0.5) < 5 * np.sqrt(0.25 / sessions[arm > 0].sum())
 
 
 def test_the_logging_placement_of_a_mixture_of_rankers():

@@ -223,6 +223,44 @@ def test_interval_covers_at_the_stated_rate():
     assert abs(np.mean(covered) - 0.9) <= Z * np.sqrt(0.9 * 0.1 / 2000) + 0.01  # + the CLT's skew at n = 400
 
 
+def test_dr_with_an_outside_direct_model_and_known_queries_is_unbiased_with_less_variance(world):
+    """direct_counts from other sessions and the direct term's exact mean over P(q): the estimate of a
+    query-weighted value stays unbiased, and its spread over repetitions is smaller than the cross-fitted one's."""
+    data, logger_scores, target_scores = world
+    model = PBM(eta=1.0)
+    policy = EpsilonGreedy(lambda X: logger_scores, k=2, epsilon=0.5)
+    target = target_lists(data, target_scores, 2)
+    u = np.linspace(0.5, 1.5, N_QUERIES)  # the value's query weights (mean 1, as the gate's)
+    truth = exact_value(data, target, model, query_weights=u)
+    theta = model.examination_by_rank(2)
+    placement = policy.bind(data.features, data.query_boundaries).placement_probabilities()
+    other = simulate_sessions(data, policy, model, 20_000, seed=99).statistics  # sessions outside the judged log
+    counts = (other.row_sums("clicks").astype(float), other.row_sums("impressions", weights=theta))
+    reps = 200
+    common = dict(theta=theta, logging_placement=placement, query_weights=u)
+    plain = repeated_estimates(data, policy, model, target, "dr", 500, reps, **common)
+    outside = repeated_estimates(data, policy, model, target, "dr", 500, reps, direct_counts=counts,
+                                 query_probabilities=np.full(N_QUERIES, 1 / N_QUERIES), **common)
+    for values in (plain, outside):
+        assert abs(values.mean() - truth) <= Z * values.std(ddof=1) / np.sqrt(reps)
+    assert outside.std() < 0.8 * plain.std(), (outside.std(), plain.std())
+
+
+def test_query_weights_multiply_each_sessions_score_by_its_querys_weight(world):
+    data, logger_scores, target_scores = world
+    policy = EpsilonGreedy(lambda X: logger_scores, k=2, epsilon=0.5)
+    log = simulate_sessions(data, policy, PBM(eta=1.0), 300, seed=4, keep_log=True).log
+    target = target_lists(data, target_scores, 2)
+    u = np.arange(1.0, N_QUERIES + 1)
+    inputs = dict(theta=[1.0, 0.5], logging_placement=policy.bind(data.features, data.query_boundaries)
+                  .placement_probabilities(), prefix_probability=logging_prefix_probabilities(
+                      policy, data.features, data.query_boundaries, log.query, log.displayed))
+    for name in ("naive", "ips", "policy_aware", "dr", "cascade_dr"):
+        weighted = estimate_value(name, log, target, query_weights=u, **inputs).per_session
+        np.testing.assert_allclose(weighted, estimate_value(name, log, target, **inputs).per_session * u[log.query],
+                                   err_msg=name)
+
+
 def small_log():
     return ClickLog(query=[0, 0, 0], round=[0] * 3, displayed=[[0, 1], [1, 0], [0, 1]],
                     clicks=[[True, False], [False, True], [False, False]], examination=[[1, .5]] * 3, policy="p")
@@ -247,6 +285,14 @@ def small_log():
      r"n_folds must be an integer in \[2, n_sessions=3\]"),
     (lambda: dr_estimate(small_log(), [[0, 1]], [1, .5], np.full((2, 2), .5), prior_strength=-1),
      "prior_strength must be a finite number >= 0"),
+    (lambda: dr_estimate(small_log(), [[0, 1]], [1, .5], np.full((2, 2), .5), direct_counts=np.ones(2)),
+     r"direct_counts must be a pair \(clicks, examinations\)"),
+    (lambda: dr_estimate(small_log(), [[0, 1]], [1, .5], np.full((2, 2), .5), direct_counts=([1.0], [1.0, 1.0])),
+     "direct_counts clicks must be >= 2 finite counts >= 0"),
+    (lambda: dr_estimate(small_log(), [[0, 1]], [1, .5], np.full((2, 2), .5), query_probabilities=[0.5]),
+     "query_probabilities must sum to 1"),
+    (lambda: naive_estimate(small_log(), [[0, 1]], query_weights=[1.0, 2.0]),
+     r"query_weights must be 1 finite numbers >= 0"),
     (lambda: cascade_dr_estimate(small_log(), [[0, 1]], [1, .5], np.ones((2, 2))),
      r"prefix_probability must be probabilities of shape \(n_sessions, k\) = \(3, 2\)"),
     (lambda: cascade_dr_estimate(small_log(), [[0, 1]], [1, .5], np.zeros((3, 2))),
