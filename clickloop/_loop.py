@@ -345,6 +345,45 @@ class _EngagedDataset(RankingDataset):
         object.__setattr__(self, "features", features)
 
 
+class _StackedRows:
+    """``np.hstack([base, extra])``, read-only, whose rows are stacked when they are read.
+
+    ``stacked[rows]`` equals ``np.hstack([base, extra])[rows]`` (the same
+    float32 values) without the copy of every row: a learner reads the rows
+    it trains on, a fraction of the served documents under top-k serving.
+    ``np.asarray(stacked)`` stacks them all.
+    """
+
+    def __init__(self, base, extra):
+        self.base, self.extra = base, np.asarray(extra, dtype=np.float32)
+        self.shape = (base.shape[0], base.shape[1] + self.extra.shape[1])
+        self.dtype, self.ndim = np.dtype(np.float32), 2
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, index):
+        if isinstance(index, tuple):  # rows first, then the rest of the index on them
+            return self[index[0]][(slice(None),) + index[1:]]
+        return np.hstack([self.base[index], self.extra[index]])
+
+    def __array__(self, dtype=None, copy=None):
+        stacked = np.hstack([self.base, self.extra])
+        return stacked if dtype is None else stacked.astype(dtype, copy=False)
+
+
+class _TrainingData:
+    """The served queries with engagement columns, for a fit: ``dataset``'s attributes, its features
+    with the ``extra`` columns stacked row by row as the learner reads them (:class:`_StackedRows`)."""
+
+    def __init__(self, dataset, extra):
+        self._dataset = dataset
+        self.features = _StackedRows(dataset.features, extra)
+
+    def __getattr__(self, name):
+        return getattr(self._dataset, name)
+
+
 def _with_features(dataset, extra):
     """The dataset with ``extra`` columns appended to its features (None: unchanged).
 
@@ -696,5 +735,6 @@ def _refit(env, variant, history, extra, unseen_row, seed, t):
         hidden = rng.random(extra.shape[0]) < variant.engagement_dropout
         extra = extra.copy()
         extra[hidden] = unseen_row
-    data = _with_features(env.train, extra)
+    # Learners read the features of the rows they fit on: no copy of every served document's.
+    data = env.train if extra is None else _TrainingData(env.train, extra)
     return learner.fit(data, history.total, log=history.log() if variant.needs_log else None)

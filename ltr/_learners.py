@@ -134,6 +134,10 @@ def _same_impressions(a, b):
         a.values("impressions")[shown_a], b.values("impressions")[shown_b])
 
 
+#: Rows per block of the per-row target sums (bounds the dense (rows x k) temporaries to a few MB).
+_BLOCK_ROWS = 65_536
+
+
 def _cell_tau(clip, n):
     """Clip per cell with ``n`` impressions (array), or the scalar of a given clip."""
     if clip == "auto":
@@ -439,8 +443,10 @@ class IPS(_Propensities):
         if not self._all_candidates():
             rows, sizes, sessions = shown_documents(dataset, statistics)
             impressions = statistics.row_sums("impressions")[rows].astype(np.float64)
-            targets = self.weighted_clicks(statistics, log, rows=rows).sum(axis=1) / impressions
-            return rows, sizes, sessions, targets, impressions
+            # In blocks of rows: the (rows x k) temporaries of weighted_clicks stay small (the same sums).
+            sums = np.concatenate([self.weighted_clicks(statistics, log, rows=rows[i:i + _BLOCK_ROWS]).sum(axis=1)
+                                   for i in range(0, rows.size, _BLOCK_ROWS)] or [np.zeros(0)])
+            return rows, sizes, sessions, sums / impressions, impressions
         rows, sizes, sessions = served_candidates(dataset, statistics)
         theta = self._rank_theta(statistics)
         tau = self._clip(statistics)

@@ -284,6 +284,7 @@ class RelevanceModel(BaseEstimator):
         params = self._lightgbm_params()
         callbacks = []
         self.train_scores_ = None
+        self.trees_ = None  # compiled from the new booster at the first predict
         if self.loss == "lambdarank":
             if not np.all(y == np.round(y)) or y.max() > 30:
                 raise ValueError("lambdarank needs integer labels in 0..30")
@@ -313,6 +314,8 @@ class RelevanceModel(BaseEstimator):
             raise ValueError(f"cannot fit on {len(X)} rows: LightGBM keeps no feature it could split with "
                              f"min_child_samples = {self.min_child_samples} rows on each side; too few sessions "
                              f"or shown documents to learn from") from None
+        if binned is None:  # the booster would keep its binned training rows alive as long as the model
+            self.booster_.free_dataset()
         self.coef_ = None
 
     def _record_train_scores(self, offset):
@@ -375,6 +378,13 @@ class RelevanceModel(BaseEstimator):
         if X.ndim != 2 or X.shape[1] != self.n_features_in_:
             raise ValueError(f"X must have shape (n_rows, {self.n_features_in_}), got {X.shape}")
         if self.booster_ is not None:
+            trees = getattr(self, "trees_", None)
+            if trees is None:  # the booster's trees as arrays, for a Numba walk bitwise equal to LightGBM's
+                from ._tree_predict import compile_trees
+
+                trees = self.trees_ = compile_trees(self.booster_) or False
+            if trees:  # on Numba's threads: the task's cores
+                return trees.predict(X.astype(np.float32, copy=False)) + self.init_score_
             # Threads told explicitly: LightGBM's predict runs on every OpenMP thread unless told (it does
             # not take the training parameter), which oversubscribes the cores of parallel workers.
             return (self.booster_.predict(X.astype(np.float32, copy=False),

@@ -244,14 +244,15 @@ def _tower_gradients(z, cells, theta):
 
     ``theta`` holds one value per cell.
     """
+    from ._tower_kernels import tower_cell_sums
+
     s = 1.0 / (1.0 + np.exp(-z[cells.row]))
-    ts = np.clip(theta * s, 1e-12, 1 - 1e-12)
-    ratio = (1.0 - s) / (1.0 - ts)            # shared by both terms
-    grad_cell = (cells.imp - cells.clk) * ts * ratio - cells.clk * (1.0 - s)
-    hess_cell = cells.imp * ts * (1.0 - s) * ratio
-    grad = np.bincount(cells.row, weights=grad_cell, minlength=cells.n_rows)
-    hess = np.bincount(cells.row, weights=hess_cell, minlength=cells.n_rows)
-    return grad, np.maximum(hess, 1e-12)
+    # per cell: ts = clip(theta s), ratio = (1 - s) / (1 - ts), shared by both terms;
+    # gradient (I - c) ts ratio - c (1 - s), Hessian I ts (1 - s) ratio; summed per row in one pass
+    grad, hess = np.empty(cells.n_rows), np.empty(cells.n_rows)
+    tower_cell_sums(s, np.broadcast_to(np.asarray(theta, dtype=np.float64), s.shape), cells.row, cells.imp,
+                    cells.clk, cells.n_rows, grad, hess)
+    return grad, hess
 
 
 def _theta_step(theta, s, cells, k, anchor, weight, n_newton=5):

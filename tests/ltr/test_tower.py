@@ -111,3 +111,27 @@ def test_bad_parameters(good_logger, params, message):
     data, _, stats = good_logger
     with pytest.raises(ValueError, match=message):
         PositionTower(n_iter=1, n_estimators=2, **params).fit(data, stats)
+
+
+def test_the_likelihood_kernel_is_bitwise_its_numpy_form():
+    """ltr._tower_kernels sums the cells' gradient and Hessian per row in one pass: the same floats as the
+    array expressions (the sigmoid stays NumPy's), extreme logits and clipped theta * s included."""
+    from ltr._tower import _Cells, _tower_gradients
+
+    rng = np.random.default_rng(3)
+    n_rows, n_cells = 5_000, 20_000
+    row = np.sort(rng.integers(0, n_rows - 10, n_cells))  # the last rows have no cell: gradient 0
+    imp = rng.integers(1, 50, n_cells).astype(float)
+    cells = _Cells(row, rng.integers(0, 10, n_cells), np.minimum(imp, rng.integers(0, 5, n_cells)).astype(float),
+                   imp, n_rows)
+    z = rng.standard_normal(n_rows) * 10
+    z[:50] = 800.0  # s = 1: theta * s clipped at 1 - 1e-12 where theta = 1
+    theta = np.where(rng.random(n_cells) < 0.1, 1.0, rng.random(n_cells))
+    s = 1.0 / (1.0 + np.exp(-z[row]))
+    ts = np.clip(theta * s, 1e-12, 1 - 1e-12)
+    ratio = (1.0 - s) / (1.0 - ts)
+    grad = np.bincount(row, weights=(cells.imp - cells.clk) * ts * ratio - cells.clk * (1.0 - s), minlength=n_rows)
+    hess = np.maximum(np.bincount(row, weights=cells.imp * ts * (1.0 - s) * ratio, minlength=n_rows), 1e-12)
+    got_grad, got_hess = _tower_gradients(z, cells, theta)
+    assert np.array_equal(got_grad, grad) and np.array_equal(got_hess, hess)
+    assert (got_hess[-10:] == 1e-12).all() and (got_grad[-10:] == 0).all()

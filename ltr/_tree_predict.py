@@ -1,0 +1,133 @@
+"""Raw scores of a LightGBM tree ensemble, computed by a Numba kernel.
+
+LightGBM's ``Booster.predict`` walks each tree with a per-node decision that
+handles missing values; this module reads the trees once from the booster's
+model dump into flat arrays and walks them in a parallel Numba loop over the
+rows.  The decisions and the summation order are LightGBM's own (numerical
+splits ``x <= threshold`` on the float32 value widened to double; NaN routed
+by the node's default direction when its missing type is NaN, else taken as
+0; values within 1e-35 of 0 read as 0, as LightGBM's dense row reader does;
+trees added in order from 0.0), so the scores are bitwise equal to
+``Booster.predict(X, raw_score=True)``: tested on features with NaN, zeros
+and values at the thresholds.  An ensemble with categorical splits, linear
+trees or several trees per iteration is not compiled (:func:`compile_trees`
+returns None) and LightGBM predicts it.
+
+Each row's score depends on that row alone, so the result is the same for
+any number of threads.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = ["TreeArrays", "compile_trees"]
+
+# LightGBM's kZeroThreshold (1e-35f), widened to double.
+_ZERO = float(np.float32(1e-35))
+# missing types of a node
+_MISSING_NONE, _MISSING_ZERO, _MISSING_NAN = 0, 1, 2
+_MISSING = {"None": _MISSING_NONE, "Zero": _MISSING_ZERO, "NaN": _MISSING_NAN}
+
+
+class TreeArrays:
+    """The trees of an ensemble as flat arrays (children < 0 are leaves: ``~child`` is the leaf's index).
+
+    Attributes
+    ----------
+    n_features : int
+    n_trees : int
+    """
+
+    def __init__(self, roots, feature, threshold, missing, default_left, left, right, leaf_value, n_features):
+        self.roots, self.feature, self.threshold = roots, feature, threshold
+        self.missing, self.default_left, self.left, self.right = missing, default_left, left, right
+        self.leaf_value, self.n_features = leaf_value, n_features
+        self.n_trees = roots.size
+        # Where LightGBM sends a NaN (missing type NaN: the default direction; else read as 0.0) and a
+        # zero (missing type Zero: the default direction; else 0.0 <= threshold).
+        zero = np.where(missing == _MISSING_ZERO, default_left, 0.0 <= threshold)
+        self.zero_left = zero
+        self.nan_left = np.where(missing == _MISSING_NAN, default_left, zero)
+
+    def predict(self, X):
+        """Raw scores of the rows of ``X`` (float32 or float64, shape (n_rows, n_features)), float64."""
+        X = np.ascontiguousarray(X)
+        if X.dtype not in (np.float32, np.float64):
+            X = X.astype(np.float64)
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            raise ValueError(f"X must have shape (n_rows, {self.n_features}), got {X.shape}")
+        out = np.empty(X.shape[0], dtype=np.float64)
+        _predict(X, self.roots, self.feature, self.threshold, self.nan_left, self.zero_left, self.left,
+                 self.right, self.leaf_value, out)
+        return out
+
+
+def compile_trees(booster):
+    """A :class:`TreeArrays` of a trained ``lightgbm.Booster``, or None where this kernel does not apply.
+
+    None for categorical splits, linear trees, boosters with more than one
+    tree per iteration (multiclass) and objectives whose prediction is not
+    the raw score.
+    """
+    model = booster.dump_model()
+    if model.get("num_tree_per_iteration", 1) != 1 or model.get("linear_tree", False):
+        return None
+    objective = (model.get("objective") or "custom").split()[0]
+    if objective not in _RAW:  # its predict transforms the raw score (sigmoid, exp, softmax, ...)
+        return None
+    nodes, leaves, roots = [], [], []
+
+    def add(node):
+        """Index of ``node`` in the arrays: >= 0 for a split, ~leaf for a leaf."""
+        if "split_index" not in node:
+            leaves.append(float(node["leaf_value"]))
+            return ~(len(leaves) - 1)
+        if node["decision_type"] != "<=":
+            raise _Unsupported
+        index = len(nodes)
+        nodes.append(None)
+        left, right = add(node["left_child"]), add(node["right_child"])
+        nodes[index] = (int(node["split_feature"]), float(node["threshold"]), _MISSING[node["missing_type"]],
+                        bool(node["default_left"]), left, right)
+        return index
+
+    try:
+        for tree in model["tree_info"]:
+            roots.append(add(tree["tree_structure"]))
+    except _Unsupported:
+        return None
+    columns = list(zip(*nodes)) if nodes else [()] * 6
+    return TreeArrays(np.asarray(roots, dtype=np.int64), np.asarray(columns[0], dtype=np.int64),
+                      np.asarray(columns[1], dtype=np.float64), np.asarray(columns[2], dtype=np.int8),
+                      np.asarray(columns[3], dtype=np.bool_), np.asarray(columns[4], dtype=np.int64),
+                      np.asarray(columns[5], dtype=np.int64), np.asarray(leaves, dtype=np.float64),
+                      int(model["max_feature_idx"]) + 1)
+
+
+#: Objectives whose ``predict`` is the raw score (a custom objective is dumped without a name).
+_RAW = ("custom", "none", "lambdarank", "rank_xendcg", "regression")
+
+
+class _Unsupported(Exception):
+    pass
+
+
+@njit(cache=True, parallel=True)
+def _predict(X, roots, feature, threshold, nan_left, zero_left, left, right, leaf_value, out):
+    for i in prange(X.shape[0]):
+        total = 0.0
+        for t in range(roots.size):  # trees in order: the row's sum is LightGBM's
+            node = roots[t]
+            while node >= 0:
+                value = np.float64(X[i, feature[node]])
+                if value <= threshold[node]:
+                    go_left = True
+                else:
+                    go_left = False
+                if abs(value) <= _ZERO:  # zero, read as 0.0
+                    go_left = zero_left[node]
+                elif value != value:  # NaN
+                    go_left = nan_left[node]
+                node = left[node] if go_left else right[node]
+            total += leaf_value[~node]
+        out[i] = total
