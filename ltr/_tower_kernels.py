@@ -7,7 +7,6 @@ the same operations in the same order as the array expressions, so gradient
 and Hessian are bitwise those of the NumPy form (tested).
 """
 
-import numpy as np
 from numba import njit
 
 
