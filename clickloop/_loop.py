@@ -314,37 +314,6 @@ def _engagement_columns(statistics, kind, debiased, theta, prior, unseen):
     return values.astype(np.float32), row.astype(np.float32)
 
 
-@dataclass(frozen=True, eq=False)
-class _EngagedDataset(RankingDataset):
-    """Served queries with engagement columns, where NaN means "never shown" (missing).
-
-    :class:`RankingDataset` holds finite features only; this one checks
-    everything else as it does and keeps the NaN of the engagement columns
-    for a learner that routes missing values (LightGBM).
-    """
-
-    def __post_init__(self):
-        # It takes the features it is given (a fresh array of _with_features): the NaN are set to 0
-        # for the checks and put back after them, so the features are never copied.
-        features = self.features
-        if not (isinstance(features, np.ndarray) and features.dtype == np.float32
-                and features.flags.c_contiguous and features.base is None):
-            features = np.array(features, dtype=np.float32)
-        flat = features.reshape(-1)
-        step = 1 << 24  # flat positions of the NaN, found by blocks: no mask of the features' size
-        missing = np.concatenate([np.flatnonzero(np.isnan(flat[i:i + step])) + i for i in range(0, flat.size, step)]
-                                 or [np.zeros(0, dtype=np.int64)])
-        features.flags.writeable = True
-        features.reshape(-1)[missing] = 0
-        features.flags.writeable = False
-        object.__setattr__(self, "features", features)
-        super().__post_init__()  # a read-only C-contiguous float32 array is kept as it is
-        features.flags.writeable = True
-        features.reshape(-1)[missing] = np.nan
-        features.flags.writeable = False
-        object.__setattr__(self, "features", features)
-
-
 class _StackedRows:
     """``np.hstack([base, extra])``, read-only, whose rows are stacked when they are read.
 
@@ -372,6 +341,11 @@ class _StackedRows:
         return stacked if dtype is None else stacked.astype(dtype, copy=False)
 
 
+def _served_features(dataset, extra, engaged):
+    """The features a ranker scores the served documents with: with the ``extra`` columns if it is engaged."""
+    return np.asarray(_StackedRows(dataset.features, extra)) if engaged else dataset.features
+
+
 class _TrainingData:
     """The served queries with engagement columns, for a fit: ``dataset``'s attributes, its features
     with the ``extra`` columns stacked row by row as the learner reads them (:class:`_StackedRows`)."""
@@ -382,20 +356,6 @@ class _TrainingData:
 
     def __getattr__(self, name):
         return getattr(self._dataset, name)
-
-
-def _with_features(dataset, extra):
-    """The dataset with ``extra`` columns appended to its features (None: unchanged).
-
-    One float32 copy of the features per call (the appended array), read-only,
-    which the new dataset keeps without copying it again.
-    """
-    if extra is None:
-        return dataset
-    kind = _EngagedDataset if np.isnan(extra).any() else RankingDataset
-    features = np.hstack([dataset.features, np.asarray(extra, dtype=np.float32)])
-    features.flags.writeable = False
-    return kind(features, dataset.labels, dataset.query_boundaries, dataset.query_ids, name=dataset.name)
 
 
 class _History:
@@ -537,8 +497,8 @@ def run_loop(env, variant, initial, rounds, seed, *, completed=(), on_round=None
         # Engagement features of the history before this round: what the round is served with,
         # and what the ranker of the next round trains on (with this round's clicks as targets).
         extra, unseen_row = _engagement(env, variant, history, ranker, unseen)
-        served = _with_features(train, extra) if engaged else train
-        scores = np.asarray(ranker.predict(served.features), dtype=np.float64)
+        served = _served_features(train, extra, engaged)
+        scores = np.asarray(ranker.predict(served), dtype=np.float64)
         del served  # a copy of the features when engaged: not kept while the next ranker is fitted
         test_scores = None
         if test is not None:
@@ -658,8 +618,7 @@ def _validate_split(env, variant, validation, n_sessions, current_scores, candid
 def _served_scores(env, variant, history, ranker, engaged, unseen):
     """A ranker's scores on the served queries with the engagement features it would be served with."""
     extra, _ = _engagement(env, variant, history, ranker, unseen)
-    served = _with_features(env.train, extra) if engaged else env.train
-    return np.asarray(ranker.predict(served.features), dtype=np.float64)
+    return np.asarray(ranker.predict(_served_features(env.train, extra, engaged)), dtype=np.float64)
 
 
 def _deploy(env, variant, history, validation, ranker, engaged, candidate, current_scores, candidate_scores, k):

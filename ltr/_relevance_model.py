@@ -383,8 +383,9 @@ class RelevanceModel(BaseEstimator):
                 from ._tree_predict import compile_trees
 
                 trees = self.trees_ = compile_trees(self.booster_) or False
-            if trees:  # on Numba's threads: the task's cores
-                return trees.predict(X.astype(np.float32, copy=False)) + self.init_score_
+            if trees:  # on the task's cores, never fewer than the model's num_threads (as LightGBM's below)
+                return (trees.predict(X.astype(np.float32, copy=False), num_threads=task_threads(self.num_threads))
+                        + self.init_score_)
             # Threads told explicitly: LightGBM's predict runs on every OpenMP thread unless told (it does
             # not take the training parameter), which oversubscribes the cores of parallel workers.
             return (self.booster_.predict(X.astype(np.float32, copy=False),

@@ -49,8 +49,24 @@ class TreeArrays:
         self.zero_left = zero
         self.nan_left = np.where(missing == _MISSING_NAN, default_left, zero)
 
-    def predict(self, X):
-        """Raw scores of the rows of ``X`` (float32 or float64, shape (n_rows, n_features)), float64."""
+    def predict(self, X, num_threads=None):
+        """Raw scores of the rows of ``X`` (float32 or float64, shape (n_rows, n_features)), float64.
+
+        ``num_threads``: Numba threads of the walk (default: Numba's current
+        count); the scores do not depend on it.
+        """
+        if num_threads is not None:
+            import numba
+
+            before = numba.get_num_threads()
+            numba.set_num_threads(max(1, min(int(num_threads), numba.config.NUMBA_NUM_THREADS)))
+            try:
+                return self._walk(X)
+            finally:
+                numba.set_num_threads(before)
+        return self._walk(X)
+
+    def _walk(self, X):
         X = np.ascontiguousarray(X)
         if X.dtype not in (np.float32, np.float64):
             X = X.astype(np.float64)

@@ -110,22 +110,30 @@ def stable_argsort(keys, n, index, scratch):
 # Deterministic ranking
 # --------------------------------------------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def sorted_by_score(scores, boundaries):
-    """Rows of every query sorted by score descending, ties by lower row (int32, CSR)."""
+    """Rows of every query sorted by score descending, ties by lower row (int32, CSR).
+
+    Queries are sorted independently, in parallel blocks: the order does not
+    depend on the thread count.
+    """
     n_queries = boundaries.size - 1
     order = np.empty(scores.size, dtype=np.int32)
     largest = 0
     for q in range(n_queries):
         largest = max(largest, boundaries[q + 1] - boundaries[q])
-    index = np.empty(largest, dtype=np.int64)
-    scratch = np.empty(largest, dtype=np.int64)
-    for q in range(n_queries):
-        start, stop = boundaries[q], boundaries[q + 1]
-        # A stable sort of the negated scores keeps equal scores in row order.
-        local = stable_argsort(-scores[start:stop], stop - start, index, scratch)
-        for i in range(stop - start):
-            order[start + i] = start + local[i]
+    n_blocks = (n_queries + BLOCK - 1) // BLOCK
+    for b in prange(n_blocks):
+        index = np.empty(largest, dtype=np.int64)
+        scratch = np.empty(largest, dtype=np.int64)
+        keys = np.empty(largest, dtype=np.float64)
+        for q in range(b * BLOCK, min(n_queries, (b + 1) * BLOCK)):
+            start, stop = boundaries[q], boundaries[q + 1]
+            for i in range(stop - start):  # a stable sort of the negated scores keeps ties in row order
+                keys[i] = -scores[start + i]
+            local = stable_argsort(keys, stop - start, index, scratch)
+            for i in range(stop - start):
+                order[start + i] = start + local[i]
     return order
 
 

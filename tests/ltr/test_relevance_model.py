@@ -61,22 +61,37 @@ def test_binned_features_must_match(rows):
     assert RelevanceModel(backend="linear").bin_features(X) is None
 
 
-def test_prediction_runs_on_the_tasks_cores(rows, monkeypatch):
+@pytest.mark.parametrize("walk", [True, False])
+def test_prediction_runs_on_the_tasks_cores(rows, monkeypatch, walk):
     """LightGBM's predict ignores the training num_threads (it takes every OpenMP thread, which
     oversubscribes parallel sweep workers): the model passes the cores its task owns (Numba's
-    thread budget, never fewer than its own num_threads), and the scores do not depend on it."""
+    thread budget, never fewer than its own num_threads), to the Numba walk of its trees or, for an
+    ensemble the walk does not handle, to LightGBM; the scores do not depend on it."""
     import lightgbm as lgb
     import numba
 
+    import ltr._tree_predict as tree_predict
+
     X, target, _ = rows
     y = (target > 0).astype(float)
-    seen, predict = [], lgb.Booster.predict
+    seen = []
+    if walk:
+        predict = tree_predict.TreeArrays.predict
 
-    def recording(self, data, *args, **kwargs):
-        seen.append(kwargs.get("num_threads"))
-        return predict(self, data, *args, **kwargs)
+        def recording(self, data, num_threads=None):
+            seen.append(num_threads)
+            return predict(self, data, num_threads)
 
-    monkeypatch.setattr(lgb.Booster, "predict", recording)
+        monkeypatch.setattr(tree_predict.TreeArrays, "predict", recording)
+    else:
+        predict = lgb.Booster.predict
+
+        def recording(self, data, *args, **kwargs):
+            seen.append(kwargs.get("num_threads"))
+            return predict(self, data, *args, **kwargs)
+
+        monkeypatch.setattr(lgb.Booster, "predict", recording)
+        monkeypatch.setattr(tree_predict, "compile_trees", lambda booster: None)
     budget = numba.get_num_threads()
     one = RelevanceModel(loss="logistic", n_estimators=15, num_threads=1).fit(X, y)
     two = RelevanceModel(loss="logistic", n_estimators=15, num_threads=2).fit(X, y)
