@@ -174,7 +174,7 @@ class OPEGate:
 
         k = np.asarray(current_lists).shape[1]
         weights = dcg_discount(k) if self.objective in ("dcg", "ndcg") else None
-        if reference is None:
+        if reference is None and (self.objective == "ndcg" or self.direct_model == "history"):
             reference = log.aggregate(dataset.n_docs)
         queries = None
         if self.objective == "ndcg":

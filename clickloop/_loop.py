@@ -391,6 +391,7 @@ class _History:
             self.logs[-1] = ClickLog.concatenate([self.logs[-1], log])
 
     def clear(self):
+        """Forget every round (the gate's sessions once they have joined the training history)."""
         self.rounds.clear()
         self.logs.clear()
         self.total = ClickStatistics.empty(*self.total.shape)
@@ -575,44 +576,43 @@ def _serving_policy(env, variant, scores, t):
 
 
 def _validate(env, variant, validation, n_sessions, scores, seed, t, k):
-    """Add round t's held-out gate sessions (served by ``scores``, as the round was) to ``validation``.
-
-    With ``gate.explore`` > 0 they are served epsilon-greedy around the
-    round's ranking instead: every candidate document gets a chance to be
-    shown, so the gate's estimators have support for the documents a new
-    ranker brings up (a deterministic ranking shows none of them).
-    """
-    explore = variant.gate.explore
-    if explore > 0:
-        from policies import EpsilonGreedy
-
-        policy = EpsilonGreedy(lambda X, s=scores: s, k, explore)
-    else:
-        policy = _serving_policy(env, variant, scores, t)
-    run = simulate_sessions(env.train, policy, env.click_model, n_sessions,
-                            seed=np.random.SeedSequence(seed, spawn_key=(_GATE_STREAM, t)),
-                            round=t, keep_log=True, placement=True)
-    validation.add(run.statistics, run.log)
+    """Add round t's held-out gate sessions, served around the round's ranking (``scores``), to ``validation``."""
+    _add_gate_sessions(env, validation, _gate_policy(env, variant, scores, t, k), n_sessions, seed, t, ())
 
 
 def _validate_split(env, variant, validation, n_sessions, current_scores, candidate_scores, seed, t, k):
     """Add round t's gate sessions served half by the current ranker, half by the candidate (an A/B split).
 
-    Each half is epsilon-greedy around its ranker's ranking with ``gate.explore``;
-    the gate's logging placement is their mixture, so both rankers' lists
-    have support.
+    Each half is served as :func:`_validate` serves its sessions; the gate's
+    logging placement is their mixture, so both rankers' lists have support.
     """
-    from policies import EpsilonGreedy
-
     for arm, (arm_scores, size) in enumerate([(current_scores, n_sessions - n_sessions // 2),
                                                (candidate_scores, n_sessions // 2)]):
-        if size == 0:
-            continue
-        policy = EpsilonGreedy(lambda X, s=arm_scores: s, k, variant.gate.explore)
-        run = simulate_sessions(env.train, policy, env.click_model, size,
-                                seed=np.random.SeedSequence(seed, spawn_key=(_GATE_STREAM, t, arm)),
-                                round=t, keep_log=True, placement=True)
-        validation.add(run.statistics, run.log)
+        if size > 0:
+            _add_gate_sessions(env, validation, _gate_policy(env, variant, arm_scores, t, k), size, seed, t,
+                               (arm,))
+
+
+def _gate_policy(env, variant, scores, t, k):
+    """How gate sessions are served around a ranking: as the variant serves, or epsilon-greedy.
+
+    With ``gate.explore`` > 0 every candidate document gets a chance to be
+    shown, so the gate's estimators have support for the documents a new
+    ranker brings up (a deterministic ranking shows none of them).
+    """
+    if variant.gate.explore > 0:
+        from policies import EpsilonGreedy
+
+        return EpsilonGreedy(lambda X, s=scores: s, k, variant.gate.explore)
+    return _serving_policy(env, variant, scores, t)
+
+
+def _add_gate_sessions(env, validation, policy, n_sessions, seed, t, arm):
+    """Simulate round t's gate sessions of ``policy`` (seed stream (gate, t, *arm)) and add them to ``validation``."""
+    run = simulate_sessions(env.train, policy, env.click_model, n_sessions,
+                            seed=np.random.SeedSequence(seed, spawn_key=(_GATE_STREAM, t, *arm)),
+                            round=t, keep_log=True, placement=True)
+    validation.add(run.statistics, run.log)
 
 
 def _served_scores(env, variant, history, ranker, engaged, unseen):

@@ -674,7 +674,7 @@ def dr_estimate(log, target_lists, theta, logging_placement, *, target_examinati
         if not np.isclose(p.sum(), 1.0):
             raise ValueError(f"query_probabilities must sum to 1, got {p.sum()!r}")
         per_query = (np.where(lists >= 0, alpha[:, np.maximum(lists, 0)], 0.0) * w).sum(axis=2)
-        direct = (per_query @ (p * u))[fold]
+        direct = (per_query * (p * u)).sum(axis=1)[fold]  # not ``@``: BLAS sums depend on its thread count
     return OPEEstimate.from_scores("dr", direct + residual, confidence)
 
 
