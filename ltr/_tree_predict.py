@@ -40,14 +40,12 @@ class TreeArrays:
 
     def __init__(self, roots, feature, threshold, missing, default_left, left, right, leaf_value, n_features):
         self.roots, self.feature, self.threshold = roots, feature, threshold
-        self.missing, self.default_left, self.left, self.right = missing, default_left, left, right
-        self.leaf_value, self.n_features = leaf_value, n_features
+        self.left, self.right, self.leaf_value, self.n_features = left, right, leaf_value, n_features
         self.n_trees = roots.size
-        # Where LightGBM sends a NaN (missing type NaN: the default direction; else read as 0.0) and a
-        # zero (missing type Zero: the default direction; else 0.0 <= threshold).
-        zero = np.where(missing == _MISSING_ZERO, default_left, 0.0 <= threshold)
-        self.zero_left = zero
-        self.nan_left = np.where(missing == _MISSING_NAN, default_left, zero)
+        # Where LightGBM sends a zero (missing type Zero: the default direction; else 0.0 <= threshold)
+        # and a NaN (missing type NaN: the default direction; else read as 0.0, so as a zero).
+        self.zero_left = np.where(missing == _MISSING_ZERO, default_left, 0.0 <= threshold)
+        self.nan_left = np.where(missing == _MISSING_NAN, default_left, self.zero_left)
 
     def predict(self, X, num_threads=None):
         """Raw scores of the rows of ``X`` (float32 or float64, shape (n_rows, n_features)), float64.
