@@ -160,6 +160,54 @@ def _kendall_tau_kernel(a_sorted, b_sorted, boundaries):
 
 
 # --------------------------------------------------------------------------
+# Kernels: exposure concentration per query
+# --------------------------------------------------------------------------
+
+@njit(cache=True, parallel=True)
+def _gini_kernel(exposure, boundaries):
+    """Gini coefficient per query (NaN where the query's exposure is 0).
+
+    Each query's exposures are sorted ascending and summed in that order, so
+    the value does not depend on the number of threads.
+    """
+    n_queries = boundaries.size - 1
+    out = np.full(n_queries, np.nan)
+    for q in prange(n_queries):
+        lo, hi = boundaries[q], boundaries[q + 1]
+        n = hi - lo
+        x = np.sort(exposure[lo:hi])
+        weighted, total = 0.0, 0.0
+        for i in range(n):
+            weighted += (2 * (i + 1) - n - 1) * x[i]
+            total += x[i]
+        if total > 0:
+            out[q] = weighted / (n * total)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def _entropy_kernel(exposure, boundaries):
+    """Normalised entropy of the exposure shares per query (NaN for fewer than 2 candidates or exposure 0)."""
+    n_queries = boundaries.size - 1
+    out = np.full(n_queries, np.nan)
+    for q in prange(n_queries):
+        lo, hi = boundaries[q], boundaries[q + 1]
+        total = 0.0
+        for i in range(lo, hi):
+            total += exposure[i]
+        if hi - lo < 2 or not total > 0:
+            continue
+        entropy = 0.0
+        for i in range(lo, hi):
+            share = exposure[i] / total
+            if share > 0:
+                entropy -= share * np.log(share)
+        # Rounding can leave a uniform query a hair above 1 or a one-hot query below 0.
+        out[q] = min(max(entropy / np.log(hi - lo), 0.0), 1.0)
+    return out
+
+
+# --------------------------------------------------------------------------
 # Validation
 # --------------------------------------------------------------------------
 
@@ -219,11 +267,6 @@ def _check_open_unit(value, name):
     return float(value)
 
 
-def _query_ids(boundaries):
-    """Query index of every row."""
-    return np.repeat(np.arange(boundaries.size - 1), np.diff(boundaries))
-
-
 def _mean_or_nan(values):
     return float(values.mean()) if values.size else math.nan
 
@@ -271,15 +314,8 @@ def exposure_gini(exposure, query_boundaries):
     0.375
     """
     exposure, boundaries = _check_exposure(exposure, query_boundaries)
-    query = _query_ids(boundaries)
-    order = np.lexsort((exposure, query))
-    x = exposure[order]
-    n = np.diff(boundaries)
-    position = np.arange(x.size) - boundaries[query] + 1  # 1-based, ascending
-    weighted = np.bincount(query, (2 * position - n[query] - 1) * x, n.size)
-    total = np.bincount(query, x, n.size)
-    kept = total > 0
-    return _mean_or_nan(weighted[kept] / (n[kept] * total[kept]))
+    values = _gini_kernel(exposure, boundaries)
+    return _mean_or_nan(values[~np.isnan(values)])
 
 
 def exposure_entropy(exposure, query_boundaries):
@@ -316,18 +352,8 @@ def exposure_entropy(exposure, query_boundaries):
     0.75
     """
     exposure, boundaries = _check_exposure(exposure, query_boundaries)
-    query = _query_ids(boundaries)
-    n = np.diff(boundaries)
-    total = np.bincount(query, exposure, n.size)
-    share = np.divide(exposure, total[query], out=np.zeros_like(exposure),
-                      where=total[query] > 0)
-    plogp = np.zeros_like(share)
-    positive = share > 0
-    plogp[positive] = share[positive] * np.log(share[positive])
-    entropy = -np.bincount(query, plogp, n.size)
-    kept = (n >= 2) & (total > 0)
-    # Rounding can leave a uniform query a hair above 1 or a one-hot query below 0.
-    return _mean_or_nan(np.clip(entropy[kept] / np.log(n[kept]), 0.0, 1.0))
+    values = _entropy_kernel(exposure, boundaries)
+    return _mean_or_nan(values[~np.isnan(values)])
 
 
 def coverage(shown, labels, threshold=3):
