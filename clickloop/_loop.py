@@ -54,6 +54,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ltr import StackedFeatures
 from simulator import ClickStatistics, RankingDataset, simulate_sessions
 
 __all__ = ["LoopEnvironment", "RoundRecord", "Variant", "engagement_features", "run_loop"]
@@ -314,45 +315,19 @@ def _engagement_columns(statistics, kind, debiased, theta, prior, unseen):
     return values.astype(np.float32), row.astype(np.float32)
 
 
-class _StackedRows:
-    """``np.hstack([base, extra])``, read-only, whose rows are stacked when they are read.
-
-    ``stacked[rows]`` equals ``np.hstack([base, extra])[rows]`` (the same
-    float32 values) without the copy of every row: a learner reads the rows
-    it trains on, a fraction of the served documents under top-k serving.
-    ``np.asarray(stacked)`` stacks them all.
-    """
-
-    def __init__(self, base, extra):
-        self.base, self.extra = base, np.asarray(extra, dtype=np.float32)
-        self.shape = (base.shape[0], base.shape[1] + self.extra.shape[1])
-        self.dtype, self.ndim = np.dtype(np.float32), 2
-
-    def __len__(self):
-        return self.shape[0]
-
-    def __getitem__(self, index):
-        if isinstance(index, tuple):  # rows first, then the rest of the index on them
-            return self[index[0]][(slice(None),) + index[1:]]
-        return np.hstack([self.base[index], self.extra[index]])
-
-    def __array__(self, dtype=None, copy=None):
-        stacked = np.hstack([self.base, self.extra])
-        return stacked if dtype is None else stacked.astype(dtype, copy=False)
-
-
 def _served_features(dataset, extra, engaged):
-    """The features a ranker scores the served documents with: with the ``extra`` columns if it is engaged."""
-    return np.asarray(_StackedRows(dataset.features, extra)) if engaged else dataset.features
+    """The features a ranker scores the served documents with: with the ``extra`` columns if it is engaged
+    (never stacked into one array: the tree walk reads both blocks, anything else stacks them)."""
+    return StackedFeatures(dataset.features, extra) if engaged else dataset.features
 
 
 class _TrainingData:
     """The served queries with engagement columns, for a fit: ``dataset``'s attributes, its features
-    with the ``extra`` columns stacked row by row as the learner reads them (:class:`_StackedRows`)."""
+    with the ``extra`` columns stacked row by row as the learner reads them (:class:`ltr.StackedFeatures`)."""
 
     def __init__(self, dataset, extra):
         self._dataset = dataset
-        self.features = _StackedRows(dataset.features, extra)
+        self.features = StackedFeatures(dataset.features, extra)
 
     def __getattr__(self, name):
         return getattr(self._dataset, name)
@@ -500,12 +475,10 @@ def run_loop(env, variant, initial, rounds, seed, *, completed=(), on_round=None
         extra, unseen_row = _engagement(env, variant, history, ranker, unseen)
         served = _served_features(train, extra, engaged)
         scores = np.asarray(ranker.predict(served), dtype=np.float64)
-        del served  # a copy of the features when engaged: not kept while the next ranker is fitted
         test_scores = None
         if test is not None:
-            test_features = test.features
-            if engaged:  # held-out documents were never shown
-                test_features = np.hstack([test.features, np.tile(unseen_row, (test.n_docs, 1))])
+            # held-out documents were never shown: every one has the engagement row of the unseen
+            test_features = StackedFeatures(test.features, unseen_row) if engaged else test.features
             test_scores = np.asarray(ranker.predict(test_features), dtype=np.float64)
         # Round 0 serves the initial logger as every variant does; a variant's own serving starts with its rankers.
         # A gated variant with a holdout trains on the round's other sessions.

@@ -33,6 +33,7 @@ from ._propensity import (
     estimate_ratio,
 )
 from ._relevance_model import LOSSES, BinnedFeatures, RelevanceModel
+from ._stacked import StackedFeatures
 
 __all__ = [
     "ASSUMED_CLICK_MODELS",
@@ -54,6 +55,7 @@ __all__ = [
     "PositionTower",
     "PropensityEstimate",
     "RelevanceModel",
+    "StackedFeatures",
     "click_relevance",
     "estimate_harvesting",
     "estimate_pbm_em",

@@ -33,6 +33,8 @@ Every row can carry a weight (impressions, or a query weight).
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from ._stacked import StackedFeatures
+
 __all__ = ["LOSSES", "BinnedFeatures", "RelevanceModel"]
 
 LOSSES = ("logistic", "squared", "softmax", "lambdarank")
@@ -374,7 +376,9 @@ class RelevanceModel(BaseEstimator):
         """Relevance scores f(x), ndarray of shape (n_rows,) (logits for ``logistic``)."""
         if not hasattr(self, "n_features_in_"):
             raise ValueError("this RelevanceModel is not fitted yet; call fit first")
-        X = np.asarray(X)
+        stacked = isinstance(X, StackedFeatures)
+        if not stacked:
+            X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != self.n_features_in_:
             raise ValueError(f"X must have shape (n_rows, {self.n_features_in_}), got {X.shape}")
         if self.booster_ is not None:
@@ -384,10 +388,12 @@ class RelevanceModel(BaseEstimator):
 
                 trees = self.trees_ = compile_trees(self.booster_) or False
             if trees:  # on the task's cores, never fewer than the model's num_threads (as LightGBM's below)
+                # (a StackedFeatures: both blocks read in place, never stacked)
                 return (trees.predict(X.astype(np.float32, copy=False), num_threads=task_threads(self.num_threads))
                         + self.init_score_)
+            X = np.asarray(X)
             # Threads told explicitly: LightGBM's predict runs on every OpenMP thread unless told (it does
             # not take the training parameter), which oversubscribes the cores of parallel workers.
             return (self.booster_.predict(X.astype(np.float32, copy=False),
                                           num_threads=task_threads(self.num_threads)) + self.init_score_)
-        return np.einsum("ij,j->i", X.astype(np.float64), self.coef_) + self.intercept_
+        return np.einsum("ij,j->i", np.asarray(X, dtype=np.float64), self.coef_) + self.intercept_

@@ -50,6 +50,9 @@ class TreeArrays:
     def predict(self, X, num_threads=None):
         """Raw scores of the rows of ``X`` (float32 or float64, shape (n_rows, n_features)), float64.
 
+        ``X`` may be a :class:`ltr.StackedFeatures`: its two blocks are read
+        in place, not stacked.
+
         ``num_threads``: Numba threads of the walk (default: Numba's current
         count); the scores do not depend on it.
         """
@@ -65,15 +68,23 @@ class TreeArrays:
         return self._walk(X)
 
     def _walk(self, X):
-        X = np.ascontiguousarray(X)
-        if X.dtype not in (np.float32, np.float64):
-            X = X.astype(np.float64)
-        if X.ndim != 2 or X.shape[1] != self.n_features:
+        if hasattr(X, "base") and hasattr(X, "extra") and hasattr(X, "shared_row"):  # StackedFeatures
+            base, extra = _block(X.base), _block(X.extra)
+        else:
+            base = _block(X)
+            extra = np.zeros((1, 0), dtype=np.float32)  # no second block: one shared row of width 0
+        if base.ndim != 2 or extra.ndim != 2 or base.shape[1] + extra.shape[1] != self.n_features:
             raise ValueError(f"X must have shape (n_rows, {self.n_features}), got {X.shape}")
-        out = np.empty(X.shape[0], dtype=np.float64)
-        _predict(X, self.roots, self.feature, self.threshold, self.nan_left, self.zero_left, self.left,
-                 self.right, self.leaf_value, out)
+        out = np.empty(base.shape[0], dtype=np.float64)
+        _predict(base, extra, extra.shape[0] == 1, self.roots, self.feature, self.threshold, self.nan_left,
+                 self.zero_left, self.left, self.right, self.leaf_value, out)
         return out
+
+
+def _block(X):
+    """A contiguous float32 or float64 array of ``X`` (other dtypes as float64)."""
+    X = np.ascontiguousarray(X)
+    return X if X.dtype in (np.float32, np.float64) else X.astype(np.float64)
 
 
 def compile_trees(booster):
@@ -126,22 +137,36 @@ class _Unsupported(Exception):
     pass
 
 
+#: Rows per parallel task of the walk (each task copies its rows into one buffer).
+_BLOCK = 512
+
+
 @njit(cache=True, parallel=True)
-def _predict(X, roots, feature, threshold, nan_left, zero_left, left, right, leaf_value, out):
-    for i in prange(X.shape[0]):
-        total = 0.0
-        for t in range(roots.size):  # trees in order: the row's sum is LightGBM's
-            node = roots[t]
-            while node >= 0:
-                value = np.float64(X[i, feature[node]])
-                if value <= threshold[node]:
-                    go_left = True
-                else:
-                    go_left = False
-                if abs(value) <= _ZERO:  # zero, read as 0.0
-                    go_left = zero_left[node]
-                elif value != value:  # NaN
-                    go_left = nan_left[node]
-                node = left[node] if go_left else right[node]
-            total += leaf_value[~node]
-        out[i] = total
+def _predict(base, extra, shared, roots, feature, threshold, nan_left, zero_left, left, right, leaf_value, out):
+    """Raw scores of the rows of ``[base, extra]`` (``extra``'s one row for every row if ``shared``)."""
+    n_rows, n_base = base.shape
+    n_extra = extra.shape[1]
+    for block in prange((n_rows + _BLOCK - 1) // _BLOCK):
+        row = np.empty(n_base + n_extra, dtype=np.float64)  # the row's features, widened once
+        for i in range(block * _BLOCK, min(n_rows, (block + 1) * _BLOCK)):
+            for j in range(n_base):
+                row[j] = base[i, j]
+            r = 0 if shared else i
+            for j in range(n_extra):
+                row[n_base + j] = extra[r, j]
+            total = 0.0
+            for t in range(roots.size):  # trees in order: the row's sum is LightGBM's
+                node = roots[t]
+                while node >= 0:
+                    value = row[feature[node]]
+                    if value <= threshold[node]:
+                        go_left = True
+                    else:
+                        go_left = False
+                    if abs(value) <= _ZERO:  # zero, read as 0.0
+                        go_left = zero_left[node]
+                    elif value != value:  # NaN
+                        go_left = nan_left[node]
+                    node = left[node] if go_left else right[node]
+                total += leaf_value[~node]
+            out[i] = total

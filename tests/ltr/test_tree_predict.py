@@ -5,7 +5,7 @@ import numba
 import numpy as np
 import pytest
 
-from ltr import RelevanceModel
+from ltr import RelevanceModel, StackedFeatures
 from ltr._tree_predict import compile_trees
 
 
@@ -103,3 +103,40 @@ def test_a_relevance_model_predicts_through_the_walk_as_lightgbm_would():
         scores, model.booster_.predict(X, num_threads=1) + model.init_score_)
     model.fit(X, (y > 1).astype(float))
     assert model.trees_ is None  # a refit drops the arrays of the old trees
+
+
+def test_two_blocks_are_walked_in_place_as_their_stacked_array():
+    X, y = _data()
+    booster = lgb.train({"objective": "regression", "verbose": -1, "num_leaves": 15, "num_threads": 1},
+                        lgb.Dataset(X, y), num_boost_round=20)
+    trees = compile_trees(booster)
+    rows = np.vstack([X, _adversarial(trees, X, np.random.default_rng(2))])
+    for split in (1, 3, 4):  # the last columns (NaN, zeros, at-threshold values among them) in the second block
+        stacked = StackedFeatures(rows[:, :split], rows[:, split:])
+        assert np.array_equal(trees.predict(stacked), booster.predict(rows, raw_score=True, num_threads=1))
+    # one row shared by every document (the engagement row of documents never shown)
+    shared_row = np.array([np.nan, 0.0], dtype=np.float32)
+    stacked = StackedFeatures(rows[:, :3], shared_row)
+    expected = booster.predict(np.hstack([rows[:, :3], np.tile(shared_row, (len(rows), 1))]), raw_score=True,
+                               num_threads=1)
+    assert np.array_equal(trees.predict(stacked), expected)
+    model = RelevanceModel(loss="squared", n_estimators=10).fit(X, y)
+    assert np.array_equal(model.predict(StackedFeatures(X[:, :3].astype(np.float64), X[:, 3:])), model.predict(X))
+    with pytest.raises(ValueError, match=r"X must have shape \(n_rows, 5\)"):
+        trees.predict(StackedFeatures(rows[:, :3], rows[:, 3:4]))
+
+
+def test_stacked_features_read_as_their_stacked_array():
+    base = np.arange(12, dtype=np.float32).reshape(4, 3)
+    extra = np.array([[0.5], [1.5], [2.5], [3.5]])
+    stacked, whole = StackedFeatures(base, extra), np.hstack([base, extra.astype(np.float32)])
+    assert stacked.shape == (4, 4) and stacked.dtype == np.float32 and len(stacked) == 4
+    for index in ([2, 0], slice(1, 3), np.array([True, False, True, False]), 1):
+        assert np.array_equal(stacked[index], whole[index])
+    assert np.array_equal(stacked[[1, 3], 2:], whole[[1, 3], 2:])
+    assert np.array_equal(np.asarray(stacked), whole) and np.asarray(stacked).dtype == np.float32
+    shared = StackedFeatures(base, np.array([7.0, 8.0]))
+    assert np.array_equal(shared[[3, 1]], [[9, 10, 11, 7, 8], [3, 4, 5, 7, 8]])
+    assert np.array_equal(shared[0], [0, 1, 2, 7, 8])
+    with pytest.raises(ValueError, match="extra"):
+        StackedFeatures(base, extra[:3])
