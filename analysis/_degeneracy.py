@@ -121,7 +121,7 @@ def _order_within_queries(a, b, boundaries):
     return order
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _kendall_tau_kernel(a_sorted, b_sorted, boundaries):
     """Tau-b per query; a_sorted, b_sorted are the scores of every query sorted
     by (a, b) ascending within the query. NaN where a or b is constant.
@@ -134,7 +134,7 @@ def _kendall_tau_kernel(a_sorted, b_sorted, boundaries):
     out = np.full(n_queries, np.nan)
     b = b_sorted.copy()
     buffer = np.empty_like(b)
-    for q in range(n_queries):
+    for q in prange(n_queries):  # each query sorts and reads only its own rows of b and buffer
         start, stop = boundaries[q], boundaries[q + 1]
         n = stop - start
         if n < 2:
