@@ -75,18 +75,17 @@ def _gradients(loss, f, y, w, starts, sizes):
         return w * (f - y), w.copy()
     # softmax: with Y = sum of targets of the group, grad_i = Y p_i - y_i (linear in y); the
     # curvature of the absolute targets keeps the Newton steps bounded for signed targets.
-    p, group = _segment_softmax(f, starts, sizes)
+    from ._softmax_kernels import softmax_gradients
+
+    e = np.exp(f - np.repeat(np.maximum.reduceat(f, starts), sizes))
     wy = w * y
-    total = np.add.reduceat(wy, starts)[group]
-    scale = np.add.reduceat(np.abs(wy), starts)[group]
-    curvature = p * (1.0 - p)
-    if np.any(y < 0):
-        # Groups with a negative target: floor the curvature at that of the uniform softmax,
-        # or a row pushed towards -inf (p -> 0, gradient -> |y|) takes ever larger steps.
-        n = sizes[group].astype(np.float64)
-        signed = (np.minimum.reduceat(y, starts) < 0)[group]
-        curvature = np.where(signed, np.maximum(curvature, (1.0 - 1.0 / n) / n), curvature)
-    return total * p - wy, np.maximum(scale * curvature, 1e-12)
+    # Groups with a negative target: floor the curvature at that of the uniform softmax (> 0 only there),
+    # or a row pushed towards -inf (p -> 0, gradient -> |y|) takes ever larger steps.
+    floor = np.where(np.minimum.reduceat(y, starts) < 0, (1.0 - 1.0 / sizes) / sizes, 0.0)
+    grad, hess = np.empty_like(f), np.empty_like(f)
+    softmax_gradients(e, np.add.reduceat(e, starts), wy, np.add.reduceat(wy, starts),
+                      np.add.reduceat(np.abs(wy), starts), floor, starts, sizes, grad, hess)
+    return grad, hess
 
 
 def _loss_value(loss, f, y, w, starts, sizes):

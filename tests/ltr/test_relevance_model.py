@@ -173,3 +173,42 @@ def test_too_few_rows_to_bin_is_a_clear_error():
         RelevanceModel(n_estimators=3).fit(X, np.array([1.0, 0.0]), group_sizes=[2])
     model = RelevanceModel(n_estimators=3).fit(np.arange(60.0)[:, None], np.arange(60.0) % 2, group_sizes=[60])
     assert model.predict(np.arange(60.0)[:, None]).shape == (60,)
+
+
+def test_the_softmax_kernel_is_bitwise_its_numpy_form():
+    """ltr._softmax_kernels computes the listwise softmax gradient and Hessian per group, one group per thread:
+    the same floats as the array expressions it replaced, with signed targets (the curvature floor) and
+    without, on one thread and on every core."""
+    import numba
+
+    from ltr._relevance_model import _gradients
+
+    def numpy_form(f, y, w, starts, sizes):
+        group = np.repeat(np.arange(sizes.size), sizes)
+        e = np.exp(f - np.maximum.reduceat(f, starts)[group])
+        p = e / np.add.reduceat(e, starts)[group]
+        wy = w * y
+        total, scale = np.add.reduceat(wy, starts)[group], np.add.reduceat(np.abs(wy), starts)[group]
+        curvature = p * (1.0 - p)
+        if np.any(y < 0):
+            n = sizes[group].astype(np.float64)
+            signed = (np.minimum.reduceat(y, starts) < 0)[group]
+            curvature = np.where(signed, np.maximum(curvature, (1.0 - 1.0 / n) / n), curvature)
+        return total * p - wy, np.maximum(scale * curvature, 1e-12)
+
+    rng = np.random.default_rng(0)
+    before = numba.get_num_threads()
+    try:
+        for signed in (False, True):
+            sizes = rng.integers(1, 40, size=2000)
+            starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+            f = 5 * rng.standard_normal(sizes.sum())
+            y = (rng.random(f.size) < 0.2) * rng.random(f.size) - signed * 0.3 * (rng.random(f.size) < 0.1)
+            w = np.repeat(rng.integers(0, 30, sizes.size).astype(float), sizes)
+            expected = numpy_form(f, y, w, starts, sizes)
+            for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+                numba.set_num_threads(threads)
+                got = _gradients("softmax", f, y, w, starts, sizes)
+                assert all(np.array_equal(a, b) for a, b in zip(got, expected))
+    finally:
+        numba.set_num_threads(before)
