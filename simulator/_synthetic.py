@@ -98,6 +98,30 @@ def _unit_projection(rng, factor_cov_diag, factor_cov_offdiag, n):
     return w / math.sqrt(var)
 
 
+def _grades_by_rank(score, cumulative):
+    """Grade of each document: g for the documents at ranks ``cumulative[g - 1]`` to ``cumulative[g] - 1``
+    of ``score`` ascending (ties by position, as a stable sort orders them).
+
+    The grade boundaries are found by selection (``np.partition``), not by
+    sorting every score; if a boundary's score is tied, the stable sort
+    decides, so the grades are always those of ``np.argsort(score,
+    kind="stable")``.
+    """
+    n = score.size
+    cuts = cumulative[:-1]
+    inside = cuts < n
+    thresholds = np.full(cuts.size, np.inf)  # a cut at n: no document reaches the grades above it
+    if np.any(inside):
+        thresholds[inside] = np.partition(score, np.unique(cuts[inside]))[cuts[inside]]
+    if all(np.count_nonzero(score == t) <= 1 for t in thresholds[inside]):
+        # rank >= cut  <=>  score >= the score at that rank (it is not tied)
+        return np.searchsorted(thresholds, score, side="right").astype(np.int64)
+    labels = np.empty(n, dtype=np.int64)
+    labels[np.argsort(score, kind="stable")] = np.repeat(
+        np.arange(cumulative.size, dtype=np.int64), np.diff(cumulative, prepend=0))
+    return labels
+
+
 def make_synthetic(
     n_queries: int = 1000,
     docs_per_query=50,
@@ -273,11 +297,7 @@ def make_synthetic(
     # rounding of the cumulative counts).
     cumulative = np.rint(np.cumsum(shares) * n_docs).astype(np.int64)
     cumulative[-1] = n_docs
-    counts = np.diff(cumulative, prepend=0)
-    labels = np.empty(n_docs, dtype=np.int64)
-    labels[np.argsort(score, kind="stable")] = np.repeat(
-        np.arange(shares.shape[0], dtype=np.int64), counts
-    )
+    labels = _grades_by_rank(score, cumulative)
 
     # 3. Observed features: per-query shift, then one monotone transform per
     # column onto a scale typical of LTR features; columns shuffled.

@@ -157,3 +157,25 @@ def test_features_live_on_different_scales():
 def test_invalid_arguments_are_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):
         make_synthetic(**{"n_queries": 5, "docs_per_query": 3, **kwargs})
+
+
+def test_grades_by_selection_are_those_of_a_stable_sort():
+    """Grades cut at global ranks by selection equal the stable argsort's, with ties at the cuts, empty
+    grades and cuts at the end."""
+    from simulator._synthetic import _grades_by_rank
+
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        n = int(rng.integers(1, 400))
+        score = rng.standard_normal(n)
+        if trial % 2:
+            score = np.round(score, 1)  # many ties, some at the cuts
+        shares = rng.dirichlet(np.ones(int(rng.integers(1, 6))))
+        if trial % 4 == 0 and shares.size > 1:
+            shares[rng.integers(shares.size)] = 0.0  # an empty grade: two equal cuts
+            shares /= shares.sum()
+        cumulative = np.rint(np.cumsum(shares) * n).astype(np.int64)
+        cumulative[-1] = n
+        expected = np.empty(n, dtype=np.int64)
+        expected[np.argsort(score, kind="stable")] = np.repeat(np.arange(shares.size), np.diff(cumulative, prepend=0))
+        assert np.array_equal(_grades_by_rank(score, cumulative), expected)
