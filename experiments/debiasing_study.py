@@ -192,25 +192,30 @@ def oosterhuis2023(cfg, rows):
     k = 5
     model = click_model("trust_oosterhuis2023", n_ranks=k)
     affine = _affine(model, k)
-    ips_top, dr = [], {}
+    ips, dr = {}, {}
     sizes = [n for n in cfg["sizes"] if n <= 10**5]
+    top = 10**6
     for seed in cfg["seeds"]:
         st = _Setting.get(seed)
-        stats = st.simulate("plackett_luce", k, model, 10**6, placement=True).statistics
-        ips_top.append(st.score(IPS(affine=affine, seed=seed).fit(st.train, stats)))
-        for n in sizes:
+        for n in sizes + [top]:
             stats = st.simulate("plackett_luce", k, model, n, placement=True).statistics
+            ips.setdefault(n, []).append(st.score(IPS(affine=affine, seed=seed).fit(st.train, stats)))
             dr.setdefault(n, []).append(st.score(DR(affine=affine, seed=seed).fit(st.train, stats)))
         _progress("oosterhuis2023", seed)
-    rows.append(("oosterhuis2023", "ips affine N=10^6", ips_top))
-    for n, v in dr.items():
-        rows.append(("oosterhuis2023", f"dr affine N={n}", v))
-    target = np.mean(ips_top)
+    for name, curve in (("ips", ips), ("dr", dr)):
+        for n, v in curve.items():
+            rows.append(("oosterhuis2023", f"{name} affine N={n}", v))
+    target = np.mean(ips[top])
     reached = [n for n in sizes if np.mean(dr[n]) >= target]
+    both = sizes + [top]
     return [("DR needs far fewer clicks than IPS (Oosterhuis 2023; trust bias, top 5, Plackett-Luce)",
              "DR at <= 10^5 sessions >= IPS at 10^6 (means)",
-             f"IPS 10^6: {_fmt(ips_top)}; DR " + ", ".join(f"{_exp(n)}: {_fmt(dr[n])}" for n in sizes)
-             + f"; first N reaching it: {_exp(reached[0]) if reached else 'none'}", bool(reached))]
+             f"IPS 10^6: {_fmt(ips[top])}; DR " + ", ".join(f"{_exp(n)}: {_fmt(dr[n])}" for n in sizes)
+             + f"; first N reaching it: {_exp(reached[0]) if reached else 'none'}", bool(reached)),
+            ("(mechanism) both curves, the same sessions for both learners at each N", "no verdict",
+             "; ".join(f"{_exp(n)}: IPS {np.mean(ips[n]):.4f}, DR {np.mean(dr[n]):.4f}, DR - IPS "
+                       f"{_fmt(np.array(dr[n]) - np.array(ips[n]))}" for n in both)
+             + f"; skyline {_fmt([_Setting.get(s).skyline_ndcg for s in cfg['seeds']])}", None)]
 
 
 def trust(cfg, rows):
@@ -228,6 +233,8 @@ def trust(cfg, rows):
                                   ("affine_ips", IPS(affine=affine, seed=seed)),
                                   ("affine_dr", DR(affine=affine, seed=seed))):
                 res.setdefault(name, []).append(st.score(learner.fit(st.train, stats)))
+            for name, value in _trust_without_noise(st, stats, model, theta, affine, seed).items():
+                res.setdefault(name, []).append(value)
             _progress(f"trust {_exp(n)}", seed)
         for name, v in res.items():
             rows.append(("trust", f"{name} N={n}", v))
@@ -238,6 +245,38 @@ def trust(cfg, rows):
                         f"{name} - pbm_ips > 0 beyond the 95 % interval ({len(diff)} seeds)",
                         f"pbm_ips {_fmt(res['pbm_ips'])}, {name} {_fmt(res[name])}; difference {m:+.4f} ± {h:.4f}",
                         m - h > 0))
+        diff = np.array(res["affine_ips_expected"]) - np.array(res["pbm_ips_expected"])
+        m, h = _interval(diff)
+        out.append(("(mechanism) the same IPS fits on their exact expected targets (no click noise), "
+                    f"{_exp(n)}'s shown documents", "no verdict",
+                    f"pbm_ips {_fmt(res['pbm_ips_expected'])} (its targets eps-_r + slope_r R: biased), "
+                    f"affine_ips {_fmt(res['affine_ips_expected'])} (its targets R: exact); difference "
+                    f"{m:+.4f} ± {h:.4f}; skyline {_fmt([_Setting.get(s).skyline_ndcg for s in cfg['trust_seeds']])}",
+                    None))
+    return out
+
+
+def _trust_without_noise(st, stats, model, theta, affine, seed):
+    """Held-out NDCG@10 of PBM-IPS and affine IPS fitted on the expectations of their targets.
+
+    The same rows, groups and weights as their fits on clicks, but each
+    target replaced by its exact expectation under the click model: for
+    PBM-IPS sum_r I_dr theta_r (eps-_r + slope_r R_d) / theta_hat_r / I_d
+    (biased: the rank's trust offset stays), for the affine correction R_d.
+    Any difference is then the bias's, not the variance's.
+    """
+    k = stats.k
+    true_theta, eps_minus, slope, relevance = model.affine_parameters(st.train.labels, k)
+    out = {}
+    for name, learner in (("pbm_ips", IPS(propensity=theta, seed=seed)), ("affine_ips", IPS(affine=affine, seed=seed))):
+        rows, sizes, sessions, _, weights = learner._targets(st.train, stats)
+        impressions = stats.take("impressions", rows).astype(np.float64)
+        if name == "pbm_ips":
+            per_rank = true_theta * (eps_minus + slope * relevance[rows, None]) / np.maximum(theta, 1e-12)
+            expected = (impressions * per_rank).sum(axis=1) / impressions.sum(axis=1)
+        else:
+            expected = relevance[rows]
+        out[f"{name}_expected"] = st.score(learner._fit_targets(st.train, rows, sizes, sessions, expected, weights))
     return out
 
 
