@@ -62,11 +62,7 @@ class StackedFeatures:
 
     def astype(self, dtype, copy=True):
         """The same blocks with ``base`` as ``dtype`` (``extra`` stays float32); ``copy`` as ``ndarray.astype``."""
-        stacked = StackedFeatures.__new__(StackedFeatures)
-        stacked.__dict__.update(self.__dict__)
-        stacked.base = self.base.astype(dtype, copy=copy)
-        stacked.dtype = np.result_type(stacked.base.dtype, np.float32)
-        return stacked
+        return StackedFeatures(self.base.astype(dtype, copy=copy), self.extra[0] if self.shared_row else self.extra)
 
     def __len__(self):
         return self.shape[0]

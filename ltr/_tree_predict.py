@@ -20,6 +20,8 @@ any number of threads.
 import numpy as np
 from numba import njit, prange
 
+from ._stacked import StackedFeatures
+
 __all__ = ["TreeArrays", "compile_trees"]
 
 # LightGBM's kZeroThreshold (1e-35f), widened to double.
@@ -68,7 +70,7 @@ class TreeArrays:
         return self._walk(X)
 
     def _walk(self, X):
-        if hasattr(X, "base") and hasattr(X, "extra") and hasattr(X, "shared_row"):  # StackedFeatures
+        if isinstance(X, StackedFeatures):
             base, extra = _block(X.base), _block(X.extra)
         else:
             base = _block(X)
