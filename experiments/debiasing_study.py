@@ -34,10 +34,16 @@ and 95 % t interval over seeds) and PASS/FAIL:
    eta 1 and 2, engagement none and ctr: no round of the position tower more
    than 0.05 below the logger (served NDCG@10; Zhang et al. 2023 on the
    tower's failure under a good logger).
+8. ``tower_prior`` (mechanism, no verdict): the same loop with CTR fed back
+   at eta 1 and 2, the debiased and raw CTR features smoothed towards the
+   variant's mean CTR with ``loop.engagement_prior`` = 0, 5, 20 and 50
+   pseudo-impressions: the worst round of naive, IPS and the tower against
+   the logger, and the default preset's final round (served and held-out)
+   with priors 0 and 20.
 
 Items 1-5 are one-round studies built from :mod:`simulator`, :mod:`policies`
 and :mod:`ltr` directly (1000 synthetic queries x 50 documents, 75 % / 25 %
-train / held-out split by query, held-out NDCG@10); items 6-7 run
+train / held-out split by query, held-out NDCG@10); items 6-8 run
 ``python -m clickloop`` with user-named variants and read ``metrics.csv``.
 
 Usage::
@@ -66,7 +72,7 @@ from ltr import DR, IPS, FullInformation, Naive, estimate_sdbn_satisfaction
 from policies import Deterministic, PlackettLuce
 from simulator import PBM, click_model, make_synthetic, simulate_sessions
 
-ITEMS = ("one_round", "oosterhuis2023", "trust", "crossed", "topk", "loop_estimated", "tower")
+ITEMS = ("one_round", "oosterhuis2023", "trust", "crossed", "topk", "loop_estimated", "tower", "tower_prior")
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -447,6 +453,48 @@ def tower(cfg, rows):
                         + ", ".join(f"{m:.4f}" for m in summary["tower"].mean(axis=1) + logger.mean())
                         + f"; worst round {worst:+.4f} (worst seed-round {worst_seed:+.4f}); naive's worst round "
                         f"{summary['naive'].mean(axis=1).min():+.4f}", worst >= -0.05))
+    return out
+
+
+def tower_prior(cfg, rows):
+    """The tower's loss with CTR fed back, against the smoothing of the CTR features (mechanism rows)."""
+    out = []
+    rounds = cfg["tower_rounds"]
+    names = ("naive", "ips", "tower")
+    text = 'preset = "default"\n[loop]\nvariants = ["logger", "naive", "ips", "tower"]\n'
+    for prior in (0, 5, 20, 50):
+        measured = []
+        for eta in (1, 2):
+            values = _clickloop(cfg["out"] / f"tower_prior{prior}_eta{eta}", cfg["tower_seeds"],
+                                ["logger.query_fraction=0.5", f"click_model.eta={eta}", "loop.engagement=ctr",
+                                 f"loop.rounds={rounds}", f"loop.engagement_prior={prior}"], text)
+            seeds = sorted(values["logger", "ndcg@10", 0])
+            logger = np.array([values["logger", "ndcg@10", 0][s] for s in seeds])
+            worst = []
+            for name in names:
+                curve = np.array([[values[name, "ndcg@10", t][s] for s in seeds] for t in range(1, rounds + 1)])
+                gap = (curve - logger).mean(axis=1)
+                for t in range(rounds):
+                    rows.append(("tower_prior", f"prior {prior} eta {eta} {name} round {t + 1}", curve[t].tolist()))
+                worst.append(f"{gap.min():+.3f} (round {int(gap.argmin()) + 1})")
+            measured.append(f"eta {eta}: " + " / ".join(worst))
+        out.append((f"(mechanism) the loop from a good logger with CTR fed back, engagement_prior = {prior}",
+                    "no verdict: worst round of naive / ips / tower minus the logger", "; ".join(measured), None))
+    final = {}
+    for prior in (0, 20):
+        values = _clickloop(cfg["out"] / f"default_prior{prior}", cfg["loop_seeds"],
+                            [f"loop.rounds={cfg['loop_rounds']}", f"loop.engagement_prior={prior}"], text)
+        for name in names:
+            for metric in ("ndcg@10", "heldout_ndcg@10"):
+                by_seed = values[name, metric, cfg["loop_rounds"]]
+                final[prior, name, metric] = np.array([by_seed[s] for s in sorted(by_seed)])
+                rows.append(("tower_prior", f"default prior {prior} {name} {metric}", final[prior, name, metric].tolist()))
+    measured = "; ".join(
+        f"{name} {_fmt(final[0, name, 'ndcg@10'])} -> {_fmt(final[20, name, 'ndcg@10'])} "
+        f"(held-out {_fmt(final[0, name, 'heldout_ndcg@10'])} -> {_fmt(final[20, name, 'heldout_ndcg@10'])})"
+        for name in names)
+    out.append(("(mechanism) the default preset's final round, engagement_prior 0 -> 20",
+                "no verdict: served (held-out) NDCG@10", measured, None))
     return out
 
 
