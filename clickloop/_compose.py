@@ -160,20 +160,28 @@ def policy_factory(config):
     return lambda scorer: PlackettLuce(_Standardised(scorer), p.k, p.temperature)
 
 
-def engagement_settings(config):
-    """The [loop] engagement settings a retrained :class:`Variant` carries (prior, unseen value, dropout)."""
+def engagement_settings(config, name=None):
+    """The engagement settings a retrained :class:`Variant` carries (prior, unseen value, dropout).
+
+    ``[loop]``'s, with those the variant's ``[variants.NAME]`` table sets for
+    itself (``name``; a built-in name has no table).
+    """
     lp = config.loop
-    return {"engagement_prior": lp.engagement_prior, "engagement_unseen": lp.engagement_unseen,
-            "engagement_dropout": lp.engagement_dropout}
+    settings = {"engagement_prior": lp.engagement_prior, "engagement_unseen": lp.engagement_unseen,
+                "engagement_dropout": lp.engagement_dropout}
+    for table in config.variants:
+        if table.name == name:
+            settings.update(table.engagement_settings())
+    return settings
 
 
 def _with_engagement(build):
-    """``build``'s variants carry the configuration's engagement settings (static ones need none)."""
+    """``build``'s variants carry their engagement settings (static ones need none)."""
 
     @functools.wraps(build)
     def wrapped(config, name, seed):
         variant = build(config, name, seed)
-        return variant if variant.static else dataclasses.replace(variant, **engagement_settings(config))
+        return variant if variant.static else dataclasses.replace(variant, **engagement_settings(config, name))
 
     return wrapped
 

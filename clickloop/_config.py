@@ -497,9 +497,16 @@ class VariantTable:
     learner: str
     settings: object
     gate: str = ""
+    engagement: tuple = ()
+
+    def engagement_settings(self):
+        """The ``[loop]`` engagement keys this table sets for its variant alone, as a dict."""
+        return dict(self.engagement)
 
 
 _GATES = ("", "none", "ope")
+#: ``[loop]`` keys a variant table may set for its variant alone (the rest of [loop] is shared).
+VARIANT_ENGAGEMENT_KEYS = ("engagement_prior", "engagement_unseen", "engagement_dropout")
 
 
 def _variants_from_dict(data):
@@ -527,12 +534,15 @@ def _variants_from_dict(data):
         if kind not in LEARNER_KINDS:
             raise ConfigError(f"{path}.learner must be one of {', '.join(LEARNER_KINDS)}; got {kind!r}")
         cls = LEARNER_KINDS[kind]
-        allowed = ["learner"] + [f.name for f in dataclasses.fields(cls)] + ["gate"]
+        allowed = ["learner"] + [f.name for f in dataclasses.fields(cls)] + ["gate", *VARIANT_ENGAGEMENT_KEYS]
         for key in table:
             if key not in allowed:
                 raise ConfigError(f"unknown key '{path}.{key}'; allowed keys of [{path}] (learner {kind}): "
                                   f"{', '.join(allowed)}")
-        tables.append(VariantTable(name, kind, _section_from_dict(cls, table, path), gate))
+        loop_fields = {f.name: f for f in dataclasses.fields(LoopConfig)}
+        engagement = tuple((key, _check_leaf(loop_fields[key], table.pop(key), f"{path}.{key}"))
+                           for key in VARIANT_ENGAGEMENT_KEYS if key in table)
+        tables.append(VariantTable(name, kind, _section_from_dict(cls, table, path), gate, engagement))
     return tuple(tables)
 
 
@@ -574,8 +584,11 @@ def config_value(config, path):
     parts = path.split(".")
     if parts[0] == "variants" and len(parts) == 3:
         table = next(t for t in config.variants if t.name == parts[1])
-        value = table.learner if parts[2] == "learner" else table.gate if parts[2] == "gate" else \
-            getattr(table.settings, parts[2])
+        if parts[2] in VARIANT_ENGAGEMENT_KEYS:  # the table's own, else the shared [loop] value
+            value = table.engagement_settings().get(parts[2], getattr(config.loop, parts[2]))
+        else:
+            value = table.learner if parts[2] == "learner" else table.gate if parts[2] == "gate" else \
+                getattr(table.settings, parts[2])
     else:
         value = config
         for part in parts:
@@ -626,7 +639,7 @@ def config_to_dict(config):
         if isinstance(config, ExperimentConfig) and f.name == "variants":
             if value:  # omitted when empty, so configs without user-named variants read as before
                 out[f.name] = {t.name: {"learner": t.learner, **({"gate": t.gate} if t.gate else {}),
-                                        **config_to_dict(t.settings)} for t in value}
+                                        **t.engagement_settings(), **config_to_dict(t.settings)} for t in value}
         elif dataclasses.is_dataclass(value):
             out[f.name] = config_to_dict(value)
         elif isinstance(value, tuple):

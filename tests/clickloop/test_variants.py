@@ -48,7 +48,29 @@ def test_the_variants_build_their_own_learners():
     assert learners["ips_pbm2"].loss == "logistic" and learners["ips"].loss == config.learner.loss
 
 
+def test_a_variant_table_sets_its_own_engagement_and_the_others_keep_the_loops():
+    config = config_from_dict({
+        "loop": {"variants": ["ips", "tower", "tower_smooth"], "engagement": "ctr", "engagement_prior": 5.0},
+        "variants": {"tower_smooth": {"learner": "tower", "engagement_prior": 20.0, "engagement_dropout": 0.8}}})
+    built = {name: clickloop.build_variant(config, name, seed=0) for name in ("ips", "tower", "tower_smooth")}
+    assert (built["tower_smooth"].engagement_prior, built["tower_smooth"].engagement_dropout) == (20.0, 0.8)
+    assert built["tower_smooth"].engagement_unseen == config.loop.engagement_unseen  # not set: the loop's
+    for name in ("ips", "tower"):
+        assert (built[name].engagement_prior, built[name].engagement_dropout) == (5.0, config.loop.engagement_dropout)
+    assert clickloop._config.config_value(config, "variants.tower_smooth.engagement_prior") == 20.0
+    assert clickloop._config.config_value(config, "variants.tower_smooth.engagement_unseen") == "missing"
+    text = config_to_toml(config)
+    assert "engagement_prior = 20.0" in text and load_config_text(text) == config
+    spec = sweep_from_dict({"preset": "smoke", "set": {"loop.variants": ["tower", "t"], "variants.t.learner": "tower"},
+                            "grid": {"variants.t.engagement_prior": [0.0, 20.0]}})
+    assert [clickloop.build_variant(p.config, "t", seed=0).engagement_prior for p in expand(spec)] == [0.0, 20.0]
+
+
 @pytest.mark.parametrize("variants, message", [
+    ({"x": {"learner": "tower", "engagement_prior": -1.0}}, "variants.x.engagement_prior must be >= 0"),
+    ({"x": {"learner": "ips", "engagement_unseen": "zero"}}, "variants.x.engagement_unseen must be one of"),
+    ({"x": {"learner": "naive", "engagement_window": 2}}, "allowed keys of [variants.x] (learner naive): learner, "
+                                                          "loss, gate, engagement_prior, engagement_unseen"),
     ({"x": {"learner": "ips", "clp": 0.1}}, "unknown key 'variants.x.clp'"),
     ({"x": {"learner": "tower", "clip": 0.1}}, "unknown key 'variants.x.clip'; allowed keys of [variants.x] "
                                                 "(learner tower): learner, n_iter, dropout, document_prior"),
