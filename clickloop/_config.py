@@ -44,7 +44,7 @@ clickloop._config.ConfigError: unknown key 'loop.roundz'; allowed keys of [loop]
 >>> config_from_dict({"loop": {"variants": ["x"]}, "variants": {"x": {"learner": "ips", "clp": 0.1}}})
 Traceback (most recent call last):
 ...
-clickloop._config.ConfigError: unknown key 'variants.x.clp'; allowed keys of [variants.x] (learner ips): learner, propensity, assumed_eta, clip, loss, estimator, affine, assumed_click_model, gate
+clickloop._config.ConfigError: unknown key 'variants.x.clp'; allowed keys of [variants.x] (learner ips): learner, propensity, assumed_eta, clip, loss, estimator, affine, assumed_click_model, gate, engagement_prior, engagement_unseen, engagement_dropout
 """
 
 import dataclasses
