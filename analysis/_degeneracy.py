@@ -31,6 +31,7 @@ from numba import njit, prange
 
 from simulator.validation import check_int as _check_int
 from simulator.validation import describe as _describe
+from simulator.validation import read_only
 
 from ._metrics import _check_labels, _check_scores_and_boundaries
 
@@ -212,7 +213,7 @@ def _entropy_kernel(exposure, boundaries):
 # --------------------------------------------------------------------------
 
 def _check_vector(values, name, low=None, high=None, length=None, length_of=None):
-    """Finite float64 1-D array with every entry in [low, high]."""
+    """Finite float64 1-D array with every entry in [low, high], read-only."""
     given = np.asarray(values)
     if given.dtype.kind not in "biuf":
         raise ValueError(f"{name} must be a numeric array, got {_describe(given)}")
@@ -228,7 +229,7 @@ def _check_vector(values, name, low=None, high=None, length=None, length_of=None
         i = int(np.flatnonzero(~finite)[0])
         raise ValueError(f"{name} must be finite, got {given[i].item()!r} at index {i}")
     _check_range(out, given, name, low, high)
-    return out
+    return read_only(out)
 
 
 def _check_range(out, given, name, low, high):
@@ -456,7 +457,7 @@ def kendall_tau(scores_a, scores_b, query_boundaries):
     scores_a, boundaries = _check_scores_and_boundaries(scores_a, query_boundaries, "scores_a")
     scores_b = _check_vector(scores_b, "scores_b", length=scores_a.size, length_of="scores_a")
     order = _order_within_queries(scores_a, scores_b, boundaries)
-    values = _kendall_tau_kernel(scores_a[order], scores_b[order], boundaries)
+    values = _kendall_tau_kernel(read_only(scores_a[order]), read_only(scores_b[order]), boundaries)
     return _mean_or_nan(values[~np.isnan(values)])
 
 

@@ -40,6 +40,7 @@ from numba import njit
 from simulator.validation import check_int as _check_int
 from simulator.validation import check_query_boundaries
 from simulator.validation import describe as _describe
+from simulator.validation import read_only
 
 __all__ = [
     "METRICS",
@@ -288,7 +289,7 @@ def _check_ideal_zero(ideal_zero):
 
 
 def _check_scores_and_boundaries(scores, query_boundaries, name="scores"):
-    """Validated float64 scores and int64 boundaries.
+    """Validated float64 scores and int64 boundaries, read-only (the kernels' one specialisation).
 
     ``name`` is the parameter the messages name (other per-document arrays,
     such as an exposure vector, share these checks).
@@ -306,7 +307,7 @@ def _check_scores_and_boundaries(scores, query_boundaries, name="scores"):
     n_docs = scores.shape[0]
 
     boundaries = check_query_boundaries(query_boundaries, n_docs, length_of=name)
-    return scores, boundaries
+    return read_only(scores), boundaries
 
 
 def _check_labels(labels, n_docs, reference="scores"):
@@ -345,7 +346,7 @@ def _check_labels(labels, n_docs, reference="scores"):
             f"labels must be at most {MAX_SUPPORTED_LABEL}, got {given[i].item()!r} "
             f"at index {i}"
         )
-    return np.ascontiguousarray(given, dtype=np.int64)
+    return read_only(np.ascontiguousarray(given, dtype=np.int64))
 
 
 def _check_inputs(scores, labels, query_boundaries):

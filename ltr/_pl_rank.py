@@ -24,6 +24,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from simulator.kernels import derive_key
+from simulator.validation import read_only
 
 from . import _pl_rank_kernels as kernels
 from ._learners import IPS
@@ -209,7 +210,7 @@ class _PLRankObjective:
     """Negative expected metric of the Plackett-Luce policy, for :class:`RelevanceModel` (custom loss)."""
 
     def __init__(self, rho, boundaries, discount, query_weight, n_samples, seed):
-        self.rho, self.boundaries, self.discount = rho, boundaries, discount
+        self.rho, self.boundaries, self.discount = read_only(rho), read_only(boundaries), discount
         self.row_weight = np.repeat(query_weight, np.diff(boundaries))
         self.query_weight = query_weight
         self.n_samples, self.seed = n_samples, seed

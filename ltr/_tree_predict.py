@@ -20,6 +20,8 @@ any number of threads.
 import numpy as np
 from numba import njit, prange
 
+from simulator.validation import read_only
+
 from ._stacked import StackedFeatures
 
 __all__ = ["TreeArrays", "compile_trees"]
@@ -74,7 +76,7 @@ class TreeArrays:
             base, extra = _block(X.base), _block(X.extra)
         else:
             base = _block(X)
-            extra = np.zeros((1, 0), dtype=np.float32)  # no second block: one shared row of width 0
+            extra = _block(np.zeros((1, 0), dtype=np.float32))  # no second block: one shared row of width 0
         if base.ndim != 2 or extra.ndim != 2 or base.shape[1] + extra.shape[1] != self.n_features:
             raise ValueError(f"X must have shape (n_rows, {self.n_features}), got {X.shape}")
         out = np.empty(base.shape[0], dtype=np.float64)
@@ -84,9 +86,9 @@ class TreeArrays:
 
 
 def _block(X):
-    """A contiguous float32 or float64 array of ``X`` (other dtypes as float64)."""
+    """A contiguous read-only float32 or float64 array of ``X`` (other dtypes as float64)."""
     X = np.ascontiguousarray(X)
-    return X if X.dtype in (np.float32, np.float64) else X.astype(np.float64)
+    return read_only(X if X.dtype in (np.float32, np.float64) else X.astype(np.float64))
 
 
 def compile_trees(booster):

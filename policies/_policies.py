@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from simulator.kernels import derive_key, mix64
-from simulator.validation import check_int as _check_int, check_query_boundaries
+from simulator.validation import check_int as _check_int, check_query_boundaries, read_only
 
 from . import _kernels as kernels
 
@@ -82,7 +82,7 @@ def _score(scorer, features, n_docs):
             f"scorer must return finite scores, got {bad.size} non-finite value(s), first "
             f"{scores[bad[0]]} at row {bad[0]}"
         )
-    return np.ascontiguousarray(scores)
+    return read_only(np.ascontiguousarray(scores))
 
 
 def _check_dataset(features, query_boundaries):

@@ -43,6 +43,7 @@ from numba import njit
 from ._statistics import ClickStatistics, aggregate_clicks
 from .atomic import temporary_name
 from .validation import check_int as _check_int
+from .validation import read_only
 
 __all__ = [
     "CLICK_LOG_SCHEMA_VERSION",
@@ -203,13 +204,6 @@ def _check_sessions(displayed, clicks, examination, placement=None):
         _check_probability(placement, "placement")
 
 
-def _read_only(arr):
-    """A read-only view: the caller's array keeps its own flags."""
-    view = arr.view()
-    view.flags.writeable = False
-    return view
-
-
 def _policy_names(policy):
     if isinstance(policy, str):
         policy = (policy,)
@@ -324,7 +318,7 @@ class ClickLog:
         for name, arr in (("query", query), ("round", round_), ("displayed", displayed), ("clicks", clicks),
                           ("examination", examination), ("placement", placement),
                           ("policy_index", policy_index)):
-            object.__setattr__(self, name, None if arr is None else _read_only(arr))
+            object.__setattr__(self, name, None if arr is None else read_only(arr))
         object.__setattr__(self, "policy", policy)
 
     @property

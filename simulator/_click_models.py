@@ -27,6 +27,7 @@ import numpy as np
 from . import _click_kernels as kernels
 from ._grade_mapping import GradeMapping, _probability_array, relevance_mapping
 from ._rng import derive_key
+from .validation import read_only
 
 __all__ = [
     "CLICK_MODELS",
@@ -114,7 +115,7 @@ def _check_displayed(displayed, n_docs):
     # Kernels index with int64 or int32; anything else is converted once here.
     if displayed.dtype not in (np.int32, np.int64):
         displayed = displayed.astype(np.int64)
-    return np.ascontiguousarray(displayed)
+    return read_only(np.ascontiguousarray(displayed))
 
 
 def _check_labels(labels):
@@ -179,7 +180,7 @@ class ClickModel(ABC):
 
         Returns
         -------
-        tuple of four float64 ndarrays of shapes (k,), (k,), (k,), (n_docs,), or None
+        tuple of four read-only float64 ndarrays of shapes (k,), (k,), (k,), (n_docs,), or None
         """
         return None
 
@@ -328,7 +329,7 @@ class PBM(ClickModel):
         """PBM is affine with eps_minus = 0 and slope 1: P(click) = theta_r alpha(y_d)."""
         theta = np.ascontiguousarray(self.examination_by_rank(k), dtype=np.float64)
         relevance = np.ascontiguousarray(self.attractiveness(_check_labels(labels)), dtype=np.float64)
-        return theta, np.zeros(k), np.ones(k), relevance
+        return tuple(read_only(a) for a in (theta, np.zeros(k), np.ones(k), relevance))
 
     def _run(self, displayed, labels, first_session, key, marginal, clicks, examination):
         kernels.affine_clicks(displayed, first_session, key, *self.affine_parameters(labels, displayed.shape[1]),
@@ -407,8 +408,8 @@ class TrustBias(ClickModel):
         eps_minus = _rank_table(self.eps_minus, "eps_minus", k)
         slope = _rank_table(self.eps_plus, "eps_plus", k) - eps_minus
         relevance = np.ascontiguousarray(self.relevance(_check_labels(labels)), dtype=np.float64)
-        return (theta, np.ascontiguousarray(eps_minus, dtype=np.float64), np.ascontiguousarray(slope, dtype=np.float64),
-                relevance)
+        return tuple(read_only(a) for a in (theta, np.ascontiguousarray(eps_minus, dtype=np.float64),
+                                            np.ascontiguousarray(slope, dtype=np.float64), relevance))
 
     def _run(self, displayed, labels, first_session, key, marginal, clicks, examination):
         kernels.affine_clicks(displayed, first_session, key, *self.affine_parameters(labels, displayed.shape[1]),
@@ -623,7 +624,7 @@ class UBM(ClickModel):
         if k > self.gamma.shape[0]:
             raise ValueError(f"gamma defines {self.gamma.shape[0]} ranks but the sessions show k={k}")
         kernels.ubm_clicks(
-            displayed, first_session, key, np.ascontiguousarray(self.gamma[:k, :k]),
+            displayed, first_session, key, read_only(np.ascontiguousarray(self.gamma[:k, :k])),
             self.attractiveness(labels), marginal, clicks, examination,
         )
 

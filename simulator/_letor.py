@@ -48,6 +48,7 @@ import numpy as np
 
 from . import _letor_kernels as _kernels
 from ._dataset import RankingDataset, _freeze
+from .validation import read_only
 
 __all__ = ["LetorFormatError", "load_letor", "save_letor"]
 
@@ -618,6 +619,7 @@ class _Parse:
 
     def feed(self, buf: np.ndarray) -> None:
         """Parse one block of whole lines, a uint8 array."""
+        buf = read_only(buf)  # a block read into a buffer or a file's bytes: one kernel specialisation
         newlines, colons = _kernels.count_bytes(buf)
         labels, qids, lines, ends, columns, values = self._buffers(newlines + 1, colons)
         block_line = self.lineno

@@ -20,6 +20,7 @@ implementation, for small data and tests (assigning into them writes back).
 import numpy as np
 
 from . import _statistics_kernels as _kernels
+from .validation import read_only
 
 __all__ = ["ClickStatistics", "aggregate_clicks"]
 
@@ -567,13 +568,13 @@ def aggregate_clicks(stats, displayed, clicks, examination):
     if displayed.size and displayed.max() >= stats.n_docs:
         raise ValueError(f"displayed refers to document {displayed.max()} but stats hold {stats.n_docs}")
     values = stats._values
-    clicks = np.ascontiguousarray(clicks, dtype=np.bool_)
-    examination = np.ascontiguousarray(examination)
+    clicks = read_only(np.ascontiguousarray(clicks, dtype=np.bool_))
+    examination = read_only(np.ascontiguousarray(examination))
     n_cells = stats.n_docs * stats.k
     if n_cells <= max(4 * displayed.size, 1 << 22):  # a lookup table no larger than a few blocks
         # O(block) per block: the table of stored cells is kept across blocks (rebuilt only when
         # a block shows new cells) until release_lookup(); no sort, no search, no flat-cell copy.
-        displayed = np.ascontiguousarray(displayed)
+        displayed = read_only(np.ascontiguousarray(displayed))
         lookup = stats._cell_lookup()
         missing = _kernels.count_unknown_slots(displayed, lookup, stats.k)
         if missing:

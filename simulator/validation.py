@@ -6,6 +6,12 @@ The simulator, the policies, the learners, the analysis and the experiment
 configuration all check through this one module, so that one kind of bad
 input gets one message (and one rule: a query holds at least one document).
 
+Arrays a Numba kernel only reads are handed to it read-only (:func:`read_only`,
+a view, no copy): Numba compiles a kernel once per argument type and an
+array's type includes whether it is writeable, so a kernel called with a
+frozen dataset's array and with a caller's fresh one would compile twice
+(one to six seconds for a parallel kernel).
+
 Examples
 --------
 >>> from simulator.validation import check_int, check_query_boundaries
@@ -26,7 +32,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["check_int", "check_probability", "check_query_boundaries", "check_seed", "describe"]
+__all__ = ["check_int", "check_probability", "check_query_boundaries", "check_seed", "describe", "read_only"]
 
 
 def describe(value):
@@ -85,7 +91,7 @@ def check_probability(value, name):
 
 
 def check_query_boundaries(query_boundaries, n_docs, length_of="n_docs"):
-    """CSR offsets of queries as contiguous int64: 0 = b_0 < b_1 < ... < b_q = n_docs.
+    """CSR offsets of queries as contiguous read-only int64: 0 = b_0 < b_1 < ... < b_q = n_docs.
 
     The one rule of every package: at least one query, and every query holds
     at least one document (strictly increasing offsets).
@@ -117,4 +123,21 @@ def check_query_boundaries(query_boundaries, n_docs, length_of="n_docs"):
         i = int(np.flatnonzero(steps <= 0)[0])
         raise ValueError("query_boundaries must be strictly increasing (no empty query), got "
                          f"{int(boundaries[i])} followed by {int(boundaries[i + 1])} at index {i}")
-    return boundaries
+    return read_only(boundaries)
+
+
+def read_only(array):
+    """``array`` itself if it is read-only, else a read-only view of it (the caller's array keeps its flags).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.arange(3)
+    >>> read_only(a).flags.writeable, a.flags.writeable
+    (False, True)
+    """
+    if not array.flags.writeable:
+        return array
+    view = array.view()
+    view.flags.writeable = False
+    return view
