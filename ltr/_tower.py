@@ -218,10 +218,16 @@ class PositionTower(_ClickLearner):
 
 
 class _Cells:
-    """(document row, rank) cells with impressions: ``row``, ``rank``, ``clk``, ``imp`` per cell."""
+    """(document row, rank) cells with impressions: ``row`` (ascending), ``rank``, ``clk``, ``imp`` per cell.
+
+    ``row_ptr``: the cells of row d are ``row_ptr[d]:row_ptr[d + 1]``.
+    """
 
     def __init__(self, row, rank, clk, imp, n_rows):
         self.row, self.rank, self.clk, self.imp, self.n_rows = row, rank, clk, imp, n_rows
+        if np.any(row[1:] < row[:-1]):
+            raise ValueError("cells must be in ascending row order")
+        self.row_ptr = np.searchsorted(row, np.arange(n_rows + 1))
 
 
 class _TowerLikelihood:
@@ -244,14 +250,14 @@ def _tower_gradients(z, cells, theta):
 
     ``theta`` holds one value per cell.
     """
-    from ._tower_kernels import tower_cell_sums
+    from ._tower_kernels import tower_row_sums
 
-    s = 1.0 / (1.0 + np.exp(-z[cells.row]))
+    s = 1.0 / (1.0 + np.exp(-z))  # per row: NumPy's exp gives each element the same float wherever it sits
     # per cell: ts = clip(theta s), ratio = (1 - s) / (1 - ts), shared by both terms;
-    # gradient (I - c) ts ratio - c (1 - s), Hessian I ts (1 - s) ratio; summed per row in one pass
+    # gradient (I - c) ts ratio - c (1 - s), Hessian I ts (1 - s) ratio; summed per row in one parallel pass
     grad, hess = np.empty(cells.n_rows), np.empty(cells.n_rows)
-    tower_cell_sums(s, np.broadcast_to(np.asarray(theta, dtype=np.float64), s.shape), cells.row, cells.imp,
-                    cells.clk, cells.n_rows, grad, hess)
+    tower_row_sums(s, np.broadcast_to(np.asarray(theta, dtype=np.float64), cells.row.shape), cells.row_ptr,
+                   cells.imp, cells.clk, grad, hess)
     return grad, hess
 
 

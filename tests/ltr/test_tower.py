@@ -114,8 +114,11 @@ def test_bad_parameters(good_logger, params, message):
 
 
 def test_the_likelihood_kernel_is_bitwise_its_numpy_form():
-    """ltr._tower_kernels sums the cells' gradient and Hessian per row in one pass: the same floats as the
-    array expressions (the sigmoid stays NumPy's), extreme logits and clipped theta * s included."""
+    """ltr._tower_kernels sums the cells' gradient and Hessian per row in one parallel pass: the same floats as
+    the array expressions (the sigmoid stays NumPy's) on one thread or two, extreme logits and clipped theta * s
+    included."""
+    import numba
+
     from ltr._tower import _Cells, _tower_gradients
 
     rng = np.random.default_rng(3)
@@ -135,3 +138,10 @@ def test_the_likelihood_kernel_is_bitwise_its_numpy_form():
     got_grad, got_hess = _tower_gradients(z, cells, theta)
     assert np.array_equal(got_grad, grad) and np.array_equal(got_hess, hess)
     assert (got_hess[-10:] == 1e-12).all() and (got_grad[-10:] == 0).all()
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        one_grad, one_hess = _tower_gradients(z, cells, theta)
+    finally:
+        numba.set_num_threads(before)
+    assert np.array_equal(one_grad, grad) and np.array_equal(one_hess, hess)
