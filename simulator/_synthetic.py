@@ -31,6 +31,8 @@ _QUERY_SHIFT_STD = 0.5
 _DIFFICULTY_STD = 1.0
 #: Grade shares must sum to 1 within this tolerance.
 _SUM_TOLERANCE = 1e-9
+#: Bytes of the float32 features built per block of rows (in cache; 26,214 rows of 20 features).
+_FEATURE_BLOCK_BYTES = 1 << 21
 
 
 def _check_docs_per_query(docs_per_query) -> tuple[int, int]:
@@ -305,27 +307,36 @@ def make_synthetic(
     kinds = rng.permutation(np.arange(n_features) % 3)
     scales = 10.0 ** rng.uniform(0.0, 3.0, size=n_features)
     offsets = rng.uniform(0.0, 1000.0, size=n_features)
-    # Each column is built in one vector and written into the row-major features: the factors and
-    # the features are the only arrays of the data's size alive at once.
+    # Written in blocks of rows, every column of a block while the block is in cache (a column
+    # at a time over all rows strides through the whole matrix once per column); the factors and
+    # the features are the only arrays of the data's size alive at once.  Elementwise float32
+    # operations: the values do not depend on the blocking.
     features = np.empty((n_docs, n_features), dtype=np.float32)
-    u = np.empty(n_docs, dtype=np.float32)
-    for j, source in enumerate(rng.permutation(n_features)):
-        np.add(factors[source], np.repeat(shifts[source].astype(np.float32), sizes),
-               out=u)
-        if kinds[j] == 0:  # heavy-tailed positive, like term counts or BM25
-            u *= np.float32(0.5)
-            np.exp(u, out=u)
-            u *= np.float32(scales[j])
-        elif kinds[j] == 1:  # bounded in (0, 1), like normalised scores
-            np.negative(u, out=u)
-            np.exp(u, out=u)
-            u += np.float32(1.0)
-            np.reciprocal(u, out=u)
-        else:  # affine with a large offset, like lengths or counts of links
-            u *= np.float32(scales[j])
-            u += np.float32(offsets[j])
-        features[:, j] = u
-    del factors, informative, redundant, u
+    columns = rng.permutation(n_features)
+    shifts = shifts.astype(np.float32)
+    doc_query = np.repeat(np.arange(n_queries, dtype=np.int32), sizes)
+    rows = max(1024, _FEATURE_BLOCK_BYTES // (4 * n_features))
+    block = np.empty((n_features, min(n_docs, rows)), dtype=np.float32)  # column-major
+    for start in range(0, n_docs, rows):
+        stop = min(n_docs, start + rows)
+        block_query = doc_query[start:stop]
+        for j, source in enumerate(columns):
+            v = block[j, :stop - start]
+            np.add(factors[source, start:stop], shifts[source][block_query], out=v)
+            if kinds[j] == 0:  # heavy-tailed positive, like term counts or BM25
+                v *= np.float32(0.5)
+                np.exp(v, out=v)
+                v *= np.float32(scales[j])
+            elif kinds[j] == 1:  # bounded in (0, 1), like normalised scores
+                np.negative(v, out=v)
+                np.exp(v, out=v)
+                v += np.float32(1.0)
+                np.reciprocal(v, out=v)
+            else:  # affine with a large offset, like lengths or counts of links
+                v *= np.float32(scales[j])
+                v += np.float32(offsets[j])
+        features[start:stop] = block[:, :stop - start].T
+    del factors, informative, redundant, block, doc_query
 
     return RankingDataset(
         features=_freeze(features),
