@@ -232,7 +232,8 @@ def build_variant(config, name, seed):
         prior = np.inf if params["theta_prior"] == "fixed" else params["theta_prior"]
         return Variant(name, lambda: PositionTower(n_iter=params["n_iter"], dropout=params["dropout"],
                                                    document_prior=params["document_prior"], theta=params["theta"],
-                                                   theta_prior=prior, assumed_eta=params["assumed_eta"], **shared),
+                                                   theta_prior=prior, assumed_eta=params["assumed_eta"],
+                                                   relevance=params["relevance"], **shared),
                        kind=kind, debiased=True)
     if kind == "lgbm_position":
         return Variant(name, lambda: LGBMPosition(

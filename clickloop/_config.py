@@ -258,6 +258,8 @@ class TowerConfig:
     theta_prior: float = _opt(0.0, low=0.0, words=("fixed",),
                               doc="prior on log theta around the anchor, in clicks per rank; 0 free, 'fixed' held")
     assumed_eta: float = _opt(1.0, low=0.0, doc="PBM curve of theta = pbm and of ranks the estimate misses")
+    relevance: str = _opt("pointwise", choices=("pointwise", "listwise"),
+                          doc="served f: the likelihood's (pointwise), or a softmax on clicks with offset log A_d")
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,11 @@ and 95 % t interval over seeds) and PASS/FAIL:
    pseudo-impressions: the worst round of naive, IPS and the tower against
    the logger, and the default preset's final round (served and held-out)
    with priors 0 and 20.
+9. ``tower_listwise`` (mechanism, no verdict): the loop of ``tower`` with the
+   tower's relevance part listwise (``relevance = "listwise"``: the softmax
+   of f + log A_d on the clicks) beside the pointwise tower, worst and final
+   round against the logger, and both towers' final round in the default
+   preset.
 
 Items 1-5 are one-round studies built from :mod:`simulator`, :mod:`policies`
 and :mod:`ltr` directly (1000 synthetic queries x 50 documents, 75 % / 25 %
@@ -72,7 +77,8 @@ from ltr import DR, IPS, FullInformation, Naive, estimate_sdbn_satisfaction
 from policies import Deterministic, PlackettLuce
 from simulator import PBM, click_model, make_synthetic, simulate_sessions
 
-ITEMS = ("one_round", "oosterhuis2023", "trust", "crossed", "topk", "loop_estimated", "tower", "tower_prior")
+ITEMS = ("one_round", "oosterhuis2023", "trust", "crossed", "topk", "loop_estimated", "tower", "tower_prior",
+         "tower_listwise")
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -495,6 +501,47 @@ def tower_prior(cfg, rows):
         for name in names)
     out.append(("(mechanism) the default preset's final round, engagement_prior 0 -> 20",
                 "no verdict: served (held-out) NDCG@10", measured, None))
+    return out
+
+
+def tower_listwise(cfg, rows):
+    """The tower with a listwise relevance part (``relevance = "listwise"``) beside the pointwise one (mechanism)."""
+    out = []
+    rounds = cfg["tower_rounds"]
+    names = ("tower", "tower_listwise")
+    text = ('preset = "default"\n[loop]\nvariants = ["logger", "tower", "tower_listwise"]\n'
+            '[variants.tower_listwise]\nlearner = "tower"\nrelevance = "listwise"\n')
+    measured = []
+    for eta in (1, 2):
+        for engagement in ("none", "ctr"):
+            values = _clickloop(cfg["out"] / f"tower_listwise_eta{eta}_{engagement}", cfg["tower_seeds"],
+                                ["logger.query_fraction=0.5", f"click_model.eta={eta}",
+                                 f"loop.engagement={engagement}", f"loop.rounds={rounds}"], text)
+            seeds = sorted(values["logger", "ndcg@10", 0])
+            logger = np.array([values["logger", "ndcg@10", 0][s] for s in seeds])
+            parts = []
+            for name in names:
+                curve = np.array([[values[name, "ndcg@10", t][s] for s in seeds] for t in range(1, rounds + 1)])
+                gap = (curve - logger).mean(axis=1)
+                for t in range(rounds):
+                    rows.append(("tower_listwise", f"eta {eta} {engagement} {name} round {t + 1}", curve[t].tolist()))
+                parts.append(f"{gap.min():+.3f} (round {int(gap.argmin()) + 1}), final {gap[-1]:+.3f}")
+            measured.append(f"eta {eta} {engagement}: " + " / ".join(parts))
+    out.append(("(mechanism) the loop from a good logger, pointwise / listwise tower",
+                "no verdict: worst round and final round minus the logger", "; ".join(measured), None))
+    values = _clickloop(cfg["out"] / "tower_listwise_default", cfg["loop_seeds"],
+                        [f"loop.rounds={cfg['loop_rounds']}"], text)
+    parts = []
+    for metric in ("ndcg@10", "heldout_ndcg@10"):
+        final = {}
+        for name in names:
+            by_seed = values[name, metric, cfg["loop_rounds"]]
+            final[name] = np.array([by_seed[s] for s in sorted(by_seed)])
+            rows.append(("tower_listwise", f"default {name} {metric}", final[name].tolist()))
+        parts.append(f"{metric}: pointwise {_fmt(final['tower'])}, listwise {_fmt(final['tower_listwise'])}, "
+                     f"paired difference {_fmt(final['tower_listwise'] - final['tower'])}")
+    out.append(("(mechanism) the default preset's final round, pointwise / listwise tower",
+                "no verdict", "; ".join(parts), None))
     return out
 
 
