@@ -35,6 +35,64 @@ _SUM_TOLERANCE = 1e-9
 _FEATURE_BLOCK_BYTES = 1 << 21
 
 
+def _observed_features(factors, shifts, sizes, columns, kinds, scales, offsets):
+    """The row-major float32 features: column j is factor ``columns[j]`` plus its per-query shift, transformed.
+
+    Parameters
+    ----------
+    factors : ndarray of float32, shape (n_features, n_docs)
+    shifts : ndarray of shape (n_features, n_queries)
+        Per-query shift of each factor (used as float32).
+    sizes : ndarray of int, shape (n_queries,)
+        Documents per query.
+    columns : ndarray of int, shape (n_features,)
+        The factor of each column.
+    kinds, scales, offsets : ndarray of shape (n_features,)
+        Transform of column j: 0 heavy-tailed exp(u / 2) * scale, 1 the
+        logistic 1 / (1 + exp(-u)), 2 affine u * scale + offset.
+
+    Returns
+    -------
+    ndarray of float32, shape (n_docs, n_features)
+
+    Notes
+    -----
+    Built in blocks of rows, every column of a block while the block is in
+    cache, and each block written transposed once: a column at a time over
+    all rows strides through the whole matrix once per column
+    (``benchmarks/bench_synthetic.py`` times both).  The operations are
+    elementwise float32 ones, so the values do not depend on the blocking.
+    The factors and the features are the only arrays of the data's size
+    alive at once.
+    """
+    n_features, n_docs = factors.shape
+    features = np.empty((n_docs, n_features), dtype=np.float32)
+    shifts = shifts.astype(np.float32)
+    doc_query = np.repeat(np.arange(sizes.size, dtype=np.int32), sizes)
+    rows = max(1024, _FEATURE_BLOCK_BYTES // (4 * n_features))
+    block = np.empty((n_features, min(n_docs, rows)), dtype=np.float32)  # column-major
+    for start in range(0, n_docs, rows):
+        stop = min(n_docs, start + rows)
+        block_query = doc_query[start:stop]
+        for j, source in enumerate(columns):
+            v = block[j, :stop - start]
+            np.add(factors[source, start:stop], shifts[source][block_query], out=v)
+            if kinds[j] == 0:  # heavy-tailed positive, like term counts or BM25
+                v *= np.float32(0.5)
+                np.exp(v, out=v)
+                v *= np.float32(scales[j])
+            elif kinds[j] == 1:  # bounded in (0, 1), like normalised scores
+                np.negative(v, out=v)
+                np.exp(v, out=v)
+                v += np.float32(1.0)
+                np.reciprocal(v, out=v)
+            else:  # affine with a large offset, like lengths or counts of links
+                v *= np.float32(scales[j])
+                v += np.float32(offsets[j])
+        features[start:stop] = block[:, :stop - start].T
+    return features
+
+
 def _check_docs_per_query(docs_per_query) -> tuple[int, int]:
     """Return ``(low, high)`` of the inclusive range of documents per query."""
     if isinstance(docs_per_query, numbers.Integral) and not isinstance(
@@ -307,36 +365,9 @@ def make_synthetic(
     kinds = rng.permutation(np.arange(n_features) % 3)
     scales = 10.0 ** rng.uniform(0.0, 3.0, size=n_features)
     offsets = rng.uniform(0.0, 1000.0, size=n_features)
-    # Written in blocks of rows, every column of a block while the block is in cache (a column
-    # at a time over all rows strides through the whole matrix once per column); the factors and
-    # the features are the only arrays of the data's size alive at once.  Elementwise float32
-    # operations: the values do not depend on the blocking.
-    features = np.empty((n_docs, n_features), dtype=np.float32)
     columns = rng.permutation(n_features)
-    shifts = shifts.astype(np.float32)
-    doc_query = np.repeat(np.arange(n_queries, dtype=np.int32), sizes)
-    rows = max(1024, _FEATURE_BLOCK_BYTES // (4 * n_features))
-    block = np.empty((n_features, min(n_docs, rows)), dtype=np.float32)  # column-major
-    for start in range(0, n_docs, rows):
-        stop = min(n_docs, start + rows)
-        block_query = doc_query[start:stop]
-        for j, source in enumerate(columns):
-            v = block[j, :stop - start]
-            np.add(factors[source, start:stop], shifts[source][block_query], out=v)
-            if kinds[j] == 0:  # heavy-tailed positive, like term counts or BM25
-                v *= np.float32(0.5)
-                np.exp(v, out=v)
-                v *= np.float32(scales[j])
-            elif kinds[j] == 1:  # bounded in (0, 1), like normalised scores
-                np.negative(v, out=v)
-                np.exp(v, out=v)
-                v += np.float32(1.0)
-                np.reciprocal(v, out=v)
-            else:  # affine with a large offset, like lengths or counts of links
-                v *= np.float32(scales[j])
-                v += np.float32(offsets[j])
-        features[start:stop] = block[:, :stop - start].T
-    del factors, informative, redundant, block, doc_query
+    features = _observed_features(factors, shifts, sizes, columns, kinds, scales, offsets)
+    del factors, informative, redundant
 
     return RankingDataset(
         features=_freeze(features),
