@@ -74,6 +74,14 @@ def inputs(n_queries, docs_per_query, n_features, seed=0):
             10.0 ** rng.uniform(0.0, 3.0, size=n_features), rng.uniform(0.0, 1000.0, size=n_features))
 
 
+def feature_times(name, shape, repeat):
+    """(column-at-a-time seconds, blocked seconds) of the feature step on random inputs of ``shape``."""
+    arguments = inputs(**shape)
+    if not np.array_equal(_observed_features(*arguments), column_at_a_time(*arguments)):
+        raise SystemExit(f"{name}: the blocked features differ from the column-at-a-time ones")
+    return best(lambda: column_at_a_time(*arguments), repeat), best(lambda: _observed_features(*arguments), repeat)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3)
@@ -81,12 +89,7 @@ def main():
     load = os.getloadavg()[0]
     rows = []
     for name, shape in SHAPES.items():
-        args_ = inputs(**shape)
-        if not np.array_equal(_observed_features(*args_), column_at_a_time(*args_)):
-            raise SystemExit(f"{name}: the blocked features differ from the column-at-a-time ones")
-        before = best(lambda: column_at_a_time(*args_), args.repeat)
-        after = best(lambda: _observed_features(*args_), args.repeat)
-        del args_
+        before, after = feature_times(name, shape, args.repeat)
         total = best(lambda: make_synthetic(seed=0, **shape), args.repeat)
         rows.append((name, before, after, total))
     print(f"best of {args.repeat}, load average {load:.2f} at the start")
