@@ -252,8 +252,8 @@ class _Cells:
 
     def __init__(self, row, rank, clk, imp, n_rows):
         self.row, self.rank, self.clk, self.imp, self.n_rows = row, rank, clk, imp, n_rows
-        if np.any(row[1:] < row[:-1]):
-            raise ValueError("cells must be in ascending row order")
+        if np.any(row[1:] < row[:-1]) or (row.size and (row[0] < 0 or row[-1] >= n_rows)):
+            raise ValueError(f"cells must be in ascending row order, with rows in [0, {n_rows})")
         self.row_ptr = np.searchsorted(row, np.arange(n_rows + 1))
 
 
@@ -279,6 +279,8 @@ def _tower_gradients(z, cells, theta):
     """
     from ._tower_kernels import tower_row_sums
 
+    if z.shape != (cells.n_rows,):
+        raise ValueError(f"z must hold one logit per row, shape ({cells.n_rows},), got {z.shape}")
     s = 1.0 / (1.0 + np.exp(-z))  # per row: NumPy's exp gives each element the same float wherever it sits
     # per cell: ts = clip(theta s), ratio = (1 - s) / (1 - ts), shared by both terms;
     # gradient (I - c) ts ratio - c (1 - s), Hessian I ts (1 - s) ratio; summed per row in one parallel pass

@@ -62,8 +62,8 @@ def _observed_features(factors, shifts, sizes, columns, kinds, scales, offsets):
     all rows strides through the whole matrix once per column
     (``benchmarks/bench_synthetic.py`` times both).  The operations are
     elementwise float32 ones, so the values do not depend on the blocking.
-    The factors and the features are the only arrays of the data's size
-    alive at once.
+    Besides the factors and the features, only the int32 query of each
+    document is of the data's size.
     """
     n_features, n_docs = factors.shape
     features = np.empty((n_docs, n_features), dtype=np.float32)
