@@ -490,7 +490,7 @@ class _LambdaObjective:
     """LambdaMART lambdas with real-valued gains, for :class:`RelevanceModel` (custom loss)."""
 
     def __init__(self, gain, boundaries, discount, query_weight):
-        self.gain, self.boundaries, self.discount = gain, boundaries, discount
+        self.gain, self.boundaries, self.discount = read_only(gain), read_only(boundaries), discount
         # For NDCG the gains arrive divided by the ideal DCG of their query (see _training_data).
         self.inv_ideal = query_weight.astype(np.float64)
 
