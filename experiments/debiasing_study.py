@@ -433,6 +433,18 @@ def loop_estimated(cfg, rows):
              f"propensity_error {np.nanmean(err):.3f}", abs(diff.mean()) <= 0.01)]
 
 
+def _served_curves(values, names, rounds, rows, item, label):
+    """(the logger's served NDCG@10 per seed, {name: rounds 1..rounds x seeds}) of a loop run; each round a row."""
+    seeds = sorted(values["logger", "ndcg@10", 0])
+    logger = np.array([values["logger", "ndcg@10", 0][s] for s in seeds])
+    curves = {}
+    for name in names:
+        curves[name] = np.array([[values[name, "ndcg@10", t][s] for s in seeds] for t in range(1, rounds + 1)])
+        for t in range(rounds):
+            rows.append((item, f"{label} {name} round {t + 1}", curves[name][t].tolist()))
+    return logger, curves
+
+
 def tower(cfg, rows):
     out = []
     rounds = cfg["tower_rounds"]
@@ -442,14 +454,9 @@ def tower(cfg, rows):
             values = _clickloop(cfg["out"] / f"tower_eta{eta}_{engagement}", cfg["tower_seeds"],
                                 ["logger.query_fraction=0.5", f"click_model.eta={eta}",
                                  f"loop.engagement={engagement}", f"loop.rounds={rounds}"], text)
-            seeds = sorted(values["logger", "ndcg@10", 0])
-            logger = np.array([values["logger", "ndcg@10", 0][s] for s in seeds])
-            summary = {}
-            for name in ("naive", "tower"):
-                curve = np.array([[values[name, "ndcg@10", t][s] for s in seeds] for t in range(1, rounds + 1)])
-                for t in range(rounds):
-                    rows.append(("tower", f"eta {eta} {engagement} {name} round {t + 1}", curve[t].tolist()))
-                summary[name] = curve - logger
+            logger, curves = _served_curves(values, ("naive", "tower"), rounds, rows, "tower",
+                                            f"eta {eta} {engagement}")
+            summary = {name: curve - logger for name, curve in curves.items()}
             rows.append(("tower", f"eta {eta} {engagement} logger", logger.tolist()))
             worst = summary["tower"].mean(axis=1).min()
             worst_seed = summary["tower"].min()
@@ -474,14 +481,10 @@ def tower_prior(cfg, rows):
             values = _clickloop(cfg["out"] / f"tower_prior{prior}_eta{eta}", cfg["tower_seeds"],
                                 ["logger.query_fraction=0.5", f"click_model.eta={eta}", "loop.engagement=ctr",
                                  f"loop.rounds={rounds}", f"loop.engagement_prior={prior}"], text)
-            seeds = sorted(values["logger", "ndcg@10", 0])
-            logger = np.array([values["logger", "ndcg@10", 0][s] for s in seeds])
+            logger, curves = _served_curves(values, names, rounds, rows, "tower_prior", f"prior {prior} eta {eta}")
             worst = []
             for name in names:
-                curve = np.array([[values[name, "ndcg@10", t][s] for s in seeds] for t in range(1, rounds + 1)])
-                gap = (curve - logger).mean(axis=1)
-                for t in range(rounds):
-                    rows.append(("tower_prior", f"prior {prior} eta {eta} {name} round {t + 1}", curve[t].tolist()))
+                gap = (curves[name] - logger).mean(axis=1)
                 worst.append(f"{gap.min():+.3f} (round {int(gap.argmin()) + 1})")
             measured.append(f"eta {eta}: " + " / ".join(worst))
         out.append((f"(mechanism) the loop from a good logger with CTR fed back, engagement_prior = {prior}",
@@ -517,14 +520,10 @@ def tower_listwise(cfg, rows):
             values = _clickloop(cfg["out"] / f"tower_listwise_eta{eta}_{engagement}", cfg["tower_seeds"],
                                 ["logger.query_fraction=0.5", f"click_model.eta={eta}",
                                  f"loop.engagement={engagement}", f"loop.rounds={rounds}"], text)
-            seeds = sorted(values["logger", "ndcg@10", 0])
-            logger = np.array([values["logger", "ndcg@10", 0][s] for s in seeds])
+            logger, curves = _served_curves(values, names, rounds, rows, "tower_listwise", f"eta {eta} {engagement}")
             parts = []
             for name in names:
-                curve = np.array([[values[name, "ndcg@10", t][s] for s in seeds] for t in range(1, rounds + 1)])
-                gap = (curve - logger).mean(axis=1)
-                for t in range(rounds):
-                    rows.append(("tower_listwise", f"eta {eta} {engagement} {name} round {t + 1}", curve[t].tolist()))
+                gap = (curves[name] - logger).mean(axis=1)
                 parts.append(f"{gap.min():+.3f} (round {int(gap.argmin()) + 1}), final {gap[-1]:+.3f}")
             measured.append(f"eta {eta} {engagement}: " + " / ".join(parts))
     out.append(("(mechanism) the loop from a good logger, pointwise / listwise tower",
