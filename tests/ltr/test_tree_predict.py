@@ -20,7 +20,7 @@ def _data(n=4000, seed=0):
 
 def _adversarial(trees, X, rng):
     """Rows whose values sit at the split thresholds (as float32, and one float32 step either side), tiny
-    values LightGBM reads as 0, signed zeros and NaN in every column."""
+    values LightGBM reads as 0, signed zeros, infinities and NaN in every column."""
     rows = np.repeat(X[:200], 8, axis=0).copy()
     thresholds = trees.threshold[np.isfinite(trees.threshold)]
     for j in range(rows.shape[1]):
@@ -33,6 +33,9 @@ def _adversarial(trees, X, rng):
     rows[2::7, 4] = -1e-36
     rows[3::7, 2] = np.nan
     rows[4::7, 0] = np.nan
+    rows[5::7, 1] = -np.inf
+    rows[6::7, 2] = np.inf
+    rows[5::7, 3] = -np.inf
     return rows
 
 
@@ -56,6 +59,8 @@ def test_scores_are_bitwise_lightgbms_on_any_thread_count(params):
             numba.set_num_threads(threads)
             assert np.array_equal(trees.predict(rows), expected)
             assert np.array_equal(trees.predict(rows.astype(np.float64)), expected)
+            for n in (1, 15, 17, 511, 513):  # groups of rows walked together, and parallel blocks, cut short
+                assert np.array_equal(trees.predict(rows[-n:]), expected[-n:])
     finally:
         numba.set_num_threads(before)
 
