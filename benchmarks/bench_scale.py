@@ -183,12 +183,14 @@ def main(argv=None):
                   f"wall={r['wall_s']:7.1f}s cpu={r['cpu_s']:7.1f}s rss={r['peak_rss_bytes'] / 1e9:5.2f}GB "
                   f"load={r['load_before'][0]:.1f}->{r['load_after'][0]:.1f}"
                   + (f" (float32 features {feature_bytes / 1e9:.2f} GB)" if mslr else ""), flush=True)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
-    if args.plot:
-        _plot(results, args.plot)
     print()
     print(table(results))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    if args.plot:
+        Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
+        _plot(results, args.plot)
 
 
 if __name__ == "__main__":
