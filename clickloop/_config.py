@@ -36,7 +36,7 @@ Examples
 >>> config_from_dict({"loop": {"roundz": 3}})
 Traceback (most recent call last):
 ...
-clickloop._config.ConfigError: unknown key 'loop.roundz'; allowed keys of [loop]: rounds, sessions_per_round, window, engagement, engagement_prior, engagement_unseen, engagement_dropout, variants
+clickloop._errors.ConfigError: unknown key 'loop.roundz'; allowed keys of [loop]: rounds, sessions_per_round, window, engagement, engagement_prior, engagement_unseen, engagement_dropout, variants
 >>> config = config_from_dict({"loop": {"variants": ["naive", "ips", "ips_clip01"]},
 ...                            "variants": {"ips_clip01": {"learner": "ips", "clip": 0.1}}})
 >>> variant_settings(config, "ips_clip01")[0], variant_settings(config, "ips_clip01")[1]["clip"]
@@ -44,7 +44,7 @@ clickloop._config.ConfigError: unknown key 'loop.roundz'; allowed keys of [loop]
 >>> config_from_dict({"loop": {"variants": ["x"]}, "variants": {"x": {"learner": "ips", "clp": 0.1}}})
 Traceback (most recent call last):
 ...
-clickloop._config.ConfigError: unknown key 'variants.x.clp'; allowed keys of [variants.x] (learner ips): learner, propensity, assumed_eta, clip, loss, estimator, affine, assumed_click_model, gate, engagement_prior, engagement_unseen, engagement_dropout
+clickloop._errors.ConfigError: unknown key 'variants.x.clp'; allowed keys of [variants.x] (learner ips): learner, propensity, assumed_eta, clip, loss, estimator, affine, assumed_click_model, gate, engagement_prior, engagement_unseen, engagement_dropout
 """
 
 import dataclasses
@@ -56,6 +56,10 @@ from pathlib import Path
 from ltr import PROPENSITIES
 from simulator import CLICK_MODELS
 from simulator.validation import describe as _describe
+
+# Defined in ._errors, a module no doctest re-executes, so every module of the package sees one class.
+from ._errors import ConfigError
+
 
 __all__ = [
     "LEARNER_KINDS",
@@ -89,10 +93,6 @@ _LOSSES = ("", "softmax", "logistic", "squared")
 _VARIANT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 #: Seeds a configuration may ask for (each is a task per variant).
 MAX_SEEDS = 10_000
-
-
-class ConfigError(ValueError):
-    """A configuration value that is not allowed; the message names the key path."""
 
 
 def _opt(default, *, low=None, high=None, choices=None, low_open=False, words=(), doc=""):

@@ -1,6 +1,10 @@
 """Errors of the application layer and the exit codes the CLI gives them."""
 
-__all__ = ["TaskFailures", "UsageError"]
+__all__ = ["ConfigError", "TaskFailures", "UsageError"]
+
+
+class ConfigError(ValueError):
+    """A configuration value that is not allowed; the message names the key path."""
 
 
 class UsageError(Exception):

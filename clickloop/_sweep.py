@@ -34,7 +34,7 @@ Examples
 >>> sweep_from_dict({"preset": "smoke", "grid": {"click_model.eta": [0.5, -1.0]}})
 Traceback (most recent call last):
 ...
-clickloop._config.ConfigError: sweep: grid.click_model.eta = -1.0: click_model.eta must be >= 0.0 and <= 10.0, got -1.0
+clickloop._errors.ConfigError: sweep: grid.click_model.eta = -1.0: click_model.eta must be >= 0.0 and <= 10.0, got -1.0
 """
 
 import hashlib
@@ -200,7 +200,7 @@ def sweep_from_dict(data, *, base_dir=".", source="sweep"):
     >>> sweep_from_dict({"preset": "smoke", "grid": {"click_model.etaa": [1.0]}})
     Traceback (most recent call last):
     ...
-    clickloop._config.ConfigError: sweep: grid.click_model.etaa = 1.0: unknown key 'click_model.etaa'; allowed keys of [click_model]: name, eta, relevance, noise
+    clickloop._errors.ConfigError: sweep: grid.click_model.etaa = 1.0: unknown key 'click_model.etaa'; allowed keys of [click_model]: name, eta, relevance, noise
     """
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: a sweep file must be a table, got {data!r}")
