@@ -62,7 +62,7 @@ class TreeArrays:
         self.zero_left = np.where(missing == _MISSING_ZERO, default_left, 0.0 <= threshold)
         self.nan_left = np.where(missing == _MISSING_NAN, default_left, self.zero_left)
         if np.any(missing == _MISSING_ZERO) and np.any(missing == _MISSING_NAN):
-            raise _Unsupported  # a zero would need two readings
+            raise _Unsupported("splits of both the NaN and the Zero missing type: a zero would need two readings")
         # Zeros are read as NaN where they are missing (both then go the default way, as in LightGBM).
         self.zero_is_missing = bool(np.any(missing == _MISSING_ZERO))
         self._walk_arrays = _lockstep_arrays(self)
