@@ -59,6 +59,8 @@ from simulator._click_log import (
 )
 from simulator._click_models import PBM
 
+from _timing import best_time
+
 K = 10
 N_QUERIES = 10_000
 DOCS_PER_QUERY = 100
@@ -92,18 +94,6 @@ def make_log(n_sessions, placement=True):
 def log_bytes(log):
     arrays = [log.query, log.round, log.policy_index, log.displayed, log.clicks, log.examination]
     return sum(a.nbytes for a in arrays) + (log.placement.nbytes if log.placement is not None else 0)
-
-
-def timed(fn, repeats, remove=None):
-    """Best wall time of ``repeats`` calls; ``remove`` is deleted before each call, untimed."""
-    best = float("inf")
-    for _ in range(repeats):
-        if remove is not None and remove.exists():
-            remove.unlink()
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def list_layout_table(log, rows):
@@ -157,12 +147,13 @@ def bench_writes(log, folder, repeats, compare_layouts, load_every_option):
                 write = lambda: save_list_layout(log, path, compression)  # noqa: E731
                 read = lambda: load_list_layout(path)  # noqa: E731
             result = best[option]
-            result["write_s"] = min(result["write_s"], timed(write, 1, path))
+            remove = lambda: path.unlink(missing_ok=True)  # noqa: E731  (untimed, before the write)
+            result["write_s"] = min(result["write_s"], best_time(write, 1, before=remove))
             result["file_mb"] = path.stat().st_size / MB
             if load_every_option or option == ("column per rank", DEFAULT_COMPRESSION):
                 # The first load after a write pays the page faults of fresh memory (slow on a virtual
                 # machine whose host reclaims freed guest pages); the next reuses what it freed.
-                result["loads"] += [timed(read, 1) for _ in range(2 if not result["loads"] else 1)]
+                result["loads"] += [best_time(read, 1) for _ in range(2 if not result["loads"] else 1)]
     path.unlink()
     rows = []
     for (layout, compression), r in best.items():

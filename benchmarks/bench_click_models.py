@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import numba
@@ -29,18 +28,10 @@ import numpy as np
 
 
 from simulator import click_model
+from _timing import best_time
 
 K = 10
 MODELS = ["pbm", "trust_vardasbi", "cascade", "dcm_informational", "dbn", "sdbn", "ubm"]
-
-
-def best_time(fn, repeats):
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def numpy_floor(n_draws, repeats):

@@ -30,16 +30,12 @@ from analysis import ndcg
 from ltr import DR, IPS, FullInformation, Naive
 from policies import Deterministic, PlackettLuce
 from simulator import DCM, PBM, make_synthetic, simulate_sessions
+from _timing import run_times
 
 
 def _time(learner, data, stats, log, repeats):
-    runs = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        learner.fit(data, stats, log=log)
-        runs.append(time.perf_counter() - start)
-    runs.sort()
-    return runs[len(runs) // 2], runs[0]
+    runs = run_times(lambda: learner.fit(data, stats, log=log), repeats)
+    return runs[len(runs) // 2][0], runs[0][0]
 
 
 def fit_times(args):

@@ -23,7 +23,6 @@ Usage::
 import argparse
 import json
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +31,7 @@ import numpy as np
 from ltr import IPS, FullInformation, LGBMPosition, Naive, PositionTower
 from policies import Deterministic
 from simulator import PBM, make_synthetic, simulate_sessions
+from _timing import run_times
 
 
 def main(argv=None):
@@ -61,12 +61,7 @@ def main(argv=None):
     for name, learner in learners.items():
         if args.only and args.only not in name:
             continue
-        runs = []
-        for _ in range(max(args.repeats, 1)):
-            start, cpu = time.perf_counter(), time.process_time()
-            learner.fit(data, run.statistics, log=run.log)
-            runs.append((time.perf_counter() - start, time.process_time() - cpu))
-        runs.sort()
+        runs = run_times(lambda: learner.fit(data, run.statistics, log=run.log), args.repeats)
         median = runs[len(runs) // 2]
         rows.append({"learner": name, "median_seconds": median[0], "min_seconds": runs[0][0],
                      "median_cpu_seconds": median[1], "seconds": [r[0] for r in runs]})

@@ -47,6 +47,7 @@ import numpy as np
 from ltr import LambdaMARTClicks, Naive, PLRank
 from policies import Deterministic, PlackettLuce
 from simulator import PBM, make_synthetic, simulate_sessions
+from _timing import run_times
 
 
 def _scorer(X):
@@ -94,12 +95,7 @@ def main(argv=None):
             continue
         learner.set_params(n_estimators=2).fit(warm, warm_stats)   # compile / load the numba cache
         learner.set_params(n_estimators=100)
-        runs = []
-        for _ in range(max(args.repeats, 1)):
-            start, cpu = time.perf_counter(), time.process_time()
-            learner.fit(data, stats)
-            runs.append((time.perf_counter() - start, time.process_time() - cpu))
-        runs.sort()
+        runs = run_times(lambda: learner.fit(data, stats), args.repeats)
         median = runs[len(runs) // 2]
         rows.append({"learner": name, "median_seconds": median[0], "min_seconds": runs[0][0],
                      "median_cpu_seconds": median[1], "seconds": [r[0] for r in runs]})

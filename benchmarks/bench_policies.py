@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import platform
-import time
 from pathlib import Path
 
 import numba
@@ -28,6 +27,7 @@ import numpy as np
 
 
 from policies import Deterministic, PlackettLuce
+from _timing import run_times
 
 N_QUERIES = 2_000
 CANDIDATES = 50
@@ -37,17 +37,6 @@ K = 10
 
 def scorer(features):
     return features @ np.linspace(1.0, -1.0, features.shape[1])
-
-
-def best_times(fn, repeats):
-    """Smallest wall-clock and smallest process CPU time (all threads) of ``repeats`` calls."""
-    wall = cpu = float("inf")
-    for _ in range(repeats):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        fn()
-        wall = min(wall, time.perf_counter() - start)
-        cpu = min(cpu, time.process_time() - start_cpu)
-    return wall, cpu
 
 
 def main(argv=None):
@@ -76,7 +65,8 @@ def main(argv=None):
             bound.rank(queries[:10_000], seed=0)  # compile (or load the cache) outside the timing
             for threads in thread_counts:
                 numba.set_num_threads(threads)
-                wall, cpu = best_times(lambda: bound.rank(queries, seed=1), args.repeats)
+                runs = run_times(lambda: bound.rank(queries, seed=1), args.repeats)
+                wall, cpu = runs[0][0], min(c for _, c in runs)  # smallest wall and smallest CPU time
                 rows.append({"policy": name, "threads": threads, "seconds": wall, "cpu_seconds": cpu,
                              "sessions_per_s": args.sessions / wall,
                              "cpu_ns_per_session": cpu / args.sessions * 1e9})

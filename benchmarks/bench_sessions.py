@@ -14,7 +14,6 @@ Usage::
 import argparse
 import json
 import os
-import time
 from pathlib import Path
 
 import numba
@@ -23,6 +22,7 @@ import numpy as np
 
 from policies import Deterministic, PlackettLuce
 from simulator import PBM, make_synthetic, simulate_sessions
+from _timing import best_time
 
 
 def make_scorer(features):
@@ -50,11 +50,8 @@ def main(argv=None):
         # the fused kernel (default) and the general pipeline, which give identical statistics
         for fused, label in ((True, name), (False, name + " (general pipeline)")):
             simulate_sessions(data, bound, model, 10_000, seed=0, fused=fused)  # compile outside the timing
-            best = float("inf")
-            for _ in range(args.repeats):
-                start = time.perf_counter()
-                simulate_sessions(data, bound, model, args.sessions, seed=1, fused=fused)
-                best = min(best, time.perf_counter() - start)
+            best = best_time(lambda: simulate_sessions(data, bound, model, args.sessions, seed=1, fused=fused),
+                             args.repeats)
             rows.append({"pipeline": label, "sessions_per_s": args.sessions / best})
     load = os.getloadavg()[0]
     print(f"{args.sessions:,} sessions, numba threads {numba.get_num_threads()}, load average {load:.2f}")

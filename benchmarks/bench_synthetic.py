@@ -18,12 +18,12 @@ Usage::
 
 import argparse
 import os
-import time
 
 import numpy as np
 
 from simulator import make_synthetic
 from simulator._synthetic import _observed_features
+from _timing import best_time
 
 SHAPES = {
     "default, 8 x 10^4 queries x 30": {"n_queries": 80_000, "docs_per_query": 30, "n_features": 20},
@@ -54,15 +54,6 @@ def column_at_a_time(factors, shifts, sizes, columns, kinds, scales, offsets):
     return features
 
 
-def best(function, repeat):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def inputs(n_queries, docs_per_query, n_features, seed=0):
     """Random inputs of the feature step with the generator's shapes and dtypes."""
     rng = np.random.default_rng(seed)
@@ -79,7 +70,7 @@ def feature_times(name, shape, repeat):
     arguments = inputs(**shape)
     if not np.array_equal(_observed_features(*arguments), column_at_a_time(*arguments)):
         raise SystemExit(f"{name}: the blocked features differ from the column-at-a-time ones")
-    return best(lambda: column_at_a_time(*arguments), repeat), best(lambda: _observed_features(*arguments), repeat)
+    return best_time(lambda: column_at_a_time(*arguments), repeat), best_time(lambda: _observed_features(*arguments), repeat)
 
 
 def main():
@@ -90,7 +81,7 @@ def main():
     rows = []
     for name, shape in SHAPES.items():
         before, after = feature_times(name, shape, args.repeat)
-        total = best(lambda: make_synthetic(seed=0, **shape), args.repeat)
+        total = best_time(lambda: make_synthetic(seed=0, **shape), args.repeat)
         rows.append((name, before, after, total))
     print(f"best of {args.repeat}, load average {load:.2f} at the start")
     print("| data | features, column at a time | features, blocked | ratio | make_synthetic in all |")

@@ -23,18 +23,9 @@ Usage::
 """
 
 import argparse
-import time
 
 import numpy as np
-
-
-def best(function, repeat):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from _timing import best_time
 
 
 def bench_predict(repeat):
@@ -54,8 +45,8 @@ def bench_predict(repeat):
     trees = compile_trees(booster)
     if not np.array_equal(trees.predict(X), booster.predict(X, raw_score=True, num_threads=threads)):
         raise SystemExit("the walk differs from LightGBM's predict")
-    lightgbm = best(lambda: booster.predict(X, raw_score=True, num_threads=threads), repeat)
-    walk = best(lambda: trees.predict(X), repeat)
+    lightgbm = best_time(lambda: booster.predict(X, raw_score=True, num_threads=threads), repeat)
+    walk = best_time(lambda: trees.predict(X), repeat)
     return [("predict 1.92 M rows, 50 trees", threads, lightgbm, walk)]
 
 
@@ -84,8 +75,8 @@ def bench_tower(repeat):
         raise SystemExit("the tower kernel differs from its NumPy form")
     import numba
 
-    return [("tower gradients, 10^6 cells", numba.get_num_threads(), best(numpy_form, repeat),
-             best(lambda: _tower_gradients(z, cells, theta), repeat))]
+    return [("tower gradients, 10^6 cells", numba.get_num_threads(), best_time(numpy_form, repeat),
+             best_time(lambda: _tower_gradients(z, cells, theta), repeat))]
 
 
 def bench_softmax(repeat):
@@ -113,7 +104,7 @@ def bench_softmax(repeat):
 
     if not all(np.array_equal(a, b) for a, b in zip(numpy_form(), kernel())):
         raise SystemExit("the softmax kernel differs from its NumPy form")
-    return [("softmax gradients, 1.57 M rows", numba.get_num_threads(), best(numpy_form, repeat), best(kernel, repeat))]
+    return [("softmax gradients, 1.57 M rows", numba.get_num_threads(), best_time(numpy_form, repeat), best_time(kernel, repeat))]
 
 
 def main():
