@@ -27,7 +27,7 @@ import numpy as np
 from . import _click_kernels as kernels
 from ._grade_mapping import GradeMapping, _probability_array, relevance_mapping
 from ._rng import derive_key
-from .validation import read_only
+from .validation import display_indices, read_only
 
 __all__ = [
     "CLICK_MODELS",
@@ -112,10 +112,7 @@ def _check_displayed(displayed, n_docs):
     if displayed.size and displayed.min() < -1:
         raise ValueError(f"displayed holds {displayed.min()}; a document index is >= 0 and only -1 marks an "
                          "empty slot")
-    # Kernels index with int64 or int32; anything else is converted once here.
-    if displayed.dtype not in (np.int32, np.int64):
-        displayed = displayed.astype(np.int64)
-    return read_only(np.ascontiguousarray(displayed))
+    return display_indices(displayed, n_docs)
 
 
 def _check_labels(labels):

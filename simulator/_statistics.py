@@ -20,7 +20,7 @@ implementation, for small data and tests (assigning into them writes back).
 import numpy as np
 
 from . import _statistics_kernels as _kernels
-from .validation import read_only
+from .validation import display_indices, read_only
 
 __all__ = ["ClickStatistics", "aggregate_clicks"]
 
@@ -565,6 +565,8 @@ def aggregate_clicks(stats, displayed, clicks, examination):
         raise ValueError(
             f"clicks {clicks.shape} and examination {examination.shape} must match displayed {displayed.shape}"
         )
+    if not np.issubdtype(displayed.dtype, np.integer):
+        raise ValueError(f"displayed must hold integer document indices, got dtype {displayed.dtype}")
     if displayed.size and displayed.max() >= stats.n_docs:
         raise ValueError(f"displayed refers to document {displayed.max()} but stats hold {stats.n_docs}")
     values = stats._values
@@ -574,7 +576,7 @@ def aggregate_clicks(stats, displayed, clicks, examination):
     if n_cells <= max(4 * displayed.size, 1 << 22):  # a lookup table no larger than a few blocks
         # O(block) per block: the table of stored cells is kept across blocks (rebuilt only when
         # a block shows new cells) until release_lookup(); no sort, no search, no flat-cell copy.
-        displayed = read_only(np.ascontiguousarray(displayed))
+        displayed = display_indices(displayed, stats.n_docs)
         lookup = stats._cell_lookup()
         missing = _kernels.count_unknown_slots(displayed, lookup, stats.k)
         if missing:

@@ -32,7 +32,8 @@ import numbers
 
 import numpy as np
 
-__all__ = ["check_int", "check_probability", "check_query_boundaries", "check_seed", "describe", "read_only"]
+__all__ = ["check_int", "check_probability", "check_query_boundaries", "check_seed", "describe", "display_indices",
+           "read_only"]
 
 
 def describe(value):
@@ -141,3 +142,21 @@ def read_only(array):
     view = array.view()
     view.flags.writeable = False
     return view
+
+
+def display_indices(displayed, n_docs):
+    """Displayed document indices as the kernels read them: contiguous, read-only int32.
+
+    The policies write int32 lists; other integer arrays are converted once
+    here, so that every click kernel is compiled for one index type (int64
+    only where ``n_docs`` does not fit in int32).  The values are not checked
+    (the callers do).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> display_indices(np.array([[3, -1]]), n_docs=4).dtype
+    dtype('int32')
+    """
+    dtype = np.int32 if n_docs <= np.iinfo(np.int32).max else np.int64
+    return read_only(np.ascontiguousarray(displayed, dtype=dtype))

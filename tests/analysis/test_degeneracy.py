@@ -22,6 +22,7 @@ from analysis._degeneracy import (
     rbo,
     rich_get_richer_slope,
 )
+from simulator.validation import read_only
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -192,8 +193,9 @@ def test_kendall_tau_kernel_equals_its_python_function():
     b = np.array([2.0, 1.0, 1.0, 3.0, 0.0, 5.0, 4.0])
     bounds = np.array([0, 4, 7])
     order = np.lexsort((b, a, np.repeat([0, 1], [4, 3])))
-    compiled = _kendall_tau_kernel(a[order], b[order], bounds)
-    plain = _kendall_tau_kernel.py_func(a[order], b[order], bounds)
+    args = (read_only(a[order]), read_only(b[order]), read_only(bounds))  # as kendall_tau hands them over
+    compiled = _kendall_tau_kernel(*args)
+    plain = _kendall_tau_kernel.py_func(*args)
     np.testing.assert_array_equal(compiled, plain)
 
 

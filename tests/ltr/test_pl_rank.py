@@ -12,6 +12,7 @@ from ltr import _pl_rank_kernels as kernels
 from policies import Deterministic, UniformRandom
 from simulator import PBM, make_synthetic, simulate_sessions
 from simulator.kernels import derive_key
+from simulator.validation import read_only
 
 Z = 4.5
 
@@ -41,8 +42,9 @@ def exact_expected_metric(scores, rho, discount):
 
 def _estimates(scores, rho, discount, n_samples, key):
     grad, fisher, value = np.empty(scores.size), np.empty(scores.size), np.empty(1)
-    kernels.pl_rank_gradient(scores, rho, np.array([0, scores.size]), discount, n_samples, key, grad, fisher,
-                             value)
+    # read-only estimates and boundaries, as PLRank hands them (one compiled specialisation)
+    kernels.pl_rank_gradient(scores, read_only(rho), read_only(np.array([0, scores.size])), discount, n_samples,
+                             key, grad, fisher, value)
     return grad, value[0]
 
 
@@ -100,13 +102,13 @@ def _many_queries(seed=0):
 
 def _run_gradient(kernel, scores, rho, boundaries):
     grad, fisher, value = np.empty(scores.size), np.empty(scores.size), np.empty(boundaries.size - 1)
-    kernel(scores, rho, boundaries, _discount(10), 8, derive_key(5), grad, fisher, value)
+    kernel(scores, read_only(rho), read_only(boundaries), _discount(10), 8, derive_key(5), grad, fisher, value)
     return grad, fisher, value
 
 
 def _run_lambdas(kernel, scores, rho, boundaries):
     grad, hess = np.empty(scores.size), np.empty(scores.size)
-    kernel(scores, rho, boundaries, _discount(10), np.ones(boundaries.size - 1), grad, hess)
+    kernel(scores, read_only(rho), read_only(boundaries), _discount(10), np.ones(boundaries.size - 1), grad, hess)
     return grad, hess
 
 
@@ -167,8 +169,8 @@ def test_plrank_improves_expected_dcg_with_full_information(small_problem):
 
 def _run_gradient_n(scores, rho, boundaries, n_samples, seed):
     grad, fisher, value = np.empty(scores.size), np.empty(scores.size), np.empty(boundaries.size - 1)
-    kernels.pl_rank_gradient(scores, rho, boundaries, _discount(10), n_samples, derive_key(seed), grad, fisher,
-                             value)
+    kernels.pl_rank_gradient(scores, read_only(rho), read_only(boundaries), _discount(10), n_samples,
+                             derive_key(seed), grad, fisher, value)
     return grad, fisher, value
 
 
