@@ -4,7 +4,8 @@ LightGBM's ``Booster.predict`` walks each tree with a per-node decision that
 handles missing values; this module reads the trees once from the booster's
 model dump into flat arrays and walks them in a parallel Numba loop over the
 rows.  The decisions and the summation order are LightGBM's own (numerical
-splits ``x <= threshold`` on the float32 value widened to double; NaN routed
+splits ``x <= threshold`` on the value as a double, float32 input widened and
+other non-float input read as float32 as LightGBM reads it; NaN routed
 by the node's default direction when its missing type is NaN, else taken as
 0; values within 1e-35 of 0 read as 0, as LightGBM's dense row reader does;
 trees added in order from 0.0), so the scores are bitwise equal to
@@ -134,9 +135,9 @@ def _lockstep_arrays(trees):
 
 
 def _block(X):
-    """A contiguous read-only float32 or float64 array of ``X`` (other dtypes as float64)."""
+    """A contiguous read-only float32 or float64 array of ``X`` (other dtypes as float32, as LightGBM reads them)."""
     X = np.ascontiguousarray(X)
-    return read_only(X if X.dtype in (np.float32, np.float64) else X.astype(np.float64))
+    return read_only(X if X.dtype in (np.float32, np.float64) else X.astype(np.float32))
 
 
 def compile_trees(booster):
@@ -150,10 +151,10 @@ def compile_trees(booster):
     model = booster.dump_model()
     if model.get("num_tree_per_iteration", 1) != 1 or model.get("linear_tree", False):
         return None
-    objective = (model.get("objective") or "custom").split()[0]
-    if objective not in _RAW:  # its predict transforms the raw score (sigmoid, exp, softmax, ...)
+    objective = (model.get("objective") or "custom").split()
+    if objective[0] not in _RAW or "sqrt" in objective:  # its predict transforms the raw score
         return None
-    nodes, leaves, roots = [], [], []
+    nodes, leaves, roots, where = [], [], [], []
 
     def add(node):
         """Index of ``node`` in the arrays: >= 0 for a split, ~leaf for a leaf."""
@@ -165,8 +166,9 @@ def compile_trees(booster):
         index = len(nodes)
         nodes.append(None)
         left, right = add(node["left_child"]), add(node["right_child"])
-        nodes[index] = (int(node["split_feature"]), float(node["threshold"]), _MISSING[node["missing_type"]],
-                        bool(node["default_left"]), left, right)
+        nodes[index] = [int(node["split_feature"]), float(node["threshold"]), _MISSING[node["missing_type"]],
+                        bool(node["default_left"]), left, right]
+        where.append((index, len(roots), int(node["split_index"])))
         return index
 
     try:
@@ -174,6 +176,15 @@ def compile_trees(booster):
             roots.append(add(tree["tree_structure"]))
     except _Unsupported:
         return None
+    if any(abs(node[1]) >= _DUMP_CLAMP for node in nodes):
+        # The JSON dump clamps thresholds to +-1e300 (a split of numbers against NaN has threshold +inf);
+        # the model text keeps them exactly: one line per tree, in split-index order.
+        exact = [[float(value) for value in line[len("threshold="):].split()]
+                 for line in booster.model_to_string().splitlines() if line.startswith("threshold=")]
+        if len(exact) != len(roots):
+            return None
+        for index, tree, split in where:
+            nodes[index][1] = exact[tree][split]
     columns = list(zip(*nodes)) if nodes else [()] * 6
     try:
         return TreeArrays(np.asarray(roots, dtype=np.int64), np.asarray(columns[0], dtype=np.int64),
@@ -185,6 +196,8 @@ def compile_trees(booster):
         return None
 
 
+# LightGBM's JSON dump writes thresholds beyond +-1e300 as +-1e300.
+_DUMP_CLAMP = 1e300
 #: Objectives whose ``predict`` is the raw score (a custom objective is dumped without a name).
 _RAW = ("custom", "none", "lambdarank", "rank_xendcg", "regression")
 

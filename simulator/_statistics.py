@@ -569,6 +569,9 @@ def aggregate_clicks(stats, displayed, clicks, examination):
         raise ValueError(f"displayed must hold integer document indices, got dtype {displayed.dtype}")
     if displayed.size and displayed.max() >= stats.n_docs:
         raise ValueError(f"displayed refers to document {displayed.max()} but stats hold {stats.n_docs}")
+    if displayed.size and displayed.min() < -1:
+        raise ValueError(f"displayed holds {displayed.min()}; a document index is >= 0 and only -1 marks an "
+                         "empty slot")
     values = stats._values
     clicks = read_only(np.ascontiguousarray(clicks, dtype=np.bool_))
     examination = read_only(np.ascontiguousarray(examination))

@@ -36,6 +36,7 @@ def _adversarial(trees, X, rng):
     rows[5::7, 1] = -np.inf
     rows[6::7, 2] = np.inf
     rows[5::7, 3] = -np.inf
+    rows[2::7, 1] = np.inf  # column 1 had NaN in training: its numbers-against-NaN splits have threshold +inf
     return rows
 
 
@@ -82,6 +83,26 @@ def _nodes(model):
         if "split_index" in node:
             yield node
             stack += [node["left_child"], node["right_child"]]
+
+
+def test_thresholds_beyond_the_json_dumps_range_and_integer_inputs_read_as_lightgbm_reads_them():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(1000).astype(np.float32)
+    x[rng.random(1000) < 0.5] = np.nan
+    only_nan = lgb.train({"objective": "regression", "verbose": -1}, lgb.Dataset(x[:, None], np.isnan(x) * 1.0), 1)
+    rows = np.array([[np.inf], [1.0], [np.nan], [-np.inf]], dtype=np.float32)
+    assert np.array_equal(compile_trees(only_nan).predict(rows), only_nan.predict(rows, raw_score=True))
+    huge = np.linspace(1e300, 2e301, 400)[:, None]  # float64 thresholds past the dump's 1e300 clamp
+    far = lgb.train({"objective": "regression", "verbose": -1, "min_data_in_leaf": 5},
+                    lgb.Dataset(huge, np.arange(400.0)), 3)
+    probe = np.array([[5e300], [1.5e301], [1e308], [-1e308]])
+    assert np.array_equal(compile_trees(far).predict(probe), far.predict(probe, raw_score=True))
+    # 2^24 + 1 is no float32: LightGBM reads an integer array as float32, so it falls left of 2^24 + 0.5
+    steps = np.array([[16777216.0], [16777217.0]] * 50)
+    split = lgb.train({"objective": "regression", "verbose": -1, "min_data_in_leaf": 1, "min_data_in_bin": 1},
+                      lgb.Dataset(steps, (steps[:, 0] > 16777216.5) * 1.0), 1)
+    integers = np.array([[16777216], [16777217], [16777218]], dtype=np.int64)
+    assert np.array_equal(compile_trees(split).predict(integers), split.predict(integers, raw_score=True))
 
 
 def test_ensembles_it_cannot_walk_are_left_to_lightgbm():

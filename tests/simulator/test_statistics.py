@@ -78,6 +78,8 @@ def test_ctr_is_nan_where_never_shown():
 @pytest.mark.parametrize("displayed, message", [
     (np.zeros((2, 3), dtype=int), "displayed must have shape \\(n_sessions, 2\\)"),
     (np.array([[0, 5]]), "refers to document 5 but stats hold 3"),
+    (np.array([[0, -(2**32) + 2]]), "only -1 marks an empty slot"),  # would wrap to document 2 as int32
+    (np.array([[0.0, 1.0]]), "integer document indices"),
 ])
 def test_invalid_blocks(displayed, message):
     stats = ClickStatistics.empty(3, 2)
