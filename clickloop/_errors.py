@@ -1,10 +1,14 @@
 """Errors of the application layer and the exit codes the CLI gives them."""
 
-__all__ = ["ConfigError", "TaskFailures", "UsageError"]
+__all__ = ["ConfigError", "ExecutorError", "TaskFailures", "UsageError"]
 
 
 class ConfigError(ValueError):
     """A configuration value that is not allowed; the message names the key path."""
+
+
+class ExecutorError(RuntimeError):
+    """A backend that cannot start (no scheduler at the address, dask not installed)."""
 
 
 class UsageError(Exception):

@@ -42,13 +42,10 @@ from typing import Any
 
 from simulator.validation import check_int
 
+from ._errors import ExecutorError  # defined there: a module no doctest re-executes
 from ._lifeline import sigint_blocked, stop_children, worker_init
 
 __all__ = ["DaskBackend", "ExecutorError", "ProcessBackend", "SerialBackend", "TaskOutcome", "execute"]
-
-
-class ExecutorError(RuntimeError):
-    """A backend that cannot start (no scheduler at the address, dask not installed)."""
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,9 @@ from ._click_models import (
     pbm_theta,
 )
 from ._dataset import RankingDataset
+from ._errors import LetorFormatError
 from ._grade_mapping import RELEVANCE_MAPPINGS, GradeMapping, relevance_mapping
-from ._letor import LetorFormatError, load_letor, save_letor
+from ._letor import load_letor, save_letor
 from ._rng import derive_key
 from ._sessions import QueryDistribution, SessionRun, simulate_sessions
 from ._statistics import ClickStatistics, aggregate_clicks

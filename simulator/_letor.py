@@ -48,6 +48,7 @@ import numpy as np
 
 from . import _letor_kernels as _kernels
 from ._dataset import RankingDataset, _freeze
+from ._errors import LetorFormatError
 from .validation import read_only
 
 __all__ = ["LetorFormatError", "load_letor", "save_letor"]
@@ -89,22 +90,6 @@ _OTHER_MAGIC = {
     b"PK\x03\x04": "zip",
     b"\x04\x22\x4d\x18": "lz4",
 }
-
-
-class LetorFormatError(ValueError):
-    """A LETOR / SVMlight data file or group file that cannot be read.
-
-    The message is one line, ``path:line: what is wrong``, with a 1-based
-    line number, so that editors and terminals can jump to the line; or
-    ``path: what is wrong`` for a problem of the whole file (not readable,
-    a truncated or corrupt compressed file).
-
-    Examples
-    --------
-    >>> from simulator._letor import LetorFormatError
-    >>> issubclass(LetorFormatError, ValueError)
-    True
-    """
 
 
 def _show(token: bytes) -> str:
@@ -924,7 +909,7 @@ def load_letor(
     >>> load_letor(path)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    simulator._letor.LetorFormatError: ...train.txt:4: qid 7 reappears after other queries (first seen at line 1); the rows of a query must be contiguous
+    simulator._errors.LetorFormatError: ...train.txt:4: qid 7 reappears after other queries (first seen at line 1); the rows of a query must be contiguous
     """
     path = os.fspath(path)
     if n_features is not None and (
