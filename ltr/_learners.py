@@ -508,12 +508,12 @@ class DR(_Propensities):
     Where the clip binds (X_d < tau n_q) the target is the clipped IPS
     estimate plus (1 - X_d / (tau n_q)) R_hat_d: the regression fills the
     share of relevance the clipped weights cannot see, and the target's mean
-    is nearly unbiased where IPS's falls with the rank.  With few sessions
+    stays near the truth where IPS's falls with the rank.  With few sessions
     per query that is every rank but the first, where the target stays IPS's
     all-or-nothing C_d / A_d; ``experiments/dr_small_n.py`` (the one-round
     study at 10^3 sessions, 5 seeds) measures it: the logger's first
     document has target 0 in half the queries, the nine below it almost
-    never, so the ranker learns to demote it, and DR scores 0.450 held out
+    never, which pushes the ranker to demote it, and DR scores 0.450 held out
     against 0.644 for IPS (R_hat alone, clipped, 0.350; R_hat = 0 gives IPS
     exactly), whose clipped clicks keep the logger's order.
 
