@@ -433,6 +433,12 @@ def loop_estimated(cfg, rows):
              f"propensity_error {np.nanmean(err):.3f}", abs(diff.mean()) <= 0.01)]
 
 
+def _worst_round(curve, logger):
+    """A variant's served NDCG@10 minus the logger's per round (mean over seeds) and its worst round, as text."""
+    gap = (curve - logger).mean(axis=1)
+    return gap, f"{gap.min():+.3f} (round {int(gap.argmin()) + 1})"
+
+
 def _served_curves(values, names, rounds, rows, item, label):
     """(the logger's served NDCG@10 per seed, {name: rounds 1..rounds x seeds}) of a loop run; each round a row."""
     seeds = sorted(values["logger", "ndcg@10", 0])
@@ -482,11 +488,7 @@ def tower_prior(cfg, rows):
                                 ["logger.query_fraction=0.5", f"click_model.eta={eta}", "loop.engagement=ctr",
                                  f"loop.rounds={rounds}", f"loop.engagement_prior={prior}"], text)
             logger, curves = _served_curves(values, names, rounds, rows, "tower_prior", f"prior {prior} eta {eta}")
-            worst = []
-            for name in names:
-                gap = (curves[name] - logger).mean(axis=1)
-                worst.append(f"{gap.min():+.3f} (round {int(gap.argmin()) + 1})")
-            measured.append(f"eta {eta}: " + " / ".join(worst))
+            measured.append(f"eta {eta}: " + " / ".join(_worst_round(curves[name], logger)[1] for name in names))
         out.append((f"(mechanism) the loop from a good logger with CTR fed back, engagement_prior = {prior}",
                     "no verdict: worst round of naive / ips / tower minus the logger", "; ".join(measured), None))
     final = {}
@@ -523,8 +525,8 @@ def tower_listwise(cfg, rows):
             logger, curves = _served_curves(values, names, rounds, rows, "tower_listwise", f"eta {eta} {engagement}")
             parts = []
             for name in names:
-                gap = (curves[name] - logger).mean(axis=1)
-                parts.append(f"{gap.min():+.3f} (round {int(gap.argmin()) + 1}), final {gap[-1]:+.3f}")
+                gap, worst = _worst_round(curves[name], logger)
+                parts.append(f"{worst}, final {gap[-1]:+.3f}")
             measured.append(f"eta {eta} {engagement}: " + " / ".join(parts))
     out.append(("(mechanism) the loop from a good logger, pointwise / listwise tower",
                 "no verdict: worst round and final round minus the logger", "; ".join(measured), None))
