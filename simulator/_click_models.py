@@ -103,16 +103,7 @@ def _check_displayed(displayed, n_docs):
     displayed = np.asarray(displayed)
     if displayed.ndim != 2 or displayed.shape[1] == 0:
         raise ValueError(f"displayed must have shape (n_sessions, k) with k >= 1, got {displayed.shape}")
-    if not np.issubdtype(displayed.dtype, np.integer):
-        raise ValueError(f"displayed must hold integer document indices, got dtype {displayed.dtype}")
-    if displayed.size and displayed.max() >= n_docs:
-        raise ValueError(
-            f"displayed refers to document {displayed.max()} but labels has only {n_docs} documents"
-        )
-    if displayed.size and displayed.min() < -1:
-        raise ValueError(f"displayed holds {displayed.min()}; a document index is >= 0 and only -1 marks an "
-                         "empty slot")
-    return display_indices(displayed, n_docs)
+    return display_indices(displayed, n_docs, f"labels has only {n_docs} documents")
 
 
 def _check_labels(labels):

@@ -565,13 +565,7 @@ def aggregate_clicks(stats, displayed, clicks, examination):
         raise ValueError(
             f"clicks {clicks.shape} and examination {examination.shape} must match displayed {displayed.shape}"
         )
-    if not np.issubdtype(displayed.dtype, np.integer):
-        raise ValueError(f"displayed must hold integer document indices, got dtype {displayed.dtype}")
-    if displayed.size and displayed.max() >= stats.n_docs:
-        raise ValueError(f"displayed refers to document {displayed.max()} but stats hold {stats.n_docs}")
-    if displayed.size and displayed.min() < -1:
-        raise ValueError(f"displayed holds {displayed.min()}; a document index is >= 0 and only -1 marks an "
-                         "empty slot")
+    displayed = display_indices(displayed, stats.n_docs, f"stats hold {stats.n_docs}")
     values = stats._values
     clicks = read_only(np.ascontiguousarray(clicks, dtype=np.bool_))
     examination = read_only(np.ascontiguousarray(examination))
@@ -579,7 +573,6 @@ def aggregate_clicks(stats, displayed, clicks, examination):
     if n_cells <= max(4 * displayed.size, 1 << 22):  # a lookup table no larger than a few blocks
         # O(block) per block: the table of stored cells is kept across blocks (rebuilt only when
         # a block shows new cells) until release_lookup(); no sort, no search, no flat-cell copy.
-        displayed = display_indices(displayed, stats.n_docs)
         lookup = stats._cell_lookup()
         missing = _kernels.count_unknown_slots(displayed, lookup, stats.k)
         if missing:

@@ -144,19 +144,44 @@ def read_only(array):
     return view
 
 
-def display_indices(displayed, n_docs):
-    """Displayed document indices as the kernels read them: contiguous, read-only int32.
+def display_indices(displayed, n_docs, holder=None):
+    """Displayed lists checked and made what the kernels read: contiguous, read-only int32.
 
-    The policies write int32 lists; other integer arrays are converted once
-    here, so that every click kernel is compiled for one index type (int64
-    only where ``n_docs`` does not fit in int32).  The values are not checked
-    (the callers do).
+    ``displayed`` holds document indices in [0, n_docs) and -1 for an empty
+    slot.  The policies write int32 lists; other integer arrays are converted
+    once here (after the range check), so that every click kernel is compiled
+    for one index type (int64 only where ``n_docs`` does not fit in int32).
+
+    Parameters
+    ----------
+    displayed : array-like of int
+    n_docs : int
+    holder : str, optional
+        What holds the documents, for the message of an index out of range
+        (default ``"there are only {n_docs} documents"``).
+
+    Raises
+    ------
+    ValueError
+        For a non-integer array, an index >= ``n_docs`` or one below -1.
 
     Examples
     --------
     >>> import numpy as np
     >>> display_indices(np.array([[3, -1]]), n_docs=4).dtype
     dtype('int32')
+    >>> display_indices(np.array([[3, -2]]), n_docs=4)
+    Traceback (most recent call last):
+    ValueError: displayed holds -2; a document index is >= 0 and only -1 marks an empty slot
     """
+    displayed = np.asarray(displayed)
+    if not np.issubdtype(displayed.dtype, np.integer):
+        raise ValueError(f"displayed must hold integer document indices, got dtype {displayed.dtype}")
+    if displayed.size and displayed.max() >= n_docs:
+        holder = f"there are only {n_docs} documents" if holder is None else holder
+        raise ValueError(f"displayed refers to document {displayed.max()} but {holder}")
+    if displayed.size and displayed.min() < -1:
+        raise ValueError(f"displayed holds {displayed.min()}; a document index is >= 0 and only -1 marks an "
+                         "empty slot")
     dtype = np.int32 if n_docs <= np.iinfo(np.int32).max else np.int64
     return read_only(np.ascontiguousarray(displayed, dtype=dtype))
