@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator import RankingDataset
+from simulator import LetorFormatError, RankingDataset
 
 from ._config import ConfigError, variant_gate, variant_settings
 from ._loop import Variant
 
 __all__ = ["MixedLogger", "ObservedDataset", "build_click_model", "build_datasets", "build_variant", "check_data",
-           "engagement_settings", "logger_learner", "logger_queries", "policy_factory"]
+           "check_variants", "engagement_settings", "logger_learner", "logger_queries", "policy_factory"]
 
 
 _DATASETS = {}  # the last configuration's datasets (read-only arrays): every task of a process reuses them
@@ -247,15 +247,26 @@ def build_variant(config, name, seed):
     raise ConfigError(f"variants.{name}.learner: unknown learner kind {kind!r}")
 
 
-def _affine(config):
+def _affine(config, name):
     """(alpha, beta) of the true click model per rank: trust bias, or PBM as alpha = theta, beta = 0."""
     model = build_click_model(config)
     k = config.policy.k
     affine = model.affine_parameters(np.zeros(1, dtype=np.int64), k)
     if affine is None:
-        raise ConfigError(f"affine = true needs an affine click model (pbm, trust_*), not {config.click_model.name!r}")
+        raise ConfigError(f"variants.{name}.affine = true needs an affine click model (pbm, trust_*), "
+                          f"not click_model.name = {config.click_model.name!r}")
     theta, eps_minus, slope, _ = affine
     return theta * slope, theta * eps_minus
+
+
+def _clip(params, name):
+    """A variant's clip setting: a number in [0, 1], 'auto', 'global', or -1 (the 'auto' of earlier configurations)."""
+    clip = params["clip"]
+    if isinstance(clip, str) or clip >= 0:
+        return clip
+    if clip != -1:
+        raise ConfigError(f"variants.{name}.clip must be in [0, 1], 'auto', 'global' or -1 (auto), got {clip!r}")
+    return "auto"
 
 
 def _debiased_variant(config, name, kind, params, shared):
@@ -264,14 +275,12 @@ def _debiased_variant(config, name, kind, params, shared):
     from simulator import pbm_theta
 
     loss = params.get("loss") or config.learner.loss  # empty: the shared learner.loss
-    clip = params["clip"]
-    if not isinstance(clip, str) and clip < 0:
-        clip = "auto"  # -1, the automatic clip of earlier configurations
+    clip = _clip(params, name)
     propensity, assumed = params["propensity"], None
     if propensity == "pbm":  # a misspecifiable assumption, e.g. PBM propensities on cascade clicks
         propensity = assumed = pbm_theta(config.policy.k, params["assumed_eta"])
     settings = {"propensity": propensity, "clip": clip, "assumed_eta": params["assumed_eta"],
-                "estimator": params["estimator"], "affine": _affine(config) if params["affine"] else None,
+                "estimator": params["estimator"], "affine": _affine(config, name) if params["affine"] else None,
                 "loss": loss, **shared}
     if kind == "ips":
         settings.update(click_model=params["assumed_click_model"])
@@ -291,9 +300,7 @@ def _metric_variant(config, name, kind, params, common):
     from ltr import LambdaMARTClicks, PLRank
     from policies import PlackettLuce
 
-    clip = params["clip"]
-    if not isinstance(clip, str) and clip < 0:
-        clip = "auto"
+    clip = _clip(params, name)
     shared = {"targets": params["targets"], "propensity": params["propensity"], "clip": clip,
               "cutoff": config.policy.k, **common}
     serving = None
@@ -457,6 +464,29 @@ class MixedLogger:
         return out
 
 
+#: Fewest shown documents a LightGBM learner can fit on: min_child_samples (20) on each side of a split.
+_MIN_ROWS = 40
+
+
+def check_variants(config):
+    """Build every variant of ``config`` once, before anything is written: what only composing them refuses.
+
+    (``affine = true`` with a click model that is not affine, a negative
+    clip other than -1, ...).  Building is cheap: no data, no fit.
+
+    Raises
+    ------
+    ConfigError
+    """
+    for name in config.loop.variants:
+        try:
+            build_variant(config, name, 0).make_learner()
+        except ConfigError:
+            raise
+        except ValueError as exc:  # a learner's own check of its settings
+            raise ConfigError(f"variants.{name}: {' '.join(str(exc).split())}") from None
+
+
 def check_data(config):
     """Read the data once before anything is written: what a reader accepts but the experiment cannot use.
 
@@ -473,10 +503,17 @@ def check_data(config):
     where = "data.path" if config.data.source == "letor" else "data"
     if config.data.source == "letor":
         path = Path(config.data.path)
-        if not path.is_file():
-            raise ConfigError(f"data.path: no such file {str(path)!r}")
+        try:
+            if path.exists() and not path.is_file():
+                raise ConfigError(f"data.path {str(path)!r} is not a regular file (a folder, a device, ...)")
+            if not path.is_file():
+                raise ConfigError(f"data.path: no such file {str(path)!r}")
+        except OSError as exc:  # a name too long, a symlink loop, ...
+            raise ConfigError(f"data.path {str(path)!r}: {exc.strerror}") from None
     try:
         train, test = build_datasets(config)
+    except LetorFormatError:  # its own line: path:line: what is wrong
+        raise
     except ValueError as exc:  # a split that leaves one side without queries, among others
         raise ConfigError(f"{where}: cannot split the data (data.test_fraction = {config.data.test_fraction}): "
                           f"{' '.join(str(exc).split())}") from None
@@ -488,6 +525,11 @@ def check_data(config):
                               "(more queries, or a smaller data.test_fraction)")
         if int(part.query_sizes.max()) < 2:
             raise ConfigError(f"{where}: no {name} query has two candidates: there is nothing to rank")
+    shown = int(np.minimum(train.query_sizes, config.policy.k).sum())
+    if config.learner.backend == "lightgbm" and shown < _MIN_ROWS:
+        raise ConfigError(f"{where}: the served queries show {shown} documents in their top policy.k = "
+                          f"{config.policy.k}; a LightGBM learner needs at least {_MIN_ROWS} (more queries, a "
+                          "larger policy.k or a smaller data.test_fraction)")
     grades = _click_grades(config)
     top = int(max(train.labels.max(), test.labels.max() if test is not None else 0))
     if grades is not None and top >= grades:

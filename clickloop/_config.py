@@ -111,13 +111,15 @@ class DataConfig:
     """Where the queries come from: built-in synthetic data or a LETOR file."""
 
     source: str = _opt("synthetic", choices=("synthetic", "letor"))
-    path: str = _opt("", doc="LETOR/SVMlight file (source = letor); a group file path.query beside it is read")
+    path: str = _opt("", doc="LETOR/SVMlight file (source = letor), relative to the working directory (in a "
+                             "config or sweep file too); a group file path.query beside it is read")
     n_queries: int = _opt(1000, low=4)
     docs_per_query: tuple = _opt((20, 40), doc="[low, high] candidates per query (synthetic)")
     n_features: int = _opt(20, low=1)
     relevance: str = _opt("linear", choices=("linear", "nonlinear"))
-    label_noise: float = _opt(0.5, low=0.0)
-    document_share: float = _opt(0.3, low=0.0, high=1.0)
+    label_noise: float = _opt(0.5, low=0.0, high=100.0)
+    document_share: float = _opt(0.3, low=0.0, high=0.99, doc="share of the latent relevance no feature "
+                                                              "explains (item quality); below 1")
     seed: int = _opt(0, low=0, doc="seed of the data set (fixed across experiment seeds)")
     test_fraction: float = _opt(0.2, low=0.0, high=0.9, doc="held-out queries, never served")
 
@@ -164,11 +166,12 @@ class LoopConfig:
     """The rounds of the feedback loop."""
 
     rounds: int = _opt(10, low=1, doc="retrainings; rankers 0..rounds are deployed")
-    sessions_per_round: int = _opt(20_000, low=1)
-    window: int = _opt(0, low=0, doc="rounds of history a variant trains on; 0 = all")
+    sessions_per_round: int = _opt(20_000, low=100, doc="at least 100: a LightGBM learner needs 40 shown documents "
+                                                         "(min_child_samples = 20 on each side of a split)")
+    window: int = _opt(0, low=0, high=1_000_000, doc="rounds of history a variant trains on; 0 = all")
     engagement: str = _opt("none", choices=("none", "ctr", "ctr_count"),
                            doc="engagement features fed back from the logs (raw for naive, debiased otherwise)")
-    engagement_prior: float = _opt(0.0, low=0.0, doc="pseudo-impressions of a prior at the variant's own mean CTR "
+    engagement_prior: float = _opt(0.0, low=0.0, high=1e6, doc="pseudo-impressions of a prior at the variant's own mean CTR "
                                                      "(smoothed CTR); 0 = raw CTR")
     engagement_unseen: str = _opt("missing", choices=("estimate", "missing"),
                                   doc="engagement of a document never shown (held-out ones too): missing (NaN, "
@@ -186,8 +189,8 @@ class LearnerConfig:
 
     backend: str = _opt("lightgbm", choices=("lightgbm", "linear"))
     loss: str = _opt("softmax", choices=("softmax", "logistic", "squared"))
-    n_estimators: int = _opt(100, low=1)
-    num_threads: int = _opt(1, low=1)
+    n_estimators: int = _opt(100, low=1, high=100_000)
+    num_threads: int = _opt(1, low=1, high=1024)
 
 
 @dataclass(frozen=True)
@@ -242,22 +245,22 @@ class DRConfig:
     affine: bool = _opt(False, doc="as for ips")
     candidates: str = _opt("shown", choices=("shown", "all"),
                            doc="fit on the shown documents or on every candidate of a served query")
-    dm_n_estimators: int = _opt(100, low=1, doc="boosting rounds of the direct-method regression")
+    dm_n_estimators: int = _opt(100, low=1, high=100_000, doc="boosting rounds of the direct-method regression")
 
 
 @dataclass(frozen=True)
 class TowerConfig:
     """Settings of the position tower."""
 
-    n_iter: int = _opt(5, low=1)
+    n_iter: int = _opt(5, low=1, high=1000)
     dropout: float = _opt(0.8, low=0.0, high=0.99, doc="observation dropout; 0.8 keeps the first retrain from a good "
                                                         "logger near naive (PositionTower's notes)")
-    document_prior: float = _opt(10.0, low=0.0, low_open=True)
+    document_prior: float = _opt(10.0, low=0.0, high=1e6, low_open=True)
     theta: str = _opt("ctr", choices=("ctr", "pbm", "harvesting", "em"),
                       doc="anchor of theta: CTR ratio, PBM (1/r)^assumed_eta, or estimated from the history")
-    theta_prior: float = _opt(0.0, low=0.0, words=("fixed",),
+    theta_prior: float = _opt(0.0, low=0.0, high=1e6, words=("fixed",),
                               doc="prior on log theta around the anchor, in clicks per rank; 0 free, 'fixed' held")
-    assumed_eta: float = _opt(1.0, low=0.0, doc="PBM curve of theta = pbm and of ranks the estimate misses")
+    assumed_eta: float = _opt(1.0, low=0.0, high=10.0, doc="PBM curve of theta = pbm and of ranks the estimate misses")
     relevance: str = _opt("pointwise", choices=("pointwise", "listwise"),
                           doc="served f: the likelihood's (pointwise), or a softmax on clicks with offset log A_d")
 
@@ -266,7 +269,7 @@ class TowerConfig:
 class LGBMPositionConfig:
     """Settings of LightGBM's position-debiased lambdarank."""
 
-    max_sessions: int = _opt(50_000, low=1)
+    max_sessions: int = _opt(50_000, low=1, high=10**9)
     position_bias_regularization: float = _opt(0.0, low=0.0, high=1.0)
 
 
@@ -276,7 +279,7 @@ class PLRankConfig:
 
     targets: str = _opt("ips", choices=("naive", "ips", "dr"), doc="click-based relevance estimates it optimises")
     metric: str = _opt("dcg", choices=("dcg", "ndcg"), doc="the expected ranking metric at the cut-off policy.k")
-    n_samples: int = _opt(32, low=1, doc="rankings sampled per query and boosting round for the gradient")
+    n_samples: int = _opt(32, low=1, high=10_000, doc="rankings sampled per query and boosting round for the gradient")
     serving: str = _opt("deterministic", choices=("deterministic", "stochastic"),
                         doc="serve the top k of its scores, or its own Plackett-Luce policy (temperature 1)")
     propensity: str = _opt("oracle", choices=PROPENSITIES, doc="as for ips (the targets' propensities)")
@@ -291,7 +294,7 @@ class LambdaMARTConfig:
     targets: str = _opt("ips", choices=("naive", "ips", "dr"), doc="click-based relevance estimates")
     labels: str = _opt("binned", choices=("binned", "real"),
                        doc="binned: lambdarank on estimates binned into n_grades; real: signed gains, custom objective")
-    n_grades: int = _opt(31, low=2, doc="grades of the binned labels")
+    n_grades: int = _opt(31, low=2, high=10_000, doc="grades of the binned labels")
     propensity: str = _opt("oracle", choices=PROPENSITIES, doc="as for ips (the targets' propensities)")
     clip: float = _opt("auto", low=-1.0, high=1.0, words=("auto", "global"), doc=_CLIP_DOC)
 
@@ -350,7 +353,7 @@ class DeploymentConfig:
 
 @dataclass(frozen=True)
 class EvaluationConfig:
-    ndcg_k: int = _opt(10, low=1, doc="cut-off of the headline NDCG")
+    ndcg_k: int = _opt(10, low=1, high=1000, doc="cut-off of the headline NDCG")
     relevant_threshold: int = _opt(3, low=1, doc="grade from which a document counts as relevant (coverage)")
 
 
@@ -529,11 +532,11 @@ def _variants_from_dict(data):
         table = dict(table)
         kind = table.pop("learner", None)
         gate = table.pop("gate", "")
-        if gate not in _GATES:
+        if not isinstance(gate, str) or gate not in _GATES:
             raise ConfigError(f"{path}.gate must be one of none, ope; got {gate!r}")
         if kind is None:
             raise ConfigError(f"{path}.learner is required: one of {', '.join(LEARNER_KINDS)}")
-        if kind not in LEARNER_KINDS:
+        if not isinstance(kind, str) or kind not in LEARNER_KINDS:
             raise ConfigError(f"{path}.learner must be one of {', '.join(LEARNER_KINDS)}; got {kind!r}")
         cls = LEARNER_KINDS[kind]
         allowed = ["learner"] + [f.name for f in dataclasses.fields(cls)] + ["gate", *VARIANT_ENGAGEMENT_KEYS]
@@ -592,10 +595,12 @@ def config_value(config, path):
             value = table.learner if parts[2] == "learner" else table.gate if parts[2] == "gate" else \
                 getattr(table.settings, parts[2])
     else:
+        if parts[0] == "variants":  # [variants] or a whole [variants.NAME] table
+            raise ConfigError(f"{path} names a table, not a value; give a key of it (variants.NAME.KEY)")
         value = config
         for part in parts:
             value = getattr(value, part)
-        if dataclasses.is_dataclass(value) or (parts == ["variants"]):
+        if dataclasses.is_dataclass(value):
             raise ConfigError(f"{path} names a section, not a value")
     return list(value) if isinstance(value, tuple) else value
 
@@ -685,7 +690,9 @@ def _parse_override(text):
         raise ConfigError(f"--set expects key.path=value, got {text!r}")
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
+    except tomllib.TOMLDecodeError as exc:
+        if raw and raw[0] in "{[\"'":  # meant as a TOML table, list or string: say why it does not read
+            raise ConfigError(f"--set {key}: {raw!r} is not a valid TOML value ({exc})") from None
         value = raw  # a bare word is a string: --set policy.kind=plackett_luce
     return _nested(key, value)
 
@@ -700,9 +707,9 @@ def read_toml_file(path, what="config file"):
         How messages name the file (``"sweep file"``).
     """
     path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"cannot read {what} {str(path)!r}: it is a folder")
     try:
+        if path.is_dir():
+            raise ConfigError(f"cannot read {what} {str(path)!r}: it is a folder")
         raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read {what} {str(path)!r}: {exc.strerror}") from None
@@ -729,7 +736,7 @@ def load_config(path=None, *, preset_name=None, overrides=()):
     if base is not None and not isinstance(base, str):
         raise ConfigError(f"{path}: preset must be a preset name (a string), got {_describe(base)}; "
                           f"choose one of {', '.join(PRESETS)}")
-    name = preset_name or base
+    name = preset_name if preset_name is not None else base
     if name is not None:
         if name not in PRESETS:
             raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")

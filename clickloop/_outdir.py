@@ -47,13 +47,21 @@ def _check_path(out):
     if str(out).strip() == "":
         raise UsageError("--out must name a folder, got an empty path")
     out = Path(out)
-    for parent in [out, *out.parents]:
-        if parent.exists() and not parent.is_dir():
-            what = "is a file" if parent == out else f"is below {parent}, which is a file"
-            raise UsageError(f"--out {out} {what}; give a folder")
+    missing = []  # the folders this call creates, outermost last
     try:
+        for parent in [out, *out.parents]:
+            if parent.exists() and not parent.is_dir():
+                what = "is a file" if parent == out else f"is below {parent}, which is a file"
+                raise UsageError(f"--out {out} {what}; give a folder")
+            if not parent.exists():
+                missing.append(parent)
         out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
+    except OSError as exc:  # a name too long, a read-only parent, ...: remove what was created on the way
+        for folder in missing:
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
         raise UsageError(f"--out {out}: cannot create the folder: {exc.strerror}") from None
     if not os.access(out, os.W_OK | os.X_OK):
         raise UsageError(f"--out {out}: the folder is not writable")
@@ -74,12 +82,18 @@ class OutputFolder:
         configuration (checked by the caller for its own rules too).
     force : bool, default=False
         Write into a non-empty folder that holds no clickloop run.
+    writes : tuple of str, default=()
+        The names the run writes at the top of the folder.  In a folder that
+        holds no clickloop run, any of them that exists is a user's file, and
+        the run is refused (``--force`` and ``--resume`` included): clickloop
+        never overwrites a file it did not write.
     """
 
-    def __init__(self, out, kind, config_text, *, resume=False, force=False):
+    def __init__(self, out, kind, config_text, *, resume=False, force=False, writes=()):
         self.out = _check_path(out)
         self.kind, self.config_text = kind, config_text
         self.resume, self.force = resume, force
+        self.writes = tuple(writes)
         self._lock = None
         self.manifest = None
 
@@ -148,11 +162,18 @@ class OutputFolder:
                 and previous.config_sha256 != config_digest(self.config_text):
             raise UsageError(f"--resume: {self.out} holds a run of another configuration; use the same "
                              "configuration or another --out")
-        if not self.resume and previous is None and not legacy and self._foreign_entries() and not self.force:
-            shown = ", ".join(self._foreign_entries()[:3])
-            raise UsageError(f"--out {self.out} is not empty ({shown}...) and holds no clickloop run; give an "
-                             "empty or new folder, or --force to write beside its files (clickloop never "
-                             "deletes files it did not write)")
+        if previous is None and not legacy and self._foreign_entries():
+            taken = [name for name in self.writes if (self.out / name).exists() or (self.out / name).is_symlink()]
+            if taken:
+                raise UsageError(f"--out {self.out} holds no clickloop run, and its {', '.join(taken)} would be "
+                                 "overwritten (clickloop never overwrites files it did not write); move them or "
+                                 "give another --out")
+            if not self.force:
+                shown = ", ".join(self._foreign_entries()[:3])
+                what = "holds no clickloop run to continue" if self.resume else "holds no clickloop run"
+                raise UsageError(f"--out {self.out} is not empty ({shown}...) and {what}; give an empty or new "
+                                 "folder, or --force to write beside its files (clickloop never deletes files it "
+                                 "did not write)")
         return legacy
 
     def __enter__(self):

@@ -23,6 +23,10 @@ from ._tasks import run_task
 
 __all__ = ["TaskFailures", "UsageError", "load_config_text", "run_experiment", "write_outputs"]
 
+#: What a run writes at the top of its folder (and ``logs`` with ``output.save_logs``): a folder without a
+#: manifest that holds one of them is refused.
+RUN_OUTPUTS = ("config.toml", STATE, "metrics.csv", "propensity.csv", "summary.md", "plots")
+
 
 def load_config_text(text):
     """A config read back from its TOML text (for comparing resolved configs)."""
@@ -58,7 +62,8 @@ def run_experiment(config, out, *, jobs=1, resume=False, quiet=False, force=Fals
     quiet : bool, default=False
     force : bool, default=False
         Write into a non-empty folder that holds no clickloop run (nothing in
-        it is deleted).
+        it is deleted or overwritten: a folder that holds a file of the
+        run's names, :data:`RUN_OUTPUTS`, is refused).
 
     Returns
     -------
@@ -69,7 +74,8 @@ def run_experiment(config, out, *, jobs=1, resume=False, quiet=False, force=Fals
     if resume and (Path(out) / "config.toml").is_file() and not _same_config(Path(out) / "config.toml", resolved):
         raise UsageError(f"--resume: {Path(out) / 'config.toml'} differs from this configuration; "
                          "use the same configuration or another --out")
-    with OutputFolder(out, "run", resolved, resume=resume, force=force) as folder:
+    writes = RUN_OUTPUTS + ((LOGS,) if config.output.save_logs else ())
+    with OutputFolder(out, "run", resolved, resume=resume, force=force, writes=writes) as folder:
         out = folder.out
         folder.add("config.toml", STATE, *[f"{LOGS}/seed_{s}" for s in range(config.seeds)
                                            if config.output.save_logs])

@@ -277,6 +277,11 @@ def _base_dict(spec):
     try:  # [set] as one merged configuration: the order of its keys never matters
         config_from_dict(data)
     except (ConfigError, TypeError) as exc:
+        if spec.seeds is not None:  # the top-level seeds, by itself
+            try:
+                config_from_dict({**preset_data, "seeds": spec.seeds})
+            except (ConfigError, TypeError) as alone:
+                return data, ConfigError(f"{spec.source}: seeds = {_show(spec.seeds)}: {alone}")
         for key, value in spec.fixed:  # name the key if one is wrong by itself
             try:
                 config_from_dict(_merge(preset_data, _nested(key, value)))

@@ -16,7 +16,7 @@ from pathlib import Path
 from simulator.atomic import atomic_write_text
 
 from ._checkpoints import task_dir
-from ._compose import check_data
+from ._compose import check_data, check_variants
 from ._config import config_to_toml
 from ._executors import execute
 from ._outdir import STATE, OutputFolder
@@ -107,8 +107,11 @@ def run_sweep(spec, out, *, backend=None, quiet=False, task=None, force=False):
     points = expand(spec)  # every grid point validated before anything is written
     for config in {point.config.data: point.config for point in points}.values():
         check_data(config)
+    for point in points:
+        check_variants(point.config)
     text = "".join(config_to_toml(point.config) for point in points)
-    with OutputFolder(out, "sweep", text, force=force) as owner:
+    with OutputFolder(out, "sweep", text, force=force,
+                      writes=(RUNS, "metrics.csv", "propensity.csv", "failures.csv", "summary.md", "plots")) as owner:
         out = owner.out
         owner.add(RUNS, "metrics.csv", "propensity.csv", "failures.csv", "summary.md")
         folders = {point.index: _prepare_point(point, out) for point in points}

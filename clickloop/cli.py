@@ -27,7 +27,7 @@ from pathlib import Path
 from simulator import LetorFormatError
 
 from ._budget import check_budget
-from ._compose import check_data
+from ._compose import check_data, check_variants
 from ._config import PRESETS, ConfigError, load_config
 from ._executors import DaskBackend, ExecutorError, ProcessBackend, SerialBackend
 from ._run import TaskFailures, UsageError, run_experiment
@@ -117,6 +117,17 @@ def _positive_int(text):
     return value
 
 
+#: Most worker processes --jobs and --dask-local start (a typo, not a machine, beyond it).
+MAX_WORKERS = 1024
+
+
+def _workers(text):
+    value = _positive_int(text)
+    if value > MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_WORKERS} worker processes, got {value}")
+    return value
+
+
 def _positive_float(text):
     try:
         value = float(text)
@@ -143,7 +154,7 @@ def _parser():
     parser.add_argument("--seeds", type=_positive_int, help="number of seeds (0..N-1)")
     parser.add_argument("--out", type=_folder, default=Path("results"), help="output folder (default: results)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    parser.add_argument("--jobs", type=_positive_int, default=1, help="worker processes (default: 1)")
+    parser.add_argument("--jobs", type=_workers, default=1, help="worker processes (default: 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary on the terminal")
     parser.add_argument("--force", action="store_true",
                         help="write into a non-empty --out that holds no clickloop run (nothing in it is deleted)")
@@ -155,7 +166,7 @@ def _parser():
     parser.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run the sweep on a running Dask scheduler")
     parser.add_argument("--scheduler-timeout", type=_positive_float, metavar="SECONDS",
                         help="seconds to wait for the --scheduler connection (default: 10)")
-    parser.add_argument("--dask-local", type=_positive_int, metavar="N",
+    parser.add_argument("--dask-local", type=_workers, metavar="N",
                         help="run the sweep on a Dask LocalCluster of N worker processes on 127.0.0.1")
     return parser
 
@@ -182,12 +193,15 @@ def main(argv=None):
             print(f"{name:14} {entry['description']}")
         return 0
     try:
-        overrides = list(args.overrides) + ([f"seeds={args.seeds}"] if args.seeds else [])
-        preset_name = args.preset or (None if args.config else "default")
-        config = load_config(args.config, preset_name=preset_name, overrides=overrides)
+        preset_name = args.preset if args.preset is not None else (None if args.config else "default")
+        config = load_config(args.config, preset_name=preset_name, overrides=args.overrides)
+        if args.seeds:  # after the --set values are checked as given (a bad --set seeds is not hidden)
+            config = load_config(args.config, preset_name=preset_name,
+                                 overrides=[*args.overrides, f"seeds={args.seeds}"])
         workers = min(args.jobs, config.seeds * len(config.loop.variants))
         check_budget([config], workers, args.allow_long)  # before the data is made: n_queries = 10**9 is refused
         n_docs = check_data(config)
+        check_variants(config)
         check_budget([config], workers, args.allow_long, n_docs)
         start = time.perf_counter()
         run_experiment(config, args.out, jobs=args.jobs, resume=args.resume, quiet=args.quiet, force=args.force)

@@ -8,11 +8,9 @@ an experiment, so the whole table costs a few seconds.
 
 import bz2
 import gzip
-import os
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from clickloop import cli
@@ -44,7 +42,7 @@ CASES = [
     ("noise probability < 0", {}, ["--set", "click_model.noise=-0.1"], "click_model.noise must be >= 0.0"),
     ("epsilon probability > 1", {}, ["--set", "policy.epsilon=2"], "policy.epsilon must be <= 1.0"),
     ("epsilon probability < 0", {}, ["--set", "policy.epsilon=-0.5"], "policy.epsilon must be >= 0.0"),
-    ("document_share > 1", {}, ["--set", "data.document_share=2"], "data.document_share must be <= 1.0"),
+    ("document_share > 1", {}, ["--set", "data.document_share=2"], "data.document_share must be <= 0.99"),
     ("query_fraction 0", {}, ["--set", "logger.query_fraction=0"], "logger.query_fraction must be > 0.0"),
     ("query_fraction > 1", {}, ["--set", "logger.query_fraction=1.5"], "logger.query_fraction must be <= 1.0"),
     ("test_fraction too large", {}, ["--set", "data.test_fraction=0.95"], "data.test_fraction must be <= 0.9"),
@@ -52,8 +50,9 @@ CASES = [
     ("k larger than the candidates", {}, ["--set", "policy.k=50"],
      "policy.k = 50 is larger than the smallest candidate list"),
     ("k zero", {}, ["--set", "policy.k=0"], "policy.k must be >= 1"),
-    ("gate holdout rounds to no session", {}, ["--preset", "default", "--set", "loop.sessions_per_round=1"],
-     "deployment.holdout = 0.5 of loop.sessions_per_round = 1 keeps 0 sessions for the gate of naive_gated"),
+    ("gate holdout rounds to no session", {}, ["--preset", "default", "--set", "loop.sessions_per_round=100",
+                                              "--set", "deployment.holdout=0.004"],
+     "deployment.holdout = 0.004 of loop.sessions_per_round = 100 keeps 0 sessions for the gate of naive_gated"),
     ("gate em theta without exploration", {}, ["--preset", "default", "--set", "deployment.theta=em",
                                                "--set", "deployment.explore=0"],
      "deployment.theta = 'em' estimates the theta of the gate of tower_gated from exploring gate sessions: it needs "
@@ -66,7 +65,32 @@ CASES = [
     ("eta for a model without one", {}, ["--set", "click_model.name='cascade'", "--set", "click_model.eta=2"],
      "click_model.eta applies to pbm, pbm_eye_tracking, trust_vardasbi, ubm only"),
     ("rounds zero", {}, ["--set", "loop.rounds=0"], "loop.rounds must be >= 1, got 0"),
-    ("sessions zero", {}, ["--set", "loop.sessions_per_round=0"], "loop.sessions_per_round must be >= 1"),
+    ("sessions zero", {}, ["--set", "loop.sessions_per_round=0"], "loop.sessions_per_round must be >= 100"),
+    ("too few sessions to fit", {}, ["--set", "loop.sessions_per_round=2"], "loop.sessions_per_round must be >= 100"),
+    ("too few queries to fit", {}, ["--set", "data.n_queries=4"],
+     "the served queries show 30 documents in their top policy.k = 10; a LightGBM learner needs at least 40"),
+    ("affine without an affine click model", {}, ["--set", "click_model.name=dbn", "--set",
+     'loop.variants=["logger","a"]', "--set", 'variants.a={learner="ips", affine=true}'],
+     "variants.a.affine = true needs an affine click model (pbm, trust_*), not click_model.name = 'dbn'"),
+    ("negative clip", {}, ["--set", 'loop.variants=["logger","a"]', "--set", 'variants.a={learner="ips", clip=-0.5}'],
+     "variants.a.clip must be in [0, 1], 'auto', 'global' or -1 (auto), got -0.5"),
+    ("learner given as a list", {}, ["--set", 'variants.x={learner=["ips"]}'], "variants.x.learner must be one of"),
+    ("empty preset name", {}, ["--preset", ""], "unknown preset ''"),
+    ("a bad --set seeds beside --seeds", {}, ["--set", "seeds=-5", "--seeds", "1"], "seeds must be >= 1"),
+    ("--jobs beyond any machine", {}, ["--jobs", "99999999999999999999"], "expected at most 1024 worker processes"),
+    ("threads beyond any machine", {}, ["--set", "learner.num_threads=100000"], "learner.num_threads must be <= 1024"),
+    ("boosting rounds without end", {}, ["--set", "learner.n_estimators=99999999999999999999"],
+     "learner.n_estimators must be <= 100000"),
+    ("window beyond int64", {}, ["--set", "loop.window=99999999999999999999"], "loop.window must be <= 1000000"),
+    ("a table with a key twice", {}, ["--set", 'variants.x={learner="ips", learner="ips"}'],
+     "--set variants.x: '{learner=\"ips\", learner=\"ips\"}' is not a valid TOML value (Duplicate inline table key"),
+    ("saved logs beyond memory", {}, ["--set", "output.save_logs=true", "--set", "loop.sessions_per_round=1000000000"],
+     "the run needs about"),
+    ("document share of 1", {}, ["--set", "data.document_share=1.0"], "data.document_share must be <= 0.99"),
+    ("--out with a name too long", {}, ["--out", "x/" + "a" * 300 + "/y"], "cannot create the folder"),
+    ("--config with a name too long", {}, ["--config", "a" * 300], "cannot read config file"),
+    ("data.path a folder", {"folder/x": ""}, ["--set", "data.source='letor'", "--set", "data.path='folder'"],
+     "data.path 'folder' is not a regular file"),
     ("window negative", {}, ["--set", "loop.window=-1"], "loop.window must be >= 0"),
     ("engagement", {}, ["--set", "loop.engagement=clicks"], "loop.engagement must be one of none, ctr"),
     ("n_estimators zero", {}, ["--set", "learner.n_estimators=0"], "learner.n_estimators must be >= 1"),
@@ -156,6 +180,10 @@ CASES = [
         f'"{key}" = [{", ".join(str(v) for v in range(100))}]\n'
         for key in ("data.seed", "data.n_queries", "loop.rounds", "loop.sessions_per_round", "learner.n_estimators"))},
      ["--sweep", "s.toml"], "points; at most 10,000"),
+    ("sweep grid of a variant table", {"s.toml": 'preset = "smoke"\n[grid]\n"variants.x" = [{learner = "ips"}]\n'},
+     ["--sweep", "s.toml"], "a grid key must name a value, not the section [variants.x]"),
+    ("sweep seeds out of range", {"s.toml": 'preset = "smoke"\nseeds = 20000\n[grid]\n"loop.rounds" = [1]\n'},
+     ["--sweep", "s.toml"], "s.toml: seeds = 20000: seeds must be <= 10000"),
     ("sweep with --set", {"s.toml": 'preset = "smoke"\n[grid]\n"loop.rounds" = [1]\n'},
      ["--sweep", "s.toml", "--set", "loop.rounds=2"], "--sweep takes its base and overrides from the sweep file"),
     ("two backends", {"s.toml": 'preset = "smoke"\n[grid]\n"loop.rounds" = [1]\n'},
@@ -171,6 +199,12 @@ CASES = [
     ("--out below a file", {"taken": "a user's file\n"}, ["--out", "taken/run"], "is below taken, which is a file"),
     ("--out foreign folder", {"mine/notes.txt": "keep me\n", "mine/logs/server.log": "keep me too\n"},
      ["--out", "mine"], "is not empty (logs, notes.txt...) and holds no clickloop run"),
+    ("--resume into a foreign folder", {"mine/notes.txt": "keep me\n"}, ["--out", "mine", "--resume"],
+     "is not empty (notes.txt...) and holds no clickloop run to continue"),
+    ("--resume over a user's files", {"mine/summary.md": "my notes\n", "mine/metrics.csv": "my data\n"},
+     ["--out", "mine", "--resume"], "its metrics.csv, summary.md would be overwritten"),
+    ("--force over a user's files", {"mine/config.toml": "# mine\n", "mine/plots/a.png": "png"},
+     ["--out", "mine", "--force"], "its config.toml, plots would be overwritten"),
     ("--out damaged manifest", {"old/clickloop-run.json": "{not json"}, ["--out", "old"],
      "not a readable clickloop manifest"),
     ("--resume garbage config.toml", {"old/config.toml": "\x00\x01 garbage =\n", "old/.state/x": ""},

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 import clickloop._tasks
-from analysis import read_metrics
 from analysis._round_metrics import feature_share
 from analysis._summary import write_summary
 from clickloop import ConfigError, preset, run_task
