@@ -181,6 +181,14 @@ def _check_confidence(confidence):
     return float(confidence)
 
 
+def _check_click_model(click_model):
+    """The true click model: anything with ``click_probabilities(displayed, labels)``."""
+    if not callable(getattr(click_model, "click_probabilities", None)):
+        raise ValueError("click_model must be a click model object (e.g. simulator.click_model(name)), "
+                         f"got {describe(click_model)}")
+    return click_model
+
+
 def _check_log(log):
     for attr in ("query", "displayed", "clicks"):
         if not hasattr(log, attr):
@@ -311,6 +319,7 @@ def exact_query_values(dataset, target_lists, click_model):
     >>> exact_query_values(data, [[0, 1], [2, -1]], PBM(eta=1.0)).round(3).tolist()
     [1.05, 0.28]
     """
+    _check_click_model(click_model)
     lists = _check_target_lists(dataset, target_lists)
     return click_model.click_probabilities(lists, dataset.labels).sum(axis=1)
 
@@ -337,6 +346,7 @@ def exact_attractiveness(dataset, click_model):
     Under the position-based and cascade families this is its attractiveness
     (theta_1 = 1): the quantity a debiased estimator recovers from clicks.
     """
+    _check_click_model(click_model)
     alone = np.arange(dataset.n_docs, dtype=np.int64)[:, None]
     return click_model.click_probabilities(alone, dataset.labels)[:, 0]
 
@@ -374,6 +384,7 @@ def exact_value(dataset, target_lists, click_model, query_weights=None, target_e
     >>> round(exact_value(data, [[1, 0], [2, -1]], CascadeModel()), 4)
     0.64
     """
+    _check_click_model(click_model)
     if target_examination is None:
         values = exact_query_values(dataset, target_lists, click_model)
     else:

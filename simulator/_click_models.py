@@ -27,7 +27,15 @@ import numpy as np
 from . import _click_kernels as kernels
 from ._grade_mapping import GradeMapping, _probability_array, relevance_mapping
 from ._rng import derive_key
-from .validation import display_indices, read_only
+from .validation import (
+    check_int,
+    check_nonnegative,
+    check_probability,
+    check_real_array,
+    describe,
+    display_indices,
+    read_only,
+)
 
 __all__ = [
     "CLICK_MODELS",
@@ -95,7 +103,19 @@ class ClickSimulation:
 
     @property
     def ctr_by_rank(self):
-        """Click-through rate of each rank, ndarray of shape (k,)."""
+        """Click-through rate of each rank, ndarray of shape (k,).
+
+        NaN for a batch of zero sessions (no impression), as
+        :meth:`ClickStatistics.ctr` is NaN where a document was never shown.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> PBM().simulate(np.zeros((0, 2), dtype=int), labels=[4]).ctr_by_rank.tolist()
+        [nan, nan]
+        """
+        if self.clicks.shape[0] == 0:
+            return np.full(self.clicks.shape[1], np.nan)
         return self.clicks.mean(axis=0)
 
 
@@ -132,20 +152,31 @@ def pbm_theta(k, eta=1.0):
     Parameters
     ----------
     k : int
-        Ranks.
+        Ranks, >= 1.
     eta : float, default=1.0
-        Strength of the position bias (0: none).
+        Strength of the position bias, a finite number >= 0 (0: none, every
+        theta_r = 1).
 
     Returns
     -------
     ndarray of shape (k,), float64
 
+    Raises
+    ------
+    ValueError
+        If ``k`` is not an integer >= 1 or ``eta`` not a finite number >= 0.
+
     Examples
     --------
     >>> pbm_theta(3, eta=2.0).round(3).tolist()
     [1.0, 0.25, 0.111]
+    >>> pbm_theta(0)
+    Traceback (most recent call last):
+    ...
+    ValueError: k must be an integer >= 1, got 0
     """
-    return (1.0 / np.arange(1, int(k) + 1)) ** float(eta)
+    k = check_int(k, "k", 1)
+    return (1.0 / np.arange(1, k + 1)) ** check_nonnegative(eta, "eta")
 
 
 class ClickModel(ABC):
@@ -301,8 +332,7 @@ class PBM(ClickModel):
     attractiveness: GradeMapping = _mapping_field("graded")
 
     def __post_init__(self):
-        if not np.isfinite(self.eta) or self.eta < 0:
-            raise ValueError(f"eta must be a finite number >= 0, got {self.eta!r}")
+        object.__setattr__(self, "eta", check_nonnegative(self.eta, "eta"))
         if self.theta is not None:
             object.__setattr__(self, "theta", _probability_array(self.theta, "theta"))
         object.__setattr__(self, "attractiveness", relevance_mapping(self.attractiveness))
@@ -368,9 +398,9 @@ class TrustBias(ClickModel):
 
         ``n_ranks`` is capped at 99 so that eps_plus stays positive.
         """
-        if not np.isfinite(eta) or eta < 0:
-            raise ValueError(f"eta must be a finite number >= 0, got {eta!r}")
-        if not 1 <= n_ranks <= 99:
+        eta = check_nonnegative(eta, "eta")
+        n_ranks = check_int(n_ranks, "n_ranks", 1)
+        if n_ranks > 99:
             raise ValueError(f"n_ranks must be in 1..99 for the vardasbi preset, got {n_ranks}")
         r = np.arange(1, n_ranks + 1)
         return cls(pbm_theta(n_ranks, eta), 0.98 - (r - 1) / 100.0, 0.65 / r, relevance)
@@ -379,8 +409,7 @@ class TrustBias(ClickModel):
     def oosterhuis2023(cls, n_ranks=50):
         """Oosterhuis 2023 (r 0-based): theta_r = 0.35/(r+1) + 0.65/(1+0.05r),
         eps_plus_r = 1/(1+0.005r), eps_minus_r = 0.65/(r+1), P(R | y) = 0.25 y."""
-        if n_ranks < 1:
-            raise ValueError(f"n_ranks must be >= 1, got {n_ranks}")
+        n_ranks = check_int(n_ranks, "n_ranks", 1)
         r = np.arange(n_ranks)
         theta = 0.35 / (r + 1) + 0.65 / (1 + 0.05 * r)
         return cls(theta, 1.0 / (1 + 0.005 * r), 0.65 / (r + 1),
@@ -531,8 +560,7 @@ class DBN(_Cascade):
     def __post_init__(self):
         object.__setattr__(self, "attractiveness", relevance_mapping(self.attractiveness))
         object.__setattr__(self, "satisfaction", relevance_mapping(self.satisfaction))
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ValueError(f"gamma must be a probability in [0, 1], got {self.gamma!r}")
+        object.__setattr__(self, "gamma", check_probability(self.gamma, "gamma"))
 
     def _continuation(self, labels):
         return (self.attractiveness(labels), (1.0 - self.satisfaction(labels)) * self.gamma, self.gamma)
@@ -565,11 +593,13 @@ class UBM(ClickModel):
     attractiveness: GradeMapping = _mapping_field("graded")
 
     def __post_init__(self):
+        if isinstance(self.gamma, (str, bytes)) or not np.iterable(self.gamma):
+            raise ValueError(f"gamma must be a table of probabilities, one row per rank, got {describe(self.gamma)}")
         rows = list(self.gamma)
         n = len(rows)
         table = np.zeros((n, n))
         for r, row in enumerate(rows):
-            row = np.asarray(row, dtype=np.float64)
+            row = check_real_array(row, f"gamma row {r}", "a sequence of probabilities in [0, 1]")
             if row.ndim != 1 or row.size < r + 1:
                 raise ValueError(f"gamma row {r} must hold at least {r + 1} probabilities, got {row.size}")
             table[r, : r + 1] = row[: r + 1]
@@ -578,8 +608,7 @@ class UBM(ClickModel):
         if n == 0 or bad.any():
             where = tuple(int(i) for i in np.argwhere(bad)[0]) if n else ()
             raise ValueError(f"gamma must be a non-empty table of probabilities in [0, 1]; bad entry at {where}")
-        if not np.isfinite(self.eta) or self.eta < 0:
-            raise ValueError(f"eta must be a finite number >= 0, got {self.eta!r}")
+        object.__setattr__(self, "eta", check_nonnegative(self.eta, "eta"))
         table = np.where(lower, table**self.eta, 0.0)
         table.flags.writeable = False
         object.__setattr__(self, "gamma", table)

@@ -4,12 +4,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .validation import check_real_array
+
 __all__ = ["GradeMapping", "RELEVANCE_MAPPINGS", "relevance_mapping"]
 
 
 def _probability_array(values, name):
     """Validate a 1-D array of probabilities and return it as a read-only float64 copy."""
-    arr = np.array(values, dtype=np.float64, copy=True)
+    arr = check_real_array(values, name, "a non-empty 1-D sequence of probabilities in [0, 1]")
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D sequence, got shape {arr.shape}")
     bad = ~np.isfinite(arr) | (arr < 0.0) | (arr > 1.0)

@@ -113,6 +113,11 @@ def _integer(token: bytes) -> int | None:
     return int(token) if _INTEGER.fullmatch(token) else None
 
 
+#: The problem of a file whose rows hold labels (and qids) but no feature at
+#: all (a row without features among rows with some is fine: sparse data).
+_NO_FEATURES = "no feature values: no row holds an idx:value token"
+
+
 def _reappears(qid: int, first_line: int) -> str:
     return (
         f"qid {qid} reappears after other queries (first seen at line "
@@ -145,6 +150,7 @@ class _LineChecker:
         self.current_qid = current_qid
         self.qid_first_line = {} if qid_first_line is None else qid_first_line
         self.n_rows = 0
+        self.n_values = 0  # idx:value tokens of the rows checked
 
     def check(self, lineno: int, raw: bytes) -> str | None:
         if b"\x00" in raw:
@@ -220,6 +226,7 @@ class _LineChecker:
             if not (math.isfinite(value) and abs(value) < _FLOAT32_OVERFLOW):
                 return f"feature value in {_show(token)} is not a finite float32"
             previous = index
+            self.n_values += 1
         return None
 
 
@@ -238,6 +245,8 @@ def _first_error(data: bytes, n_features: int | None) -> tuple[int, str] | None:
             return lineno, message
     if checker.n_rows == 0:
         return 1, "no data rows (the file is empty or holds only comments)"
+    if checker.n_values == 0:
+        return checker.first_row_line, _NO_FEATURES
     return None
 
 
@@ -248,12 +257,10 @@ def _cannot_read(path: str, exc: OSError) -> LetorFormatError:
 
 
 def _open_binary(path: str):
-    """Open for reading; a missing file stays FileNotFoundError, any other
-    failure (a folder, no permission) becomes a one-line LetorFormatError."""
+    """Open for reading; any failure (a missing file, a folder, no
+    permission) becomes a one-line LetorFormatError."""
     try:
         return open(path, "rb")
-    except FileNotFoundError:
-        raise
     except OSError as exc:
         raise _cannot_read(path, exc) from None
 
@@ -748,6 +755,8 @@ class _Parse:
         found = self._first_reappearance()
         if found is not None:
             raise LetorFormatError(f"{self.path}:{found[0]}: {found[1]}")
+        if self.max_index == 0:  # no idx:value token in the whole file
+            raise LetorFormatError(f"{self.path}:{self.first_row_line}: {_NO_FEATURES}")
         features = self.rows.release()
         labels = np.concatenate(self.labels)
         self.labels = []
@@ -862,8 +871,6 @@ def load_letor(
 
     Raises
     ------
-    FileNotFoundError
-        If ``path`` or the given ``group_path`` does not exist.
     LetorFormatError
         If a file cannot be used, with a one-line message ``path:line: what
         is wrong`` naming the first bad line: a token that is not
@@ -873,14 +880,15 @@ def load_letor(
         above the limit; a label that is not a non-negative integer; a qid
         that is not a 64-bit integer or reappears after another query; ``qid:``
         on some rows only; a NUL byte; a line of over 64 MiB; an empty file;
-        fewer than ``min_queries`` queries; dense features larger than the
-        available memory; a group file whose sizes are not positive or do not
-        add up, or no group file for rows without ``qid:``. Bytes that are not
-        ASCII are errors outside comments (they make no number) and ignored in
-        comments. ``path: what is wrong`` for a file that is a folder or
-        cannot be read, a truncated or corrupt gzip or bzip2 file, a name
-        ending in ``.gz`` or ``.bz2`` without such data, or xz, zstd, zip or
-        lz4 data.
+        a file without any feature value (a row without features is fine
+        when other rows have some); fewer than ``min_queries`` queries; dense
+        features larger than the available memory; a group file whose sizes
+        are not positive or do not add up, or no group file for rows without
+        ``qid:``. Bytes that are not ASCII are errors outside comments (they
+        make no number) and ignored in comments. ``path: what is wrong`` for
+        a data or group file that does not exist, is a folder or cannot be
+        read, a truncated or corrupt gzip or bzip2 file, a name ending in
+        ``.gz`` or ``.bz2`` without such data, or xz, zstd, zip or lz4 data.
     ValueError
         If ``n_features`` or ``min_queries`` is not a positive integer, or
         ``group_path`` is given for a file with ``qid:`` fields.

@@ -32,8 +32,8 @@ import numbers
 
 import numpy as np
 
-__all__ = ["check_int", "check_probability", "check_query_boundaries", "check_seed", "describe", "display_indices",
-           "read_only"]
+__all__ = ["check_int", "check_nonnegative", "check_probability", "check_query_boundaries", "check_real_array",
+           "check_seed", "describe", "display_indices", "read_only"]
 
 
 def describe(value):
@@ -89,6 +89,58 @@ def check_probability(value, name):
     if not (math.isfinite(value) and 0.0 <= value <= 1.0):
         raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
     return value
+
+
+def check_nonnegative(value, name):
+    """A finite real number >= 0 (not a bool), as float.
+
+    Examples
+    --------
+    >>> check_nonnegative(0, "eta")
+    0.0
+    >>> check_nonnegative("1", "eta")
+    Traceback (most recent call last):
+    ...
+    ValueError: eta must be a finite number >= 0, got str '1'
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a finite number >= 0, got {describe(value)}")
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond the range of float
+        number = math.inf
+    if not (math.isfinite(number) and number >= 0.0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {number!r}")
+    return number
+
+
+def check_real_array(values, name, expected="an array of real numbers"):
+    """Real numbers (not strings, None or a ragged list), as a new float64 ndarray of their shape.
+
+    Parameters
+    ----------
+    values : array-like
+    name : str
+        The parameter's name in the message.
+    expected : str, default="an array of real numbers"
+        What the message says ``values`` must be.
+
+    Examples
+    --------
+    >>> check_real_array([1, 0.5], "theta").tolist()
+    [1.0, 0.5]
+    >>> check_real_array(["1", "0.5"], "theta")
+    Traceback (most recent call last):
+    ...
+    ValueError: theta must be an array of real numbers, got list ['1', '0.5']
+    """
+    try:
+        given = np.asarray(values)
+    except (TypeError, ValueError):  # a ragged list
+        given = None
+    if given is None or given.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be {expected}, got {describe(values)}")
+    return np.array(given, dtype=np.float64)
 
 
 def check_query_boundaries(query_boundaries, n_docs, length_of="n_docs"):

@@ -308,6 +308,21 @@ def test_bad_inputs_raise(call, match):
         call()
 
 
+@pytest.mark.parametrize("call", [
+    lambda data, lists, model: exact_value(data, lists, model),
+    lambda data, lists, model: exact_value(data, lists, model, target_examination=[1.0, 0.5]),
+    lambda data, lists, model: exact_query_values(data, lists, model),
+    lambda data, lists, model: exact_attractiveness(data, model),
+], ids=["exact_value", "exact_value_weighted", "exact_query_values", "exact_attractiveness"])
+@pytest.mark.parametrize("model", ["pbm", None])
+def test_exact_values_reject_what_is_not_a_click_model(world, call, model):
+    data, _, _ = world
+    lists = target_lists(data, np.arange(data.n_docs, dtype=float), 2)
+    with pytest.raises(ValueError, match=r"^click_model must be a click model object \(e\.g\. "
+                                         r"simulator\.click_model\(name\)\), got "):
+        call(data, lists, model)
+
+
 def test_exact_value_rejects_bad_lists(world):
     data, _, _ = world
     lists = target_lists(data, np.arange(data.n_docs, dtype=float), 2)

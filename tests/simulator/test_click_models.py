@@ -6,6 +6,8 @@ a fixed seed the outcome is deterministic; 5 sigma keeps the chance that a
 correct kernel fails any of the few thousand comparisons made here below 1e-3.
 """
 
+import warnings
+
 import numba
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from simulator import _click_kernels as kernels
 from simulator import _rng
 from simulator._click_models import (
     CLICK_MODEL_PRESETS,
+    CLICK_MODELS,
     DBN,
     DCM,
     PBM,
@@ -21,6 +24,7 @@ from simulator._click_models import (
     CascadeModel,
     TrustBias,
     click_model,
+    pbm_theta,
 )
 from simulator._grade_mapping import GradeMapping, relevance_mapping
 from simulator._rng import derive_key, mix64, uniform
@@ -182,6 +186,17 @@ def test_eta_zero_removes_position_bias():
     assert_rates(ctr, np.full(10, 0.28), N_SESSIONS, "eta=0 CTR")
 
 
+@pytest.mark.parametrize("name", ["pbm", "dbn", "ubm"])
+def test_zero_sessions_give_an_empty_simulation_without_warnings(name):
+    # Like an empty ClickLog: an empty batch is valid; its CTR is NaN (no impression), not a RuntimeWarning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sim = click_model(name).simulate(np.zeros((0, 10), dtype=int), np.array([0, 1, 4]), seed=0)
+        ctr = sim.ctr_by_rank
+    assert sim.clicks.shape == sim.examination.shape == (0, 10)
+    assert ctr.shape == (10,) and np.isnan(ctr).all()
+
+
 def test_empty_slots_are_never_clicked_nor_examined():
     displayed = np.array([[0, 1, -1, 2, -1]] * 5000)
     labels = np.array([4, 4, 4])
@@ -269,6 +284,13 @@ INVALID_MODELS = [
     (lambda: click_model("nope"), "unknown click model 'nope'"),
     (lambda: click_model("pbm", foo=1), "click model 'pbm' takes no parameter 'foo'; it accepts: eta, attractiveness"),
     (lambda: relevance_mapping("graded2"), "unknown relevance mapping"),
+    (lambda: click_model("trust_vardasbi", eta="1"), "^eta must be a finite number >= 0, got str '1'$"),
+    (lambda: click_model("pbm", eta=True), "^eta must be a finite number >= 0, got bool True$"),
+    (lambda: click_model("trust_oosterhuis2023", n_ranks=2.5), "^n_ranks must be an integer >= 1, got float 2.5$"),
+    (lambda: click_model("ubm", gamma=3), "^gamma must be a table of probabilities, one row per rank, got int 3$"),
+    (lambda: UBM(gamma=[[1.0], [0.5, "x"]]), "^gamma row 1 must be a sequence of probabilities in \\[0, 1\\]"),
+    (lambda: PBM(theta="abc"), "^theta must be a non-empty 1-D sequence of probabilities in .+, got str 'abc'$"),
+    (lambda: GradeMapping(["0.1", "0.5"]), "^the 'custom' grade mapping must be a non-empty 1-D sequence of"),
 ]
 
 
@@ -276,6 +298,37 @@ INVALID_MODELS = [
 def test_invalid_model_parameters(build, message):
     with pytest.raises(ValueError, match=message):
         build()
+
+
+NUMERIC_PARAMETERS = ("eta", "n_ranks", "gamma")
+
+
+@pytest.mark.parametrize("name, parameter", [(spec.name, p) for spec in CLICK_MODELS.values()
+                                             for p in spec.parameters if p in NUMERIC_PARAMETERS])
+@pytest.mark.parametrize("bad", ["1", None, [1.0]], ids=["str", "None", "list"])
+def test_numeric_click_model_parameters_reject_non_numbers(name, parameter, bad):
+    # A number of the wrong type is a ValueError naming the parameter, not a TypeError of numpy.
+    with pytest.raises(ValueError, match=f"^{parameter}( row 0)? must "):
+        click_model(name, **{parameter: bad})
+
+
+@pytest.mark.parametrize("args, message", [
+    ((0,), "^k must be an integer >= 1, got 0$"),
+    ((-3,), "^k must be an integer >= 1, got -3$"),
+    ((2.5,), "^k must be an integer >= 1, got float 2.5$"),
+    ((5, float("nan")), "^eta must be a finite number >= 0, got nan$"),
+    ((5, -1), "^eta must be a finite number >= 0, got -1.0$"),
+    ((5, float("inf")), "^eta must be a finite number >= 0, got inf$"),
+    ((5, "1"), "^eta must be a finite number >= 0, got str '1'$"),
+])
+def test_pbm_theta_rejects_bad_arguments(args, message):
+    with pytest.raises(ValueError, match=message):
+        pbm_theta(*args)
+
+
+def test_pbm_theta_eta_zero_is_no_position_bias():
+    np.testing.assert_array_equal(pbm_theta(5, eta=0), np.ones(5))
+    np.testing.assert_allclose(pbm_theta(3, eta=1), [1.0, 1 / 2, 1 / 3])
 
 
 INVALID_CALLS = [

@@ -263,11 +263,40 @@ def test_group_path_for_a_file_with_qid(tmp_path):
 
 
 def test_missing_files(tmp_path):
-    with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / "nope"))):
+    # A missing file is a LetorFormatError of one line naming it, like a folder or an unreadable file.
+    missing = re.escape(str(tmp_path / "nope"))
+    with pytest.raises(LetorFormatError, match=f"^{missing}: cannot be read: No such file or directory$"):
         load_letor(tmp_path / "nope")
     (tmp_path / "data").write_text("1 1:1\n")
-    with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / "groups"))):
+    missing = re.escape(str(tmp_path / "groups"))
+    with pytest.raises(LetorFormatError, match=f"^{missing}: cannot be read: No such file or directory$"):
         load_letor(tmp_path / "data", group_path=tmp_path / "groups")
+
+
+@pytest.mark.parametrize("content, line", [
+    (b"0 qid:1\n1 qid:1\n0 qid:2\n1 qid:2\n", 1),
+    (b"# header\n\n0 qid:1 # no feature\n1 qid:2\n", 3),
+    (b"0\n1\n", 1),
+])
+def test_a_file_without_any_feature_is_refused(tmp_path, content, line):
+    # Labels and queries but not one idx:value: no ranking data (LightGBM would fail on it later).
+    path = tmp_path / "d.txt"
+    path.write_bytes(content)
+    (tmp_path / "d.txt.query").write_text("2\n")
+    message = "no feature values: no row holds an idx:value token"
+    with pytest.raises(LetorFormatError, match=f"^{re.escape(str(path))}:{line}: {message}$"):
+        load_letor(path)
+    with pytest.raises(LetorFormatError, match=f":{line}: {message}$"):
+        load_letor(path, n_features=3)
+    assert _first_error(content, None) == (line, message)
+
+
+def test_rows_without_features_are_fine_when_others_have_some(tmp_path):
+    path = tmp_path / "d.txt"
+    path.write_bytes(b"0 qid:1\n1 qid:1 2:0.5\n0 qid:2\n")
+    data = load_letor(path)
+    np.testing.assert_array_equal(data.features, [[0.0, 0.0], [0.0, 0.5], [0.0, 0.0]])
+    assert _first_error(path.read_bytes(), None) is None
 
 
 # -------------------------------------------------------------------- writing
