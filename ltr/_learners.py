@@ -55,6 +55,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from simulator import pbm_theta
+from simulator.validation import check_nonnegative
 
 from ._relevance_model import RelevanceModel
 
@@ -243,9 +244,7 @@ class _Propensities(_ClickLearner):
                 raise ValueError(f"propensity array must have shape ({k},) with finite values >= 0, got {theta!r}")
             return theta
         if self.propensity == "pbm":
-            if not np.isfinite(self.assumed_eta) or self.assumed_eta < 0:
-                raise ValueError(f"assumed_eta must be >= 0, got {self.assumed_eta!r}")
-            return pbm_theta(k, self.assumed_eta)
+            return pbm_theta(k, check_nonnegative(self.assumed_eta, "assumed_eta"))
         if self.propensity == "estimated":
             self.theta_ = self._estimate_theta(statistics)
             return self.theta_
@@ -267,7 +266,7 @@ class _Propensities(_ClickLearner):
         k = statistics.k
         if self.estimator not in ESTIMATORS:
             raise ValueError(f"estimator must be one of {ESTIMATORS}, got {self.estimator!r}")
-        fallback = pbm_theta(k, self.assumed_eta)
+        fallback = pbm_theta(k, check_nonnegative(self.assumed_eta, "assumed_eta"))
         theta = np.full(k, np.nan)
         try:
             if self.estimator == "em":

@@ -123,7 +123,9 @@ def test_estimated_propensities_fall_back_with_a_warning(data):
     (DR(candidates="some"), "candidates must be 'all' or 'shown'"),
     (IPS(propensity="estimated", estimator="dla"), "estimator must be one of"),
     (IPS(clip="sometimes"), "clip must be in \\[0, 1\\], 'auto' or 'global'"),
-    (IPS(propensity="pbm", assumed_eta=-1.0), "assumed_eta must be >= 0"),
+    (IPS(propensity="pbm", assumed_eta=-1.0), "assumed_eta must be a finite number >= 0, got -1.0"),
+    (IPS(propensity="pbm", assumed_eta="1"), "assumed_eta must be a finite number >= 0, got str '1'"),
+    (IPS(propensity="estimated", assumed_eta=np.nan), "assumed_eta must be a finite number >= 0, got nan"),
 ])
 def test_invalid_learners(data, learner, message):
     stats = simulate_sessions(data, Deterministic(lambda X: X[:, 0], K), PBM(), 1000, seed=0).statistics
