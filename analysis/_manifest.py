@@ -95,11 +95,14 @@ class Manifest:
         atomic_write_text(self.folder / MANIFEST, json.dumps(data, indent=1) + "\n")
 
     def add(self, *paths):
-        """Record outputs (paths inside the folder, absolute or relative) and rewrite the manifest."""
+        """Record outputs and rewrite the manifest: absolute paths inside the (absolute) folder, or names
+        relative to the folder (never to the working directory)."""
         names = list(self.outputs)
         for path in paths:
             path = pathlib.Path(path)
             name = str(path.relative_to(self.folder) if path.is_absolute() else path)
+            if not _inside(name):
+                raise ValueError(f"output {name!r} is not inside the folder {self.folder}")
             if name not in names:
                 names.append(name)
         object.__setattr__(self, "outputs", tuple(names))
@@ -118,6 +121,12 @@ class Manifest:
         return manifest
 
 
+def _inside(name):
+    """Whether a recorded output names something strictly inside the folder (not the folder, not above it)."""
+    parts = pathlib.PurePath(name).parts
+    return bool(parts) and not pathlib.PurePath(name).is_absolute() and ".." not in parts
+
+
 def read_manifest(folder):
     """The :class:`Manifest` of an output folder, or None if it has none.
 
@@ -132,11 +141,12 @@ def read_manifest(folder):
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("tool") != "clickloop" or data.get("status") not in _STATUSES:
+        if not isinstance(data, dict) or data.get("tool") != "clickloop" or data.get("status") not in _STATUSES \
+                or not isinstance(data.get("outputs"), list) or not all(isinstance(n, str) for n in data["outputs"]):
             raise ValueError("not a clickloop manifest")
-        outputs = tuple(str(name) for name in data["outputs"])
-        for name in outputs:  # never a path outside the folder
-            if pathlib.PurePath(name).is_absolute() or ".." in pathlib.PurePath(name).parts:
+        outputs = tuple(data["outputs"])
+        for name in outputs:  # never the folder itself, never a path outside it
+            if not _inside(name):
                 raise ValueError(f"output {name!r} outside the folder")
         return Manifest(folder, str(data["kind"]), data["status"], str(data["config_sha256"]),
                         str(data["started"]), str(data.get("finished", "")), outputs)

@@ -525,6 +525,10 @@ def check_data(config):
                               "(more queries, or a smaller data.test_fraction)")
         if int(part.query_sizes.max()) < 2:
             raise ConfigError(f"{where}: no {name} query has two candidates: there is nothing to rank")
+    features = np.asarray(train.features)
+    if features.shape[1] == 0 or not np.any(features.max(axis=0) > features.min(axis=0)):
+        raise ConfigError(f"{where}: every feature has one value on the served queries: there is nothing to "
+                          "learn a ranking from")
     shown = int(np.minimum(train.query_sizes, config.policy.k).sum())
     if config.learner.backend == "lightgbm" and shown < _MIN_ROWS:
         raise ConfigError(f"{where}: the served queries show {shown} documents in their top policy.k = "

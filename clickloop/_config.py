@@ -90,7 +90,7 @@ _CLICK_MODELS = tuple(name for name in CLICK_MODELS if name != "trust_oosterhuis
 _ETA_MODELS = tuple(name for name in _CLICK_MODELS if "eta" in CLICK_MODELS[name].parameters)
 _RELEVANCE = ("graded", "binarized", "linear", "perfect", "near_random")
 _LOSSES = ("", "softmax", "logistic", "squared")
-_VARIANT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+_VARIANT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")  # a folder name of the checkpoints
 #: Seeds a configuration may ask for (each is a task per variant).
 MAX_SEEDS = 10_000
 
@@ -236,7 +236,9 @@ class IPSConfig:
 class DRConfig:
     """Settings of the doubly robust learner (Oosterhuis 2023)."""
 
-    propensity: str = _opt("oracle", choices=("oracle", "pbm", "estimated", "policy_aware"),
+    PROPENSITIES = ("oracle", "pbm", "estimated", "policy_aware")
+
+    propensity: str = _opt("oracle", choices=PROPENSITIES,
                            doc="as for ips; policy_aware weights by rho(d) of the logging policy")
     assumed_eta: float = _opt(1.0, low=0.0, high=10.0, doc="eta of the assumed PBM (propensity = pbm)")
     clip: float = _opt("auto", low=-1.0, high=1.0, words=("auto", "global"), doc=_CLIP_DOC)
@@ -382,6 +384,23 @@ class ExperimentConfig:
     output: OutputConfig = field(default_factory=OutputConfig)
     variants: tuple = field(default=(), metadata={"doc": "user-named variants: [variants.NAME] tables"})
 
+    def _check_variant_settings(self, gated):
+        """What a learner would refuse only at its first fit, given the rest of the configuration."""
+        for name in self.loop.variants:
+            kind, params = variant_settings(self, name)
+            where = f"variants.{name}" if name not in VARIANTS else kind
+            ranked = (kind == "tower" or params.get("propensity") == "estimated"
+                      or (name in gated and kind == "tower" and self.deployment.theta == "em"))
+            if ranked and self.policy.k < 2:
+                raise ConfigError(f"{where}: estimating theta per rank needs policy.k >= 2, got {self.policy.k}")
+            if params.get("propensity") == "cascade_model" and params.get("assumed_click_model") == "pbm":
+                raise ConfigError(f"{where}.assumed_click_model = 'pbm' has no examination to estimate from the "
+                                  "log; use propensity = 'pbm' (with assumed_eta) instead")
+            if kind in ("pl_rank", "lambdamart") and params.get("targets") == "dr" \
+                    and params.get("propensity") not in DRConfig.PROPENSITIES:
+                raise ConfigError(f"{where}.propensity = {params.get('propensity')!r}: targets = 'dr' takes "
+                                  f"{', '.join(DRConfig.PROPENSITIES)}")
+
     def __post_init__(self):
         lo, hi = self.data.docs_per_query
         if lo > hi:
@@ -405,11 +424,12 @@ class ExperimentConfig:
             raise ConfigError(f"loop.variants must not repeat a name, got {list(self.loop.variants)}")
         gated = [name for name in self.loop.variants if variant_gate(self, name) != "none"]
         holdout = self.deployment.holdout * self.loop.sessions_per_round
-        if gated and self.deployment.holdout > 0 and not 1 <= round(holdout) < self.loop.sessions_per_round:
+        if gated and self.deployment.holdout > 0 and not 2 <= round(holdout) < self.loop.sessions_per_round:
             raise ConfigError(
                 f"deployment.holdout = {self.deployment.holdout} of loop.sessions_per_round = "
                 f"{self.loop.sessions_per_round} keeps {round(holdout)} sessions for the gate of "
-                f"{', '.join(gated)}: it must keep at least 1 and train on at least 1")
+                f"{', '.join(gated)}: it must keep at least 2 and train on at least 1")
+        self._check_variant_settings(gated)
         towers = [name for name in gated if variant_settings(self, name)[0] == "tower"]
         if towers and self.deployment.theta == "em" and (self.deployment.holdout == 0 or self.deployment.explore == 0):
             raise ConfigError(f"deployment.theta = 'em' estimates the theta of the gate of {', '.join(towers)} from "
@@ -460,8 +480,8 @@ def _check_leaf(f, value, path):
         if path == "loop.variants":
             for item in value:
                 if not isinstance(item, str) or not _VARIANT_NAME.fullmatch(item):
-                    raise ConfigError(f"{path} must list variant names (a letter, then letters, digits, "
-                                      f"_ or -), got {item!r}")
+                    raise ConfigError(f"{path} must list variant names (at most 64 characters: a letter, then "
+                                      f"letters, digits, _ or -), got {item!r}")
         if path == "data.docs_per_query":
             if len(value) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 2 for v in value):
                 raise ConfigError(f"{path} must be [low, high], two integers >= 2, got {list(value)}")
@@ -522,7 +542,8 @@ def _variants_from_dict(data):
     for name, table in data.items():
         path = f"variants.{name}"
         if not _VARIANT_NAME.fullmatch(name):
-            raise ConfigError(f"[{path}]: a variant name is a letter, then letters, digits, _ or -")
+            raise ConfigError(f"[{path}]: a variant name is at most 64 characters: a letter, then letters, digits, "
+                              "_ or -")
         if name in VARIANTS:
             section = f"[{name}]" if name in ("ips", "dr", "tower", "lgbm_position") else "the shared sections"
             raise ConfigError(f"[{path}]: {name!r} is a built-in variant (its settings are in {section}); "
@@ -690,11 +711,22 @@ def _parse_override(text):
         raise ConfigError(f"--set expects key.path=value, got {text!r}")
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError as exc:
+    except (ValueError, RecursionError) as exc:  # TOMLDecodeError is a ValueError
         if raw and raw[0] in "{[\"'":  # meant as a TOML table, list or string: say why it does not read
-            raise ConfigError(f"--set {key}: {raw!r} is not a valid TOML value ({exc})") from None
+            shown = raw if len(raw) <= 80 else raw[:77] + "..."
+            raise ConfigError(f"--set {key}: {shown!r} is not a valid TOML value ({_one_line(exc)})") from None
         value = raw  # a bare word is a string: --set policy.kind=plackett_luce
     return _nested(key, value)
+
+
+#: Largest configuration or sweep file read (a real one is a few KiB).
+MAX_TOML_BYTES = 16 * 2**20
+
+
+def _one_line(exc):
+    """An exception's message on one line, at most 200 characters."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def read_toml_file(path, what="config file"):
@@ -710,9 +742,18 @@ def read_toml_file(path, what="config file"):
     try:
         if path.is_dir():
             raise ConfigError(f"cannot read {what} {str(path)!r}: it is a folder")
-        raw = path.read_bytes()
+        if path.exists() and not path.is_file():  # a device, a FIFO: read without end, or never
+            raise ConfigError(f"cannot read {what} {str(path)!r}: not a regular file")
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_TOML_BYTES + 1)
+    except ConfigError:
+        raise
     except OSError as exc:
         raise ConfigError(f"cannot read {what} {str(path)!r}: {exc.strerror}") from None
+    except ValueError as exc:  # a NUL byte in the name
+        raise ConfigError(f"cannot read {what} {str(path)!r}: {exc}") from None
+    if len(raw) > MAX_TOML_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_TOML_BYTES // 2**20} MiB; a {what} is a few lines of TOML")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -721,8 +762,8 @@ def read_toml_file(path, what="config file"):
                           "a TOML file is UTF-8") from None
     try:
         return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except (tomllib.TOMLDecodeError, ValueError, RecursionError) as exc:  # also nesting or integers past limits
+        raise ConfigError(f"{path}: not valid TOML: {_one_line(exc)}") from None
 
 
 def load_config(path=None, *, preset_name=None, overrides=()):

@@ -205,7 +205,7 @@ class DaskBackend:
         if self.scheduler is not None:
             try:
                 return Client(self.scheduler, timeout=f"{self.timeout}s"), None
-            except (OSError, TimeoutError) as exc:
+            except (OSError, TimeoutError, ValueError) as exc:  # ValueError: an address Dask cannot parse
                 raise ExecutorError(f"cannot connect to the Dask scheduler at {self.scheduler}: "
                                     f"{_error_text(exc)}") from None
         import dask

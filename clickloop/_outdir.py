@@ -90,7 +90,8 @@ class OutputFolder:
     """
 
     def __init__(self, out, kind, config_text, *, resume=False, force=False, writes=()):
-        self.out = _check_path(out)
+        self.shown = _check_path(out)  # as given, for messages
+        self.out = self.shown.resolve()  # every path the run writes or records is below this absolute one
         self.kind, self.config_text = kind, config_text
         self.resume, self.force = resume, force
         self.writes = tuple(writes)
@@ -103,14 +104,14 @@ class OutputFolder:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise UsageError(f"--out {self.out}: cannot create the lock file: {exc.strerror}") from None
+            raise UsageError(f"--out {self.shown}: cannot create the lock file: {exc.strerror}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
             os.close(fd)
             if exc.errno in (errno.EAGAIN, errno.EACCES):
-                raise UsageError(f"--out {self.out} is in use by another clickloop run ({holder}); wait for it "
+                raise UsageError(f"--out {self.shown} is in use by another clickloop run ({holder}); wait for it "
                                  "or give another --out") from None
             raise
         started = datetime.datetime.now().isoformat(timespec="seconds")
@@ -146,6 +147,14 @@ class OutputFolder:
                 if folder.is_dir() and re.fullmatch(r"seed_[0-9]+", folder.name):
                     shutil.rmtree(folder)
 
+    def _legacy(self):
+        """A folder of clickloop before manifests: its config.toml, and checkpoints in .state/seed_N only."""
+        state = self.out / STATE
+        if not (state.is_dir() and (self.out / "config.toml").is_file()):
+            return False
+        entries = list(state.iterdir())
+        return bool(entries) and all(e.is_dir() and re.fullmatch(r"seed_[0-9]+", e.name) for e in entries)
+
     def _previous(self):
         try:
             return read_manifest(self.out)
@@ -155,23 +164,23 @@ class OutputFolder:
     def _check(self, previous):
         """Refusals, before anything is written into the folder (and again under the lock)."""
         if previous is not None and previous.kind != self.kind:
-            raise UsageError(f"--out {self.out} holds a clickloop {previous.kind}, not a {self.kind}; "
+            raise UsageError(f"--out {self.shown} holds a clickloop {previous.kind}, not a {self.kind}; "
                              "give another --out")
-        legacy = previous is None and (self.out / STATE).is_dir()  # a folder of clickloop before manifests
+        legacy = previous is None and self._legacy()
         if self.resume and self.kind == "run" and previous is not None \
                 and previous.config_sha256 != config_digest(self.config_text):
-            raise UsageError(f"--resume: {self.out} holds a run of another configuration; use the same "
+            raise UsageError(f"--resume: {self.shown} holds a run of another configuration; use the same "
                              "configuration or another --out")
         if previous is None and not legacy and self._foreign_entries():
             taken = [name for name in self.writes if (self.out / name).exists() or (self.out / name).is_symlink()]
             if taken:
-                raise UsageError(f"--out {self.out} holds no clickloop run, and its {', '.join(taken)} would be "
+                raise UsageError(f"--out {self.shown} holds no clickloop run, and its {', '.join(taken)} would be "
                                  "overwritten (clickloop never overwrites files it did not write); move them or "
                                  "give another --out")
             if not self.force:
                 shown = ", ".join(self._foreign_entries()[:3])
                 what = "holds no clickloop run to continue" if self.resume else "holds no clickloop run"
-                raise UsageError(f"--out {self.out} is not empty ({shown}...) and {what}; give an empty or new "
+                raise UsageError(f"--out {self.shown} is not empty ({shown}...) and {what}; give an empty or new "
                                  "folder, or --force to write beside its files (clickloop never deletes files it "
                                  "did not write)")
         return legacy

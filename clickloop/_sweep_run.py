@@ -105,7 +105,9 @@ def run_sweep(spec, out, *, backend=None, quiet=False, task=None, force=False):
 
     task = run_point_seed if task is None else task
     points = expand(spec)  # every grid point validated before anything is written
-    for config in {point.config.data: point.config for point in points}.values():
+    # once per distinct data, policy.k, backend and click model: what check_data judges
+    for config in {(p.config.data, p.config.policy.k, p.config.learner.backend, p.config.click_model): p.config
+                   for p in points}.values():
         check_data(config)
     for point in points:
         check_variants(point.config)

@@ -281,3 +281,19 @@ def test_letor_sample_preset_runs_on_the_real_features(tmp_path):
     assert set(ndcg) == {("logger", 0), ("logger", 1), ("naive", 0), ("naive", 1)}
     assert all(0.0 < x <= 1.0 for x in ndcg.values())
     assert ndcg[("logger", 0)] == ndcg[("naive", 0)]  # round 0 serves the logger in both
+
+
+def test_a_relative_out_records_its_outputs_inside_the_folder(tmp_path, monkeypatch):
+    """The manifest lists every output relative to the folder, whatever the working directory: with --out ../x
+    it recorded '../x/plots/...' (cwd-relative), refused the next run, and a re-run with other variants left
+    the first run's plots beside the new results."""
+    from analysis import read_manifest
+
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    base = ["--preset", "smoke", "--seeds", "1", "--set", "loop.rounds=1", "--out", "../x", "--quiet"]
+    assert cli.main(base + ["--set", "loop.variants=['logger','tower']"]) == 0
+    outputs = read_manifest(tmp_path / "x").outputs
+    assert "plots/propensity.png" in outputs and all(not name.startswith(("..", "x/")) for name in outputs)
+    assert cli.main(base + ["--set", "loop.variants=['logger','naive']"]) == 0  # refused before: "outside the folder"
+    assert not (tmp_path / "x" / "plots" / "propensity.png").exists()  # the tower's plot went with its run

@@ -80,7 +80,7 @@ def test_a_variant_table_sets_its_own_engagement_and_the_others_keep_the_loops()
     ({"x": {"clip": 0.1}}, "variants.x.learner is required"),
     ({"naive": {"learner": "naive"}}, "[variants.naive]: 'naive' is a built-in variant"),
     ({"x": {"learner": "ips", "propensity": "magic"}}, "variants.x.propensity must be one of oracle"),
-    ({"1x": {"learner": "ips"}}, "[variants.1x]: a variant name is a letter"),
+    ({"1x": {"learner": "ips"}}, "[variants.1x]: a variant name is at most 64 characters: a letter"),
     ({"x": 3}, "[variants.x] must be a table with learner = KIND"),
 ])
 def test_bad_variant_tables_name_the_key_path(variants, message):
