@@ -146,6 +146,9 @@ CASES = [
     ("letor one query", {"one.txt": letor(["1 qid:1 1:0.5", "0 qid:1 1:0.2"])}, "LETOR:one.txt", "the dataset has only 1 queries"),
     ("letor single-document queries", {"single.txt": letor([f"1 qid:{q} 1:0.{q}" for q in range(1, 40)])},
      "LETOR:single.txt", "query has two candidates"),
+    ("letor features all constant", {"const.txt": letor([f"{(q + d) % 3} qid:{q} 1:1 2:0.5" for q in range(1, 21)
+                                                           for d in range(12)])}, "LETOR:const.txt",
+     "every feature has one value on the served queries"),
     ("letor labels above the grades", {"high.txt": GOOD_LETOR.replace("2 qid:", "7 qid:")}, "LETOR:high.txt",
      "labels go up to 7, but click_model.relevance = 'graded' maps grades 0..4 only"),
     ("letor feature index 10^7", {"big.txt": letor(["1 qid:1 10000000:0.5", "0 qid:1 1:0.2"])}, "LETOR:big.txt",
