@@ -86,6 +86,8 @@ CASES = [
      "--set variants.x: '{learner=\"ips\", learner=\"ips\"}' is not a valid TOML value (Duplicate inline table key"),
     ("saved logs beyond memory", {}, ["--set", "output.save_logs=true", "--set", "loop.sessions_per_round=1000000000"],
      "the run needs about"),
+    ("kept session logs beyond memory", {}, ["--set", 'loop.variants=["lgbm_position"]', "--set",
+     "lgbm_position.max_sessions=1000000000", "--set", "loop.sessions_per_round=100000000"], "the run needs about"),
     ("document share of 1", {}, ["--set", "data.document_share=1.0"], "data.document_share must be <= 0.99"),
     ("--out with a name too long", {}, ["--out", "x/" + "a" * 300 + "/y"], "cannot create the folder"),
     ("--config with a name too long", {}, ["--config", "a" * 300], "cannot read config file"),
