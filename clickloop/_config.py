@@ -411,6 +411,9 @@ class ExperimentConfig:
                 f"(data.docs_per_query low = {lo})")
         if self.data.source == "letor" and not self.data.path:
             raise ConfigError("data.path is required when data.source = 'letor'")
+        if self.data.source != "letor" and self.data.path:  # silently ignored before
+            raise ConfigError(f"data.path is read only with data.source = 'letor', not {self.data.source!r}; "
+                              "set data.source = 'letor' or leave data.path empty")
         if not self.loop.variants:
             raise ConfigError(f"loop.variants must name at least one variant: a built-in "
                               f"({', '.join(VARIANTS)}) or a [variants.NAME] table")

@@ -145,6 +145,8 @@ CASES = [
     # ---------------------------------------------------------------- data files
     ("letor missing", {}, ["--set", "data.source='letor'", "--set", "data.path='nowhere.txt'"],
      "data.path: no such file 'nowhere.txt'"),
+    ("data.path on synthetic data", {}, ["--set", "data.path='rank.train'"],
+     "data.path is read only with data.source = 'letor', not 'synthetic'"),
     ("letor one query", {"one.txt": letor(["1 qid:1 1:0.5", "0 qid:1 1:0.2"])}, "LETOR:one.txt", "the dataset has only 1 queries"),
     ("letor single-document queries", {"single.txt": letor([f"1 qid:{q} 1:0.{q}" for q in range(1, 40)])},
      "LETOR:single.txt", "query has two candidates"),
