@@ -32,7 +32,6 @@ Usage::
         [--json out.json]
 """
 
-import argparse
 import dataclasses
 import json
 import os
@@ -59,6 +58,7 @@ from simulator._click_log import (
 )
 from simulator._click_models import PBM
 
+from _arguments import OneLineParser, existing_folder, output_file, positive_int
 from _timing import best_time
 
 K = 10
@@ -247,15 +247,15 @@ def bench_aggregation(folder, n_sessions, batch):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sessions", type=int, default=10_000_000, help="sessions of the write benchmark")
-    parser.add_argument("--agg-sessions", type=int, default=20_000_000, help="sessions of the aggregated file")
-    parser.add_argument("--batch", type=int, default=1_000_000, help="sessions per block when aggregating")
-    parser.add_argument("--repeats", type=int, default=1, help="writes per option (the best is kept)")
-    parser.add_argument("--dir", type=Path, default=None, help="folder for the files (default: a temporary one)")
+    parser = OneLineParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sessions", type=positive_int, default=10_000_000, help="sessions of the write benchmark")
+    parser.add_argument("--agg-sessions", type=positive_int, default=20_000_000, help="sessions of the aggregated file")
+    parser.add_argument("--batch", type=positive_int, default=1_000_000, help="sessions per block when aggregating")
+    parser.add_argument("--repeats", type=positive_int, default=1, help="writes per option (the best is kept)")
+    parser.add_argument("--dir", type=existing_folder, default=None, help="folder for the files (default: a temporary one)")
     parser.add_argument("--load-every-option", action="store_true", help="time the load of every option")
     parser.add_argument("--compare-layouts", action="store_true", help="also time a fixed-size-list layout")
-    parser.add_argument("--json", type=Path, default=None, help="write the results to this JSON file")
+    parser.add_argument("--json", type=output_file, default=None, help="write the results to this JSON file")
     args = parser.parse_args(argv)
 
     folder = Path(tempfile.mkdtemp(prefix="bench_click_log_", dir=args.dir))

@@ -13,7 +13,6 @@ Usage::
     python benchmarks/bench_click_models.py [--sessions 10000000] [--json out.json]
 """
 
-import argparse
 import json
 import os
 import platform
@@ -21,13 +20,13 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-from pathlib import Path
 
 import numba
 import numpy as np
 
 
 from simulator import click_model
+from _arguments import OneLineParser, nonnegative_int, output_file, positive_int
 from _timing import best_time
 
 K = 10
@@ -100,14 +99,12 @@ def block_memory(n_sessions):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, default=10_000_000)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--memory-sessions", type=int, default=100_000_000)
-    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=positive_int, default=10_000_000)
+    parser.add_argument("--repeats", type=positive_int, default=3)
+    parser.add_argument("--memory-sessions", type=nonnegative_int, default=100_000_000)
+    parser.add_argument("--json", type=output_file, help="also write the results here")
     args = parser.parse_args(argv)
-    if args.sessions < 1 or args.repeats < 1:
-        parser.error("--sessions and --repeats must be >= 1")
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 5, size=10_000)

@@ -20,7 +20,6 @@ Usage::
     python benchmarks/bench_debiased.py --clip-study [--seeds 0 1 2]
 """
 
-import argparse
 import time
 
 import numpy as np
@@ -30,6 +29,7 @@ from analysis import ndcg
 from ltr import DR, IPS, FullInformation, Naive
 from policies import Deterministic, PlackettLuce
 from simulator import DCM, PBM, make_synthetic, simulate_sessions
+from _arguments import OneLineParser, nonnegative_int, positive_int
 from _timing import run_times
 
 
@@ -113,12 +113,12 @@ def clip_study(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, default=1_000_000)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=positive_int, default=1_000_000)
+    parser.add_argument("--threads", type=positive_int, default=2)
+    parser.add_argument("--repeats", type=positive_int, default=3)
     parser.add_argument("--clip-study", action="store_true")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=nonnegative_int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args(argv)
     clip_study(args) if args.clip_study else fit_times(args)
 

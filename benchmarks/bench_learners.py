@@ -20,10 +20,8 @@ Usage::
     python benchmarks/bench_learners.py [--sessions 1000000] [--threads 2] [--repeats 3] [--json out.json]
 """
 
-import argparse
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 
@@ -31,16 +29,17 @@ import numpy as np
 from ltr import IPS, FullInformation, LGBMPosition, Naive, PositionTower
 from policies import Deterministic
 from simulator import PBM, make_synthetic, simulate_sessions
+from _arguments import OneLineParser, output_file, positive_int
 from _timing import run_times
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, default=1_000_000)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=positive_int, default=1_000_000)
+    parser.add_argument("--threads", type=positive_int, default=2)
+    parser.add_argument("--repeats", type=positive_int, default=3)
     parser.add_argument("--only", help="fit only the learners whose name contains this text")
-    parser.add_argument("--json", type=Path)
+    parser.add_argument("--json", type=output_file)
     args = parser.parse_args(argv)
     data = make_synthetic(n_queries=10_000, docs_per_query=50, n_features=20, seed=0)
     policy = Deterministic(lambda X: X @ np.linspace(1.0, -1.0, X.shape[1]), 10)

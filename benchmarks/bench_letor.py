@@ -42,6 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _arguments import OneLineParser, nonnegative_int, output_file, output_folder, positive_int
+
 ROOT = Path(__file__).resolve().parents[1]
 
 BASELINE_REVISION = "be52496"
@@ -166,13 +168,13 @@ def _run_child(reader, path, tiny):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--queries", type=int, default=31_531)
-    parser.add_argument("--baseline-max-queries", type=int, default=3_000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--keep", type=Path, help="folder to write the files into and keep (default: a temporary one)")
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--queries", type=positive_int, default=31_531)
+    parser.add_argument("--baseline-max-queries", type=nonnegative_int, default=3_000)
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
+    parser.add_argument("--keep", type=output_folder, help="folder to write the files into and keep (default: a temporary one)")
     parser.add_argument("--no-gz", action="store_true", help="only the text file")
-    parser.add_argument("--json", type=Path)
+    parser.add_argument("--json", type=output_file)
     parser.add_argument("--child", nargs=3, metavar=("READER", "PATH", "TINY"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:

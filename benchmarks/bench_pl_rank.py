@@ -34,11 +34,9 @@ Usage::
     python benchmarks/bench_pl_rank.py --compare --n-samples 8 16 32 100
 """
 
-import argparse
 import json
 import os
 import time
-from pathlib import Path
 
 import numba
 import numpy as np
@@ -47,6 +45,7 @@ import numpy as np
 from ltr import LambdaMARTClicks, Naive, PLRank
 from policies import Deterministic, PlackettLuce
 from simulator import PBM, make_synthetic, simulate_sessions
+from _arguments import OneLineParser, nonnegative_int, output_file, positive_int
 from _timing import run_times
 
 
@@ -55,18 +54,18 @@ def _scorer(X):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, default=1_000_000)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=positive_int, default=1_000_000)
+    parser.add_argument("--threads", type=positive_int, default=2)
+    parser.add_argument("--repeats", type=positive_int, default=3)
     parser.add_argument("--logging", choices=("deterministic", "plackett_luce"), default="deterministic")
     parser.add_argument("--only", help="fit only the learners whose name contains this text")
-    parser.add_argument("--json", type=Path)
+    parser.add_argument("--json", type=output_file)
     parser.add_argument("--compare", action="store_true", help="held-out NDCG@10 comparison instead of timing")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=nonnegative_int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--learning-rates", type=float, nargs="+",
                         help="with --compare: PLRank (IPS, DCG@10) at these learning rates instead (first seed)")
-    parser.add_argument("--n-samples", type=int, nargs="+",
+    parser.add_argument("--n-samples", type=positive_int, nargs="+",
                         help="with --compare: PLRank (IPS, DCG@10) with these sample counts instead (first seed)")
     args = parser.parse_args(argv)
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))

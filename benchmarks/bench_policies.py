@@ -16,17 +16,16 @@ Usage::
     python benchmarks/bench_policies.py [--sessions 2000000] [--repeats 3] [--json out.json]
 """
 
-import argparse
 import json
 import os
 import platform
-from pathlib import Path
 
 import numba
 import numpy as np
 
 
 from policies import Deterministic, PlackettLuce
+from _arguments import OneLineParser, output_file, positive_int
 from _timing import run_times
 
 N_QUERIES = 2_000
@@ -40,10 +39,10 @@ def scorer(features):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, default=2_000_000)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--json", type=Path)
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=positive_int, default=2_000_000)
+    parser.add_argument("--repeats", type=positive_int, default=3)
+    parser.add_argument("--json", type=output_file)
     args = parser.parse_args(argv)
 
     rng = np.random.default_rng(0)

@@ -27,7 +27,6 @@ Usage::
         [--baseline-max-queries 80000] [--json scale.json] [--plot docs/scale.png]
 """
 
-import argparse
 import json
 import os
 import subprocess
@@ -35,6 +34,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _arguments import OneLineParser, existing_folder, int_list, nonnegative_int, positive_int
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("naive", "ips", "tower")
@@ -153,16 +154,16 @@ def table(results):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="20000,80000,320000", help="data.n_queries of the default data")
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int_list, default="20000,80000,320000", help="data.n_queries of the default data")
     parser.add_argument("--mslr", action="store_true", help="also the MSLR-WEB30K-shaped data set")
-    parser.add_argument("--baseline", default=None, help="checkout of the code before the change")
-    parser.add_argument("--baseline-max-queries", type=int, default=80_000)
-    parser.add_argument("--sessions", type=int, default=1_000_000)
+    parser.add_argument("--baseline", type=existing_folder, default=None, help="checkout of the code before the change")
+    parser.add_argument("--baseline-max-queries", type=nonnegative_int, default=80_000)
+    parser.add_argument("--sessions", type=positive_int, default=1_000_000)
     parser.add_argument("--json", default=None)
     parser.add_argument("--plot", default=None)
     args = parser.parse_args(argv)
-    sizes = [int(s) for s in args.sizes.split(",") if s]
+    sizes = args.sizes
     trees = [("after", None)] + ([("baseline", Path(args.baseline))] if args.baseline else [])
     for _, tree in trees:
         _warm_up(tree)

@@ -11,10 +11,8 @@ Usage::
     python benchmarks/bench_sessions.py [--sessions 10000000] [--json out.json]
 """
 
-import argparse
 import json
 import os
-from pathlib import Path
 
 import numba
 import numpy as np
@@ -22,6 +20,7 @@ import numpy as np
 
 from policies import Deterministic, PlackettLuce
 from simulator import PBM, make_synthetic, simulate_sessions
+from _arguments import OneLineParser, output_file, positive_int
 from _timing import best_time
 
 
@@ -35,10 +34,10 @@ def make_scorer(features):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, default=10_000_000)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--json", type=Path)
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=positive_int, default=10_000_000)
+    parser.add_argument("--repeats", type=positive_int, default=3)
+    parser.add_argument("--json", type=output_file)
     args = parser.parse_args(argv)
     data = make_synthetic(n_queries=10_000, docs_per_query=50, n_features=20, seed=0)
     model = PBM(eta=1.0)

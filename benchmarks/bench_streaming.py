@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from _arguments import OneLineParser, output_file, positive_int
+
 ROOT = Path(__file__).resolve().parents[1]
 
 SETTINGS = {
@@ -72,10 +74,10 @@ def child(setting, sessions):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, nargs="+", default=[10_000_000, 100_000_000])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=positive_int, nargs="+", default=[10_000_000, 100_000_000])
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
-    parser.add_argument("--json", type=Path)
+    parser.add_argument("--json", type=output_file)
     parser.add_argument("--child", nargs=2, metavar=("SETTING", "SESSIONS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:

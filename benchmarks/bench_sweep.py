@@ -15,7 +15,6 @@ Usage::
                                      [--backends processes,processes1,dask] [--json out.json]
 """
 
-import argparse
 import json
 import os
 import sys
@@ -25,6 +24,8 @@ from pathlib import Path
 
 
 from clickloop import DaskBackend, ProcessBackend, execute, expand, run_point_seed, sweep_from_dict
+
+from _arguments import OneLineParser, choice_list, output_file, positive_int
 
 ETAS = [0.25, 0.5, 1.0, 2.0, 0.75, 1.5, 3.0, 4.0]
 
@@ -52,17 +53,17 @@ def timed(backend, points):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--points", type=int, default=16)
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", type=positive_int, default=16)
     # Enough tasks that the start-up of a worker and the last, unpaired task are small next to the
     # whole sweep (8 tasks of about 4 s: processes 1.93, Dask 1.64; 32 tasks: 1.87-2.00 and 1.78-1.81).
-    parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--backends", default="processes,dask",
+    parser.add_argument("--seeds", type=positive_int, default=2)
+    parser.add_argument("--backends", type=choice_list("processes", "processes1", "dask"), default="processes,dask",
                         help="comma-separated: processes, processes1 (one numba thread per worker), dask")
     # Tasks of a few seconds each: a worker's start-up (spawn, importing numba and LightGBM,
     # about 2 s) is paid once per worker and must not dominate the measurement.
-    parser.add_argument("--queries", type=int, default=4000, help="queries per grid point (task size)")
-    parser.add_argument("--json", type=Path)
+    parser.add_argument("--queries", type=positive_int, default=4000, help="queries per grid point (task size)")
+    parser.add_argument("--json", type=output_file)
     args = parser.parse_args(argv)
     points = expand(spec(args.points, args.queries, args.seeds))
     n_tasks = sum(p.config.seeds for p in points)
@@ -84,7 +85,7 @@ def main(argv=None):
     known = {"processes": ("processes (--jobs N)", ProcessBackend),
              "processes1": ("processes, 1 numba thread per worker", lambda n: ProcessBackend(n, threads=1)),
              "dask": ("Dask LocalCluster (--dask-local N)", lambda n: DaskBackend(n_workers=n))}
-    for key in args.backends.split(","):
+    for key in args.backends:
         name, make = known[key]
         rates = {}
         for workers in (1, 2):

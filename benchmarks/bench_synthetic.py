@@ -23,6 +23,7 @@ import numpy as np
 
 from simulator import make_synthetic
 from simulator._synthetic import _observed_features
+from _arguments import OneLineParser, positive_int
 from _timing import best_time
 
 SHAPES = {
@@ -74,8 +75,8 @@ def feature_times(name, shape, repeat):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=positive_int, default=3)
     args = parser.parse_args()
     load = os.getloadavg()[0]
     rows = []

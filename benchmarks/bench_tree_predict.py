@@ -25,6 +25,7 @@ Usage::
 import argparse
 
 import numpy as np
+from _arguments import OneLineParser, positive_int
 from _timing import best_time
 
 
@@ -108,8 +109,8 @@ def bench_softmax(repeat):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=positive_int, default=5)
     args = parser.parse_args()
     rows = bench_predict(args.repeat) + bench_softmax(args.repeat) + bench_tower(args.repeat)
     print("| kernel | threads | before (same process) | Numba | ratio |")

@@ -15,7 +15,6 @@ Writes ``OUT/<setting>/`` (a full run folder each) and ``OUT/ablation.md``
 (the table, also printed).
 """
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 
+from _arguments import OneLineParser, output_folder, positive_int
 import clickloop
 from analysis import read_metrics, t_interval
 from clickloop import preset
@@ -65,10 +65,10 @@ def row_of(name, description, rows):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=Path("results/ablation"))
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=positive_int, default=5)
+    parser.add_argument("--jobs", type=positive_int, default=2)
+    parser.add_argument("--out", type=output_folder, default=Path("results/ablation"))
     parser.add_argument("--only", nargs="*", choices=sorted(SETTINGS))
     args = parser.parse_args(argv)
     names = args.only or list(SETTINGS)

@@ -29,14 +29,13 @@ then the final-round NDCG@10 on served and held-out queries.  Writes
 ``OUT/<setting>/`` (run folders) and ``OUT/confounding.md``.
 """
 
-import argparse
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
+from _arguments import OneLineParser, output_folder, positive_int
 from analysis import read_metrics, t_interval
 
 VARIANTS = "loop.variants=['skyline', 'logger', 'naive', 'ips', 'tower']"
@@ -77,11 +76,11 @@ def report(name, rows, metric):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=Path("results/confounding"))
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=positive_int, default=5)
+    parser.add_argument("--rounds", type=positive_int, default=5)
+    parser.add_argument("--jobs", type=positive_int, default=2)
+    parser.add_argument("--out", type=output_folder, default=Path("results/confounding"))
     parser.add_argument("--only", nargs="*", choices=sorted(SETTINGS))
     args = parser.parse_args(argv)
     parts = []

@@ -61,7 +61,6 @@ Writes ``OUT/table.md`` (the table) and ``OUT/rows.csv`` (every number per
 seed) and prints the table.
 """
 
-import argparse
 import csv
 import os
 import subprocess
@@ -72,6 +71,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats as sps
 
+from _arguments import OneLineParser, output_folder
 from analysis import ndcg
 from ltr import DR, IPS, FullInformation, Naive, estimate_sdbn_satisfaction
 from policies import Deterministic, PlackettLuce
@@ -564,11 +564,11 @@ def settings(quick, big, out):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer seeds and rounds (the table says so)")
     parser.add_argument("--big", action="store_true", help="also 10^7 sessions for the trust-bias row")
     parser.add_argument("--only", nargs="+", choices=ITEMS, default=list(ITEMS))
-    parser.add_argument("--out", type=Path, default=Path("results/debiasing_study"))
+    parser.add_argument("--out", type=output_folder, default=Path("results/debiasing_study"))
     args = parser.parse_args(argv)
     cfg = settings(args.quick, args.big, args.out)
     args.out.mkdir(parents=True, exist_ok=True)

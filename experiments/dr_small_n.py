@@ -19,10 +19,9 @@ Usage::
     python experiments/dr_small_n.py [--sizes 1000,10000,100000] [--seeds 0,1,2,3,4]
 """
 
-import argparse
-
 import numpy as np
 
+from _arguments import OneLineParser, int_list, seed_list
 from debiasing_study import _Setting  # the study's data, split and logger per seed
 from ltr import DR, IPS
 from simulator import PBM
@@ -60,12 +59,11 @@ class _Clipped:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="1000,10000,100000")
-    parser.add_argument("--seeds", default="0,1,2,3,4")
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int_list, default="1000,10000,100000")
+    parser.add_argument("--seeds", type=seed_list, default="0,1,2,3,4")
     args = parser.parse_args(argv)
-    sizes = [int(s) for s in args.sizes.split(",")]
-    seeds = [int(s) for s in args.seeds.split(",")]
+    sizes, seeds = args.sizes, args.seeds
     for n in sizes:
         tables, scores = [], []
         for seed in seeds:

@@ -30,7 +30,6 @@ Each setting is a run folder ``OUT/<setting>/`` made by ``python -m clickloop``
 to the same variant without engagement, with its 95 % t interval.
 """
 
-import argparse
 import subprocess
 import sys
 import time
@@ -38,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from _arguments import OneLineParser, output_folder, positive_int
 from analysis import read_metrics, t_interval
 
 #: name -> (what it is, --set overrides of the default preset)
@@ -101,10 +101,10 @@ def table(rows_of, names):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=Path("results/engagement"))
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=positive_int, default=5)
+    parser.add_argument("--jobs", type=positive_int, default=2)
+    parser.add_argument("--out", type=output_folder, default=Path("results/engagement"))
     parser.add_argument("--only", nargs="*", choices=sorted(SETTINGS))
     args = parser.parse_args(argv)
     names = args.only or list(SETTINGS)

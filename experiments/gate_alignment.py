@@ -23,7 +23,6 @@ Usage::
     python experiments/gate_alignment.py [--out results/gate_alignment] [--jobs 2] [--seeds 5]
 """
 
-import argparse
 import csv
 import subprocess
 import sys
@@ -31,6 +30,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+
+from _arguments import OneLineParser, output_folder, positive_int
 
 POINTS = [("default", [])] + [
     (f"logger 0.5, eta {eta:g}, {engagement}",
@@ -74,10 +75,10 @@ def _summary(values, variant):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("results/gate_alignment"))
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--seeds", type=int, default=5)
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=output_folder, default=Path("results/gate_alignment"))
+    parser.add_argument("--jobs", type=positive_int, default=2)
+    parser.add_argument("--seeds", type=positive_int, default=5)
     args = parser.parse_args(argv)
     lines = [f"Gate objective against the exact change in NDCG@10 ({args.seeds} seeds, 10 retrainings; "
              "`python experiments/gate_alignment.py`).", "",

@@ -16,7 +16,6 @@ Usage::
     python experiments/headline_map.py --draw results/headline_map           # redraw from metrics.csv
 """
 
-import argparse
 import csv
 import math
 import sys
@@ -24,6 +23,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+
+from _arguments import OneLineParser, existing_folder, output_folder, positive_int
 
 HERE = Path(__file__).resolve().parent
 SWEEP = HERE / "headline_map.toml"
@@ -215,13 +216,15 @@ def draw(table, points, variants, path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("results/headline_map"))
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--seeds", type=int, help="override the sweep's 5 seeds (fewer: a quick look)")
-    parser.add_argument("--draw", type=Path, metavar="OUT", help="only redraw from OUT/metrics.csv")
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=output_folder, default=Path("results/headline_map"))
+    parser.add_argument("--jobs", type=positive_int, default=2)
+    parser.add_argument("--seeds", type=positive_int, help="override the sweep's 5 seeds (fewer: a quick look)")
+    parser.add_argument("--draw", type=existing_folder, metavar="OUT", help="only redraw from OUT/metrics.csv")
     parser.add_argument("--quick", action="store_true", help="3 rounds of 5,000 sessions on 200 queries, 2 seeds")
     args = parser.parse_args(argv)
+    if args.draw is not None and not (args.draw / "metrics.csv").is_file():
+        parser.error(f"argument --draw: no file {str(args.draw / 'metrics.csv')!r}")
     out = args.draw or args.out
     if args.draw is None:
         run(out, args.jobs, args.seeds, args.quick)

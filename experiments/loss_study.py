@@ -65,7 +65,6 @@ x deterministic and Plackett-Luce serving, 5 rounds, 3 seeds.  Writes
 ``OUT/loss_study.md`` (also printed), ``OUT/one_round.json`` and the figure.
 """
 
-import argparse
 import json
 import os
 import subprocess
@@ -76,6 +75,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from _arguments import OneLineParser, existing_folder, output_folder, positive_int
 from analysis import brier, ece, log_loss, ndcg, read_metrics
 from ltr import DR, IPS, FullInformation, LambdaMARTClicks, Naive, PLRank, click_relevance
 from policies import Deterministic, PlackettLuce
@@ -556,18 +556,18 @@ def loop_report(folder):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 seeds, 10^5 sessions, a small loop")
     parser.add_argument("--investigate", action="store_true", help="the PL-Rank vs softmax DR must-show")
-    parser.add_argument("--seeds", type=int)
-    parser.add_argument("--sessions", type=int)
-    parser.add_argument("--calibration-sessions", type=int, default=100_000)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--jobs", type=int, default=2, help="worker processes of the loop runs")
+    parser.add_argument("--seeds", type=positive_int)
+    parser.add_argument("--sessions", type=positive_int)
+    parser.add_argument("--calibration-sessions", type=positive_int, default=100_000)
+    parser.add_argument("--threads", type=positive_int, default=2)
+    parser.add_argument("--jobs", type=positive_int, default=2, help="worker processes of the loop runs")
     parser.add_argument("--no-loop", action="store_true")
-    parser.add_argument("--loop-report", type=Path, metavar="RUN",
+    parser.add_argument("--loop-report", type=existing_folder, metavar="RUN",
                         help="per-round table of a run of experiments/pl_rank_loop.toml, then exit")
-    parser.add_argument("--out", type=Path, default=Path("results/loss_study"))
+    parser.add_argument("--out", type=output_folder, default=Path("results/loss_study"))
     parser.add_argument("--figure", type=Path, default=Path("docs/loss_study.png"))
     args = parser.parse_args(argv)
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))

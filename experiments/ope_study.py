@@ -30,7 +30,6 @@ Usage::
 Writes ``OUT/ope_study.csv`` and ``OUT/ope_study.png`` and prints the table.
 """
 
-import argparse
 import csv
 import sys
 import time
@@ -38,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from _arguments import OneLineParser, nonnegative_int, output_folder, positive_int
 from ltr import estimate_pbm_em
 from ltr._ope import (
     cascade_dr_estimate,
@@ -277,11 +277,11 @@ def figure(rows, path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=200, help="repetitions (logs) per setting, default 200")
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=positive_int, default=200, help="repetitions (logs) per setting, default 200")
     parser.add_argument("--quick", action="store_true", help="20 repetitions, N up to 10^4, top-5 lists only")
-    parser.add_argument("--out", type=Path, default=Path("results/ope_study"))
-    parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--out", type=output_folder, default=Path("results/ope_study"))
+    parser.add_argument("--seed", type=nonnegative_int, default=2024)
     args = parser.parse_args(argv)
     if args.reps < 2:
         parser.error(f"--reps must be >= 2, got {args.reps}")

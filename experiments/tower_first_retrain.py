@@ -11,7 +11,6 @@ Usage::
     python experiments/tower_first_retrain.py [--out results/tower_first_retrain] [--jobs 2]
 """
 
-import argparse
 import csv
 import subprocess
 import sys
@@ -20,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 from scipy import stats
+
+from _arguments import OneLineParser, output_folder, positive_int
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "experiments" / "tower_first_retrain.toml"
@@ -43,9 +44,9 @@ def interval(values):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("results/tower_first_retrain"))
-    parser.add_argument("--jobs", type=int, default=2)
+    parser = OneLineParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=output_folder, default=Path("results/tower_first_retrain"))
+    parser.add_argument("--jobs", type=positive_int, default=2)
     args = parser.parse_args(argv)
     table = {}
     for n in SIZES:
