@@ -65,14 +65,20 @@ def estimate(config, n_docs=None):
 
 
 def _kept_log_sessions(config):
-    """Most sessions of log one task keeps in memory: its variant's ``max_log_sessions``, at most every round's."""
+    """Most sessions of log one task keeps in memory: a learner's up to ``max_log_sessions`` (at most every
+    round's); a gate with a holdout keeps its own sessions (one round's if they are reused, else every round's)."""
     from ._compose import build_variant
 
-    every_round = (config.loop.rounds + 1) * config.loop.sessions_per_round
-    kept = [min(variant.max_log_sessions, every_round) for variant in
-            (build_variant(config, name, 0) for name in config.loop.variants)
-            if variant.needs_log or variant.gate is not None]
-    return max(kept, default=0)
+    s = config.loop.sessions_per_round
+    every_round = (config.loop.rounds + 1) * s
+    d = config.deployment
+    kept = [0]
+    for variant in (build_variant(config, name, 0) for name in config.loop.variants):
+        if variant.needs_log:
+            kept.append(min(variant.max_log_sessions, every_round))
+        if variant.gate is not None and d.holdout > 0:
+            kept.append(min(round(d.holdout * s) * (1 if d.reuse else config.loop.rounds + 1), every_round))
+    return max(kept)
 
 
 def _available_bytes():

@@ -118,8 +118,8 @@ class DataConfig:
     n_features: int = _opt(20, low=1)
     relevance: str = _opt("linear", choices=("linear", "nonlinear"))
     label_noise: float = _opt(0.5, low=0.0, high=100.0)
-    document_share: float = _opt(0.3, low=0.0, high=0.99, doc="share of the latent relevance no feature "
-                                                              "explains (item quality); below 1")
+    document_share: float = _opt(0.3, low=0.0, high=1.0, doc="share of the latent relevance no feature "
+                                                             "explains (item quality); below 1")
     seed: int = _opt(0, low=0, doc="seed of the data set (fixed across experiment seeds)")
     test_fraction: float = _opt(0.2, low=0.0, high=0.9, doc="held-out queries, never served")
 
@@ -257,7 +257,8 @@ class TowerConfig:
     n_iter: int = _opt(5, low=1, high=1000)
     dropout: float = _opt(0.8, low=0.0, high=0.99, doc="observation dropout; 0.8 keeps the first retrain from a good "
                                                         "logger near naive (PositionTower's notes)")
-    document_prior: float = _opt(10.0, low=0.0, high=1e6, low_open=True)
+    document_prior: float = _opt(10.0, low=0.0, high=1e15, low_open=True,
+                                 doc="impressions of the per-document effect's prior (1e12 holds it at 0)")
     theta: str = _opt("ctr", choices=("ctr", "pbm", "harvesting", "em"),
                       doc="anchor of theta: CTR ratio, PBM (1/r)^assumed_eta, or estimated from the history")
     theta_prior: float = _opt(0.0, low=0.0, high=1e6, words=("fixed",),
@@ -409,6 +410,8 @@ class ExperimentConfig:
             raise ConfigError(
                 f"policy.k = {self.policy.k} is larger than the smallest candidate list "
                 f"(data.docs_per_query low = {lo})")
+        if not self.data.document_share < 1.0:  # make_synthetic needs some relevance the features explain
+            raise ConfigError(f"data.document_share must be < 1, got {self.data.document_share!r}")
         if self.data.source == "letor" and not self.data.path:
             raise ConfigError("data.path is required when data.source = 'letor'")
         if self.data.source != "letor" and self.data.path:  # silently ignored before

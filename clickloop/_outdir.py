@@ -91,7 +91,8 @@ class OutputFolder:
 
     def __init__(self, out, kind, config_text, *, resume=False, force=False, writes=()):
         self.shown = _check_path(out)  # as given, for messages
-        self.out = self.shown.resolve()  # every path the run writes or records is below this absolute one
+        # every path the run writes or records is below this absolute one (symlinks kept: remote workers see them)
+        self.out = Path(os.path.abspath(self.shown))
         self.kind, self.config_text = kind, config_text
         self.resume, self.force = resume, force
         self.writes = tuple(writes)
