@@ -199,6 +199,22 @@ def test_serial_sweep_outputs(serial_sweep):
     assert not (out / "failures.csv").exists()
 
 
+def test_analysis_redraws_a_sweep_folder(serial_sweep, tmp_path, capsys):
+    """``python -m analysis`` on a finished sweep writes the sweep's summary and plots (it read the sweep's
+    metrics.csv as a run's and refused its header)."""
+    import shutil
+
+    from analysis.__main__ import main
+
+    out = tmp_path / "copy"
+    shutil.copytree(serial_sweep[0], out)
+    summary = (out / "summary.md").read_text()
+    (out / "summary.md").unlink()
+    assert main([str(out)]) == 0, capsys.readouterr().err
+    assert (out / "summary.md").read_text() == summary
+    assert str(out / "plots" / "sweep_click_model.eta.png") in capsys.readouterr().out
+
+
 def test_dask_local_cluster_equals_serial_byte_for_byte(serial_sweep, tmp_path):
     out, _ = serial_sweep
     run = clickloop.run_sweep(tiny_spec(), tmp_path, backend=DaskBackend(n_workers=2), quiet=True)
