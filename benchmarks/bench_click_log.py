@@ -58,7 +58,7 @@ from simulator._click_log import (
 )
 from simulator._click_models import PBM
 
-from _arguments import OneLineParser, existing_folder, output_file, positive_int
+from clickloop._arguments import OneLineParser, existing_folder, output_file, positive_int
 from _timing import best_time
 
 K = 10

@@ -26,7 +26,7 @@ import numpy as np
 
 
 from simulator import click_model
-from _arguments import OneLineParser, nonnegative_int, output_file, positive_int
+from clickloop._arguments import OneLineParser, nonnegative_int, output_file, positive_int
 from _timing import best_time
 
 K = 10

@@ -29,7 +29,7 @@ from analysis import ndcg
 from ltr import DR, IPS, FullInformation, Naive
 from policies import Deterministic, PlackettLuce
 from simulator import DCM, PBM, make_synthetic, simulate_sessions
-from _arguments import OneLineParser, nonnegative_int, positive_int
+from clickloop._arguments import OneLineParser, nonnegative_int, positive_int
 from _timing import run_times
 
 

@@ -29,7 +29,7 @@ import numpy as np
 from ltr import IPS, FullInformation, LGBMPosition, Naive, PositionTower
 from policies import Deterministic
 from simulator import PBM, make_synthetic, simulate_sessions
-from _arguments import OneLineParser, output_file, positive_int
+from clickloop._arguments import OneLineParser, output_file, positive_int
 from _timing import run_times
 
 

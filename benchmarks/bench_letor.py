@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _arguments import OneLineParser, nonnegative_int, output_file, output_folder, positive_int
+from clickloop._arguments import OneLineParser, nonnegative_int, output_file, output_folder, positive_int
 
 ROOT = Path(__file__).resolve().parents[1]
 

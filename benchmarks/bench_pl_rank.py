@@ -45,7 +45,7 @@ import numpy as np
 from ltr import LambdaMARTClicks, Naive, PLRank
 from policies import Deterministic, PlackettLuce
 from simulator import PBM, make_synthetic, simulate_sessions
-from _arguments import OneLineParser, nonnegative_int, output_file, positive_int
+from clickloop._arguments import OneLineParser, nonnegative_int, output_file, positive_int
 from _timing import run_times
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 
 from policies import Deterministic, PlackettLuce
-from _arguments import OneLineParser, output_file, positive_int
+from clickloop._arguments import OneLineParser, output_file, positive_int
 from _timing import run_times
 
 N_QUERIES = 2_000

@@ -35,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _arguments import OneLineParser, existing_folder, int_list, nonnegative_int, positive_int
+from clickloop._arguments import OneLineParser, existing_folder, int_list, nonnegative_int, positive_int
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("naive", "ips", "tower")

@@ -20,7 +20,7 @@ import numpy as np
 
 from policies import Deterministic, PlackettLuce
 from simulator import PBM, make_synthetic, simulate_sessions
-from _arguments import OneLineParser, output_file, positive_int
+from clickloop._arguments import OneLineParser, output_file, positive_int
 from _timing import best_time
 
 

@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from _arguments import OneLineParser, output_file, positive_int
+from clickloop._arguments import OneLineParser, output_file, positive_int
 
 ROOT = Path(__file__).resolve().parents[1]
 

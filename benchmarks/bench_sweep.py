@@ -25,7 +25,7 @@ from pathlib import Path
 
 from clickloop import DaskBackend, ProcessBackend, execute, expand, run_point_seed, sweep_from_dict
 
-from _arguments import OneLineParser, choice_list, output_file, positive_int
+from clickloop._arguments import OneLineParser, choice_list, output_file, positive_int
 
 ETAS = [0.25, 0.5, 1.0, 2.0, 0.75, 1.5, 3.0, 4.0]
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from simulator import make_synthetic
 from simulator._synthetic import _observed_features
-from _arguments import OneLineParser, positive_int
+from clickloop._arguments import OneLineParser, positive_int
 from _timing import best_time
 
 SHAPES = {

@@ -25,7 +25,7 @@ Usage::
 import argparse
 
 import numpy as np
-from _arguments import OneLineParser, positive_int
+from clickloop._arguments import OneLineParser, positive_int
 from _timing import best_time
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from simulator import LetorFormatError, RankingDataset
 
-from ._config import ConfigError, variant_gate, variant_settings
+from ._config import STATIC_VARIANTS, ConfigError, variant_gate, variant_settings
 from ._loop import Variant
 
 __all__ = ["MixedLogger", "ObservedDataset", "build_click_model", "build_datasets", "build_variant", "check_data",
@@ -530,7 +530,7 @@ def check_data(config):
         raise ConfigError(f"{where}: every feature has one value on the served queries: there is nothing to "
                           "learn a ranking from")
     shown = int(np.minimum(train.query_sizes, config.policy.k).sum())
-    learns = any(variant_settings(config, name)[0] not in ("logger", "skyline") for name in config.loop.variants)
+    learns = any(variant_settings(config, name)[0] not in STATIC_VARIANTS for name in config.loop.variants)
     if config.learner.backend == "lightgbm" and learns and shown < _MIN_ROWS:  # the references fit on labels
         raise ConfigError(f"{where}: the served queries show {shown} documents in their top policy.k = "
                           f"{config.policy.k}; a LightGBM learner needs at least {_MIN_ROWS} (more queries, a "

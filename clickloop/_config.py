@@ -385,14 +385,12 @@ class ExperimentConfig:
     output: OutputConfig = field(default_factory=OutputConfig)
     variants: tuple = field(default=(), metadata={"doc": "user-named variants: [variants.NAME] tables"})
 
-    def _check_variant_settings(self, gated):
+    def _check_variant_settings(self):
         """What a learner would refuse only at its first fit, given the rest of the configuration."""
         for name in self.loop.variants:
             kind, params = variant_settings(self, name)
             where = f"variants.{name}" if name not in VARIANTS else kind
-            ranked = (kind == "tower" or params.get("propensity") == "estimated"
-                      or (name in gated and kind == "tower" and self.deployment.theta == "em"))
-            if ranked and self.policy.k < 2:
+            if (kind == "tower" or params.get("propensity") == "estimated") and self.policy.k < 2:
                 raise ConfigError(f"{where}: estimating theta per rank needs policy.k >= 2, got {self.policy.k}")
             if params.get("propensity") == "cascade_model" and params.get("assumed_click_model") == "pbm":
                 raise ConfigError(f"{where}.assumed_click_model = 'pbm' has no examination to estimate from the "
@@ -435,7 +433,7 @@ class ExperimentConfig:
                 f"deployment.holdout = {self.deployment.holdout} of loop.sessions_per_round = "
                 f"{self.loop.sessions_per_round} keeps {round(holdout)} sessions for the gate of "
                 f"{', '.join(gated)}: it must keep at least 2 and train on at least 1")
-        self._check_variant_settings(gated)
+        self._check_variant_settings()
         towers = [name for name in gated if variant_settings(self, name)[0] == "tower"]
         if towers and self.deployment.theta == "em" and (self.deployment.holdout == 0 or self.deployment.explore == 0):
             raise ConfigError(f"deployment.theta = 'em' estimates the theta of the gate of {', '.join(towers)} from "

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from simulator import LetorFormatError
 
+from ._arguments import OneLineParser, positive_int
 from ._budget import check_budget
 from ._compose import check_data, check_variants
 from ._config import PRESETS, ConfigError, load_config
@@ -100,29 +101,12 @@ def sweep_main(args):
     return 0
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """Bad input: one line on stderr naming what is wrong, exit code 2 (no usage dump)."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
 #: Most worker processes --jobs and --dask-local start (a typo, not a machine, beyond it).
 MAX_WORKERS = 1024
 
 
 def _workers(text):
-    value = _positive_int(text)
+    value = positive_int(text)
     if value > MAX_WORKERS:
         raise argparse.ArgumentTypeError(f"expected at most {MAX_WORKERS} worker processes, got {value}")
     return value
@@ -145,13 +129,13 @@ def _folder(text):
 
 
 def _parser():
-    parser = _OneLineParser(prog="clickloop", description="clickloop: feedback loops of learning to rank from clicks")
+    parser = OneLineParser(prog="clickloop", description="clickloop: feedback loops of learning to rank from clicks")
     parser.add_argument("--config", type=Path, help="experiment configuration (TOML)")
     parser.add_argument("--preset", help="start from a named preset (see --list-presets); default: default")
     parser.add_argument("--list-presets", action="store_true", help="list the presets and exit")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                         help="override one configuration value (repeatable)")
-    parser.add_argument("--seeds", type=_positive_int, help="number of seeds (0..N-1)")
+    parser.add_argument("--seeds", type=positive_int, help="number of seeds (0..N-1)")
     parser.add_argument("--out", type=_folder, default=Path("results"), help="output folder (default: results)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     parser.add_argument("--jobs", type=_workers, default=1, help="worker processes (default: 1)")

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 
-from _arguments import OneLineParser, output_folder, positive_int
+from clickloop._arguments import OneLineParser, output_folder, positive_int
 import clickloop
 from analysis import read_metrics, t_interval
 from clickloop import preset

@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 
-from _arguments import OneLineParser, output_folder, positive_int
+from clickloop._arguments import OneLineParser, output_folder, positive_int
 from analysis import read_metrics, t_interval
 
 VARIANTS = "loop.variants=['skyline', 'logger', 'naive', 'ips', 'tower']"

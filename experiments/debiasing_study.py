@@ -71,7 +71,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats as sps
 
-from _arguments import OneLineParser, output_folder
+from clickloop._arguments import OneLineParser, output_folder
 from analysis import ndcg
 from ltr import DR, IPS, FullInformation, Naive, estimate_sdbn_satisfaction
 from policies import Deterministic, PlackettLuce

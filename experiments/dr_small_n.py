@@ -21,7 +21,7 @@ Usage::
 
 import numpy as np
 
-from _arguments import OneLineParser, int_list, seed_list
+from clickloop._arguments import OneLineParser, int_list, seed_list
 from debiasing_study import _Setting  # the study's data, split and logger per seed
 from ltr import DR, IPS
 from simulator import PBM

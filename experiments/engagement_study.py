@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _arguments import OneLineParser, output_folder, positive_int
+from clickloop._arguments import OneLineParser, output_folder, positive_int
 from analysis import read_metrics, t_interval
 
 #: name -> (what it is, --set overrides of the default preset)

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _arguments import OneLineParser, output_folder, positive_int
+from clickloop._arguments import OneLineParser, output_folder, positive_int
 
 POINTS = [("default", [])] + [
     (f"logger 0.5, eta {eta:g}, {engagement}",

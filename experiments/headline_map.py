@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _arguments import OneLineParser, existing_folder, output_folder, positive_int
+from clickloop._arguments import OneLineParser, existing_folder, output_folder, positive_int
 
 HERE = Path(__file__).resolve().parent
 SWEEP = HERE / "headline_map.toml"

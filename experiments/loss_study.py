@@ -75,7 +75,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from _arguments import OneLineParser, existing_folder, output_folder, positive_int
+from clickloop._arguments import OneLineParser, existing_folder, output_folder, positive_int
 from analysis import brier, ece, log_loss, ndcg, read_metrics
 from ltr import DR, IPS, FullInformation, LambdaMARTClicks, Naive, PLRank, click_relevance
 from policies import Deterministic, PlackettLuce

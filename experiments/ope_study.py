@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _arguments import OneLineParser, nonnegative_int, output_folder, positive_int
+from clickloop._arguments import OneLineParser, nonnegative_int, output_folder, positive_int
 from ltr import estimate_pbm_em
 from ltr._ope import (
     cascade_dr_estimate,

@@ -1,11 +1,8 @@
-"""Argument types of the scripts in ``experiments/`` and ``benchmarks/``.
+"""Argument types of the ``clickloop`` command and of the scripts in ``experiments/`` and ``benchmarks/``.
 
 Each function is an ``argparse`` ``type=``: with ``OneLineParser`` a bad value
 is one line on stderr (``prog: error: argument --seeds: expected a positive
-integer, got 0``, as the ``clickloop`` command says it) and exit code 2, before
-any work starts.  The experiments import this module from their own folder
-(``python experiments/NAME.py`` puts that folder first on the import path);
-``benchmarks/_arguments.py`` loads this same file.
+integer, got 0``) and exit code 2, before any work starts.
 """
 
 import argparse
