@@ -20,6 +20,7 @@ Usage::
 """
 
 import numpy as np
+import scipy.stats as sps
 
 from clickloop._arguments import OneLineParser, int_list, seed_list
 from debiasing_study import _Setting  # the study's data, split and logger per seed
@@ -33,19 +34,48 @@ def per_rank(setting, n):
     """{name: (k, 3) array of mean target, share of zeros, mean true attractiveness} and held-out NDCG@10."""
     stats = setting.simulate("deterministic", K, PBM(eta=1.0), n).statistics
     ips, dr = IPS(seed=setting.seed), DR(seed=setting.seed)
-    rows, _, _, ips_targets, _ = ips._targets(setting.train, stats)
+    rows, groups, sessions, ips_targets, weights = ips._targets(setting.train, stats)
     dr_rows, _, _, dr_targets = dr._targets(setting.train, stats)
     if not np.array_equal(rows, dr_rows):
         raise SystemExit("IPS and DR train on different documents")
     rank = np.argmax(stats.take("impressions", rows), axis=1)  # one rank per document: a deterministic list
-    truth = PBM(eta=1.0).affine_parameters(setting.train.labels, K)[3][rows]
+    truth_all = PBM(eta=1.0).affine_parameters(setting.train.labels, K)[3]
+    truth = truth_all[rows]
     out = {}
     for name, targets in (("ips", ips_targets), ("dr", dr_targets)):
         out[name] = np.array([[targets[rank == r].mean(), np.mean(targets[rank == r] == 0),
                                truth[rank == r].mean()] for r in range(K)])
-    scores = {"ips": setting.score(ips.fit(setting.train, stats)), "dr": setting.score(dr.fit(setting.train, stats)),
-              "r_hat": setting.score(_Clipped(dr.direct_model_))}
+    # DR with a perfect regression: R_hat = the true attractiveness (what no direct model can beat).
+    perfect = DR(seed=setting.seed)
+    p_rows, p_sizes, p_sessions, p_targets = perfect._targets(setting.train, stats, r_hat=truth_all)
+    perfect._fit_targets(setting.train, p_rows, p_sizes, p_sessions, p_targets, p_sessions)
+    # No click noise and no bias: IPS's rows, groups and weights fitted on each target's expectation.
+    exact = IPS(seed=setting.seed)._fit_targets(setting.train, rows, groups, sessions, truth, weights)
+    models = {"ips": ips.fit(setting.train, stats), "dr": dr.fit(setting.train, stats),
+              "r_hat": _Clipped(dr.direct_model_), "dr_true_r_hat": perfect, "exact": exact}
+    scores = {name: setting.score(model) for name, model in models.items()}
+    scores.update({f"{name}_top1": _keeps_first(setting, model) for name, model in models.items()})
     return out, scores
+
+
+def _keeps_first(setting, model):
+    """Share of held-out queries whose top document under ``model`` is the logger's top document."""
+    logger, learned = setting.logger.predict(setting.test.features), model.predict(setting.test.features)
+    bounds = setting.test.query_boundaries
+    same = [np.argmax(logger[a:b]) == np.argmax(learned[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+    return float(np.mean(same))
+
+
+LABELS = {"ips": "IPS", "dr": "DR", "r_hat": "DR's regression R_hat alone (clipped to [0, 1])",
+          "dr_true_r_hat": "DR with the true attractiveness as R_hat",
+          "exact": "fitted on each shown document's true attractiveness"}
+
+
+def _interval(values):
+    """(mean, half-width of the 95 % t interval)."""
+    v = np.asarray(values, dtype=np.float64)
+    half = sps.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size) if v.size > 1 else np.nan
+    return float(v.mean()), float(half)
 
 
 class _Clipped:
@@ -72,9 +102,15 @@ def main(argv=None):
             scores.append(score)
         ips = np.mean([t["ips"] for t in tables], axis=0)
         dr = np.mean([t["dr"] for t in tables], axis=0)
-        ndcg = {name: np.mean([s[name] for s in scores]) for name in ("ips", "dr", "r_hat")}
-        print(f"\nN = {n:,} sessions, {len(seeds)} seeds: held-out NDCG@10 IPS {ndcg['ips']:.3f}, "
-              f"DR {ndcg['dr']:.3f}, DR's regression R_hat alone {ndcg['r_hat']:.3f}\n")
+        names = ("ips", "dr", "r_hat", "dr_true_r_hat", "exact")
+        mean = {key: np.mean([s[key] for s in scores]) for key in scores[0]}
+        dr_minus_ips = _interval([s["dr_true_r_hat"] - s["ips"] for s in scores])
+        print(f"\nN = {n:,} sessions, {len(seeds)} seeds: held-out NDCG@10 (share of held-out queries whose first "
+              f"document is the logger's first)")
+        for name in names:
+            print(f"  {LABELS[name]:<62} {mean[name]:.3f} ({mean[name + '_top1']:.0%})")
+        print(f"  DR with the true attractiveness as R_hat minus IPS, paired: {dr_minus_ips[0]:+.3f} "
+              f"± {dr_minus_ips[1]:.3f}\n")
         print("| rank | true attractiveness | IPS target | IPS targets = 0 | DR target | DR targets = 0 |")
         print("|---:|---:|---:|---:|---:|---:|")
         for r in range(K):

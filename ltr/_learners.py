@@ -581,7 +581,9 @@ class DR(_Propensities):
         self.num_threads = num_threads
         self.seed = seed
 
-    def _targets(self, dataset, statistics):
+    def _targets(self, dataset, statistics, r_hat=None):
+        """Rows, group sizes, query sessions and DR targets; ``r_hat`` (per document, shape (n_docs,))
+        replaces the fitted regression (a study's hook: e.g. the true attractiveness as a perfect one)."""
         if self.candidates not in ("all", "shown"):
             raise ValueError(f"candidates must be 'all' or 'shown', got {self.candidates!r}")
         k = statistics.k
@@ -596,21 +598,15 @@ class DR(_Propensities):
                 and self.affine is None:
             raise ValueError("propensity='policy_aware' needs the logging policy's expected placements: "
                              "simulate with simulate_sessions(..., placement=True)")
-        # Direct method: weighted least squares of the clicks on alpha_r R + beta_r, per shown document.
-        shown, _, _ = shown_documents(dataset, statistics)
-        impressions = statistics.take("impressions", shown).astype(np.float64)
-        clicks = statistics.take("clicks", shown).astype(np.float64)
-        weight = (impressions * alpha**2).sum(axis=1)
-        keep = weight > 0
-        dm_targets = (alpha * (clicks - beta * impressions)).sum(axis=1)[keep] / weight[keep]
-        self.direct_model_ = RelevanceModel(backend=self.backend, loss="squared", n_estimators=self.dm_n_estimators,
-                                            num_threads=self.num_threads, seed=self.seed)
-        self.direct_model_.fit(dataset.features[shown[keep]], dm_targets, weight[keep])
         if self.candidates == "all":
             rows, sizes, sessions = served_candidates(dataset, statistics)
         else:
             rows, sizes, sessions = shown_documents(dataset, statistics)
-        r_hat = np.clip(self.direct_model_.predict(dataset.features[rows]), 0.0, 1.0)
+        if r_hat is None:
+            r_hat = np.clip(self._fit_direct_model(dataset, statistics, alpha, beta).predict(
+                dataset.features[rows]), 0.0, 1.0)
+        else:
+            r_hat = np.asarray(r_hat, dtype=np.float64)[rows]
         impressions = statistics.take("impressions", rows).astype(np.float64)
         c = statistics.row_sums("clicks")[rows].astype(np.float64)
         a = (impressions * alpha).sum(axis=1)
@@ -619,6 +615,18 @@ class DR(_Propensities):
         floor = np.maximum(_cell_tau(tau, sessions), 1e-12) * sessions
         targets = r_hat + (c - r_hat * a - b) / np.maximum(x, floor)
         return rows, sizes, sessions, targets
+
+    def _fit_direct_model(self, dataset, statistics, alpha, beta):
+        """Direct method: weighted least squares of the clicks on alpha_r R + beta_r, per shown document."""
+        shown, _, _ = shown_documents(dataset, statistics)
+        impressions = statistics.take("impressions", shown).astype(np.float64)
+        clicks = statistics.take("clicks", shown).astype(np.float64)
+        weight = (impressions * alpha**2).sum(axis=1)
+        keep = weight > 0
+        dm_targets = (alpha * (clicks - beta * impressions)).sum(axis=1)[keep] / weight[keep]
+        self.direct_model_ = RelevanceModel(backend=self.backend, loss="squared", n_estimators=self.dm_n_estimators,
+                                            num_threads=self.num_threads, seed=self.seed)
+        return self.direct_model_.fit(dataset.features[shown[keep]], dm_targets, weight[keep])
 
     def relevance_estimates(self, dataset, statistics, log=None):
         """The doubly robust estimate of every document's relevance, ndarray of shape (n_docs,).
