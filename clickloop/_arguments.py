@@ -9,8 +9,11 @@ import argparse
 import os
 from pathlib import Path
 
-__all__ = ["OneLineParser", "choice_list", "existing_folder", "int_list", "nonnegative_int", "output_file",
-           "output_folder", "positive_int", "seed_list"]
+__all__ = ["MAX_WORKERS", "OneLineParser", "choice_list", "existing_folder", "int_list", "nonnegative_int",
+           "output_file", "output_folder", "positive_int", "seed_list", "worker_count"]
+
+#: Most worker processes --jobs and --dask-local start (a typo, not a machine, beyond it).
+MAX_WORKERS = 1024
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -33,6 +36,14 @@ def _int(text, minimum, expected):
 def positive_int(text):
     """A count: an integer >= 1 (seeds, jobs, sessions, repeats, ...)."""
     return _int(text, 1, "a positive integer")
+
+
+def worker_count(text):
+    """A number of worker processes (--jobs): an integer in 1..MAX_WORKERS."""
+    value = positive_int(text)
+    if value > MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_WORKERS} worker processes, got {value}")
+    return value
 
 
 def nonnegative_int(text):

@@ -1,6 +1,8 @@
 """Errors of the application layer and the exit codes the CLI gives them."""
 
-__all__ = ["ConfigError", "ExecutorError", "TaskFailures", "UsageError"]
+import warnings
+
+__all__ = ["ConfigError", "ExecutorError", "TaskFailures", "UsageError", "one_line_warnings"]
 
 
 class ConfigError(ValueError):
@@ -17,3 +19,12 @@ class UsageError(Exception):
 
 class TaskFailures(RuntimeError):
     """Some tasks of a run raised: one line on stderr, exit code 1, no merged outputs."""
+
+
+def _format_warning(message, category, filename, lineno, line=None):
+    return f"clickloop: warning: {category.__name__}: {message}\n"
+
+
+def one_line_warnings():
+    """Print warnings as one line naming their category, without the source file and line (this process)."""
+    warnings.formatwarning = _format_warning

@@ -22,6 +22,8 @@ import signal
 import threading
 import time
 
+from ._errors import one_line_warnings
+
 __all__ = ["dask_setup", "sigint_blocked", "stop_children", "watch_parent", "worker_init"]
 
 _INTERVAL = 0.2
@@ -48,6 +50,7 @@ def watch_parent(interval=_INTERVAL):
 def worker_init():
     """Initializer of a local worker process: ignore Ctrl-C (the main process handles it), die with the parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    one_line_warnings()
     watch_parent()
 
 

@@ -628,12 +628,15 @@ def _gate_theta_em(stats, fallback):
     """The PBM EM estimate of theta on the gate's sessions; ``fallback`` at the ranks it does not identify."""
     import warnings
 
-    from ltr import estimate_pbm_em
+    from ltr import NotIdentifiedError, estimate_pbm_em
 
+    fallback = np.asarray(fallback, dtype=np.float64) / float(np.asarray(fallback)[0])
     with warnings.catch_warnings():  # unidentified ranks are expected (NaN), and filled below
         warnings.simplefilter("ignore", RuntimeWarning)
-        estimate = np.asarray(estimate_pbm_em(stats).theta, dtype=np.float64)
-    fallback = np.asarray(fallback, dtype=np.float64) / float(np.asarray(fallback)[0])
+        try:
+            estimate = np.asarray(estimate_pbm_em(stats).theta, dtype=np.float64)
+        except NotIdentifiedError:  # e.g. the explored sessions happened to move no document off its rank
+            return fallback
     return np.where(np.isfinite(estimate), estimate, fallback[: estimate.size])
 
 

@@ -26,10 +26,11 @@ from pathlib import Path
 
 from simulator import LetorFormatError
 
-from ._arguments import OneLineParser, positive_int
+from ._arguments import OneLineParser, positive_int, worker_count
 from ._budget import check_budget
 from ._compose import check_data, check_variants
 from ._config import PRESETS, ConfigError, load_config
+from ._errors import one_line_warnings
 from ._executors import DaskBackend, ExecutorError, ProcessBackend, SerialBackend
 from ._run import TaskFailures, UsageError, run_experiment
 from ._sweep import expand, read_sweep
@@ -101,17 +102,6 @@ def sweep_main(args):
     return 0
 
 
-#: Most worker processes --jobs and --dask-local start (a typo, not a machine, beyond it).
-MAX_WORKERS = 1024
-
-
-def _workers(text):
-    value = positive_int(text)
-    if value > MAX_WORKERS:
-        raise argparse.ArgumentTypeError(f"expected at most {MAX_WORKERS} worker processes, got {value}")
-    return value
-
-
 def _positive_float(text):
     try:
         value = float(text)
@@ -138,7 +128,7 @@ def _parser():
     parser.add_argument("--seeds", type=positive_int, help="number of seeds (0..N-1)")
     parser.add_argument("--out", type=_folder, default=Path("results"), help="output folder (default: results)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    parser.add_argument("--jobs", type=_workers, default=1, help="worker processes (default: 1)")
+    parser.add_argument("--jobs", type=worker_count, default=1, help="worker processes (default: 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary on the terminal")
     parser.add_argument("--force", action="store_true",
                         help="write into a non-empty --out that holds no clickloop run (nothing in it is deleted)")
@@ -150,7 +140,7 @@ def _parser():
     parser.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run the sweep on a running Dask scheduler")
     parser.add_argument("--scheduler-timeout", type=_positive_float, metavar="SECONDS",
                         help="seconds to wait for the --scheduler connection (default: 10)")
-    parser.add_argument("--dask-local", type=_workers, metavar="N",
+    parser.add_argument("--dask-local", type=worker_count, metavar="N",
                         help="run the sweep on a Dask LocalCluster of N worker processes on 127.0.0.1")
     return parser
 
@@ -167,6 +157,7 @@ def _terminate(signum, frame):
 def main(argv=None):
     """The ``clickloop`` command (``python -m clickloop``): 0 done, 1 a task failed, 2 bad input, 130 interrupted."""
     args = _parser().parse_args(argv)
+    one_line_warnings()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
     if args.sweep is not None or args.scheduler is not None or args.dask_local is not None \

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 
-from clickloop._arguments import OneLineParser, output_folder, positive_int
+from clickloop._arguments import OneLineParser, output_folder, positive_int, worker_count
 import clickloop
 from analysis import read_metrics, t_interval
 from clickloop import preset
@@ -67,7 +67,7 @@ def row_of(name, description, rows):
 def main(argv=None):
     parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=positive_int, default=5)
-    parser.add_argument("--jobs", type=positive_int, default=2)
+    parser.add_argument("--jobs", type=worker_count, default=2)
     parser.add_argument("--out", type=output_folder, default=Path("results/ablation"))
     parser.add_argument("--only", nargs="*", choices=sorted(SETTINGS))
     args = parser.parse_args(argv)

@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 
-from clickloop._arguments import OneLineParser, output_folder, positive_int
+from clickloop._arguments import OneLineParser, output_folder, positive_int, worker_count
 from analysis import read_metrics, t_interval
 
 VARIANTS = "loop.variants=['skyline', 'logger', 'naive', 'ips', 'tower']"
@@ -79,7 +79,7 @@ def main(argv=None):
     parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=positive_int, default=5)
     parser.add_argument("--rounds", type=positive_int, default=5)
-    parser.add_argument("--jobs", type=positive_int, default=2)
+    parser.add_argument("--jobs", type=worker_count, default=2)
     parser.add_argument("--out", type=output_folder, default=Path("results/confounding"))
     parser.add_argument("--only", nargs="*", choices=sorted(SETTINGS))
     args = parser.parse_args(argv)

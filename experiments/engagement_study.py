@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clickloop._arguments import OneLineParser, output_folder, positive_int
+from clickloop._arguments import OneLineParser, output_folder, positive_int, worker_count
 from analysis import read_metrics, t_interval
 
 #: name -> (what it is, --set overrides of the default preset)
@@ -103,7 +103,7 @@ def table(rows_of, names):
 def main(argv=None):
     parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=positive_int, default=5)
-    parser.add_argument("--jobs", type=positive_int, default=2)
+    parser.add_argument("--jobs", type=worker_count, default=2)
     parser.add_argument("--out", type=output_folder, default=Path("results/engagement"))
     parser.add_argument("--only", nargs="*", choices=sorted(SETTINGS))
     args = parser.parse_args(argv)

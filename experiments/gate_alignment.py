@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clickloop._arguments import OneLineParser, output_folder, positive_int
+from clickloop._arguments import OneLineParser, output_folder, positive_int, worker_count
 
 POINTS = [("default", [])] + [
     (f"logger 0.5, eta {eta:g}, {engagement}",
@@ -77,7 +77,7 @@ def _summary(values, variant):
 def main(argv=None):
     parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=output_folder, default=Path("results/gate_alignment"))
-    parser.add_argument("--jobs", type=positive_int, default=2)
+    parser.add_argument("--jobs", type=worker_count, default=2)
     parser.add_argument("--seeds", type=positive_int, default=5)
     args = parser.parse_args(argv)
     lines = [f"Gate objective against the exact change in NDCG@10 ({args.seeds} seeds, 10 retrainings; "

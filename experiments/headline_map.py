@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clickloop._arguments import OneLineParser, existing_folder, output_folder, positive_int
+from clickloop._arguments import OneLineParser, existing_folder, output_folder, positive_int, worker_count
 
 HERE = Path(__file__).resolve().parent
 SWEEP = HERE / "headline_map.toml"
@@ -218,7 +218,7 @@ def draw(table, points, variants, path):
 def main(argv=None):
     parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=output_folder, default=Path("results/headline_map"))
-    parser.add_argument("--jobs", type=positive_int, default=2)
+    parser.add_argument("--jobs", type=worker_count, default=2)
     parser.add_argument("--seeds", type=positive_int, help="override the sweep's 5 seeds (fewer: a quick look)")
     parser.add_argument("--draw", type=existing_folder, metavar="OUT", help="only redraw from OUT/metrics.csv")
     parser.add_argument("--quick", action="store_true", help="3 rounds of 5,000 sessions on 200 queries, 2 seeds")

@@ -75,7 +75,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from clickloop._arguments import OneLineParser, existing_folder, output_folder, positive_int
+from clickloop._arguments import OneLineParser, existing_folder, output_folder, positive_int, worker_count
 from analysis import brier, ece, log_loss, ndcg, read_metrics
 from ltr import DR, IPS, FullInformation, LambdaMARTClicks, Naive, PLRank, click_relevance
 from policies import Deterministic, PlackettLuce
@@ -563,7 +563,7 @@ def main(argv=None):
     parser.add_argument("--sessions", type=positive_int)
     parser.add_argument("--calibration-sessions", type=positive_int, default=100_000)
     parser.add_argument("--threads", type=positive_int, default=2)
-    parser.add_argument("--jobs", type=positive_int, default=2, help="worker processes of the loop runs")
+    parser.add_argument("--jobs", type=worker_count, default=2, help="worker processes of the loop runs")
     parser.add_argument("--no-loop", action="store_true")
     parser.add_argument("--loop-report", type=existing_folder, metavar="RUN",
                         help="per-round table of a run of experiments/pl_rank_loop.toml, then exit")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from clickloop._arguments import OneLineParser, output_folder, positive_int
+from clickloop._arguments import OneLineParser, output_folder, worker_count
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "experiments" / "tower_first_retrain.toml"
@@ -46,7 +46,7 @@ def interval(values):
 def main(argv=None):
     parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=output_folder, default=Path("results/tower_first_retrain"))
-    parser.add_argument("--jobs", type=positive_int, default=2)
+    parser.add_argument("--jobs", type=worker_count, default=2)
     args = parser.parse_args(argv)
     table = {}
     for n in SIZES:

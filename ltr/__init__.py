@@ -27,6 +27,7 @@ from ._references import FullInformation, LGBMPosition
 from ._tower import PositionTower
 from ._pl_rank import LambdaMARTClicks, PLRank, click_relevance
 from ._propensity import (
+    NotIdentifiedError,
     PropensityEstimate,
     estimate_harvesting,
     estimate_pbm_em,
@@ -51,6 +52,7 @@ __all__ = [
     "LGBMPosition",
     "LambdaMARTClicks",
     "Naive",
+    "NotIdentifiedError",
     "PLRank",
     "PositionTower",
     "PropensityEstimate",

@@ -261,7 +261,7 @@ class _Propensities(_ClickLearner):
     def _estimate_theta(self, statistics):
         """theta_r / theta_1 from the statistics themselves (harvesting or EM); the assumed PBM
         curve where they do not identify a rank, with a warning."""
-        from ._propensity import _fit_allpairs, _interventional_pairs, estimate_pbm_em
+        from ._propensity import NotIdentifiedError, _fit_allpairs, _interventional_pairs, estimate_pbm_em
 
         k = statistics.k
         if self.estimator not in ESTIMATORS:
@@ -284,7 +284,7 @@ class _Propensities(_ClickLearner):
                 if np.any((rank_a == 0) & (c_a + c_b > 0)):
                     theta, _ = _fit_allpairs(rank_a, rank_b, np.log(n_a / n_b), c_a.astype(np.float64),
                                              c_b.astype(np.float64), k, np.zeros(k), 100, 1e-9)
-        except ValueError:
+        except NotIdentifiedError:
             pass
         self.theta_identified_ = np.isfinite(theta) & (theta > 0)
         if not self.theta_identified_.all():

@@ -94,6 +94,14 @@ class PropensityEstimate:
         return self.theta.size
 
 
+class NotIdentifiedError(ValueError):
+    """The log cannot identify the examination curve (no intervention links rank 1 to the others).
+
+    A property of the data, not of the call: a caller that can fall back to an
+    assumed curve catches this and nothing else.
+    """
+
+
 def _frozen_array(values):
     arr = np.array(values, dtype=np.float64, copy=True)
     arr.flags.writeable = False
@@ -252,8 +260,10 @@ def estimate_ratio(stats, intervention="randpair", *, base_top=None, confidence=
     Raises
     ------
     ValueError
-        For an unknown ``intervention``, empty ``stats``, a bad ``base_top``,
-        or a log in which no document was shown at rank 1 and at another rank.
+        For an unknown ``intervention``, empty ``stats`` or a bad ``base_top``.
+    NotIdentifiedError
+        (a ValueError) For a log in which no document was shown at rank 1 and
+        at another rank.
 
     Examples
     --------
@@ -305,7 +315,7 @@ def estimate_ratio(stats, intervention="randpair", *, base_top=None, confidence=
     both = (n > 0) & (n1 > 0)
     both[:, 0] = False
     if not both.any():
-        raise ValueError(
+        raise NotIdentifiedError(
             "no document of stats was shown both at rank 1 and at another rank: the log holds no swap "
             "intervention (for a log of several rankers use estimate_harvesting)"
         )
@@ -491,8 +501,10 @@ def estimate_harvesting(stats_list, query_boundaries, *, n_bootstrap=0, confiden
     ------
     ValueError
         For fewer than two rankers, statistics of different shapes, a ranker
-        without impressions, bad ``query_boundaries``, or a log in which no
-        document shown at rank 1 was also shown at another rank.
+        without impressions or bad ``query_boundaries``.
+    NotIdentifiedError
+        (a ValueError) For a log in which no document shown at rank 1 was also
+        shown (and clicked) at another rank.
 
     Notes
     -----
@@ -546,7 +558,7 @@ def estimate_harvesting(stats_list, query_boundaries, *, n_bootstrap=0, confiden
     clicks = np.sum([clk for _, clk in checked], axis=0, dtype=np.int64)
     doc, rank_a, rank_b, n_a, n_b, c_a, c_b = _interventional_pairs(impressions, clicks)
     if not np.any((rank_a == 0) & (c_a + c_b > 0)):
-        raise ValueError(
+        raise NotIdentifiedError(
             "no document shown at rank 1 was also shown (and clicked) at another rank by any ranker: "
             "the rankers' lists are too alike to harvest interventions"
         )
@@ -554,7 +566,7 @@ def estimate_harvesting(stats_list, query_boundaries, *, n_bootstrap=0, confiden
     c_a, c_b = c_a.astype(np.float64), c_b.astype(np.float64)
     theta, converged = _fit_allpairs(rank_a, rank_b, log_ratio, c_a, c_b, k, np.zeros(k), max_iter, tol)
     if not theta[0] == 1.0:
-        raise ValueError("the documents shown at rank 1 and at another rank were never clicked at rank 1")
+        raise NotIdentifiedError("the documents shown at rank 1 and at another rank were never clicked at rank 1")
     if not converged:
         warnings.warn(f"estimate_harvesting: Newton did not converge in max_iter={max_iter} steps", RuntimeWarning,
                       stacklevel=2)
@@ -632,9 +644,11 @@ def estimate_pbm_em(stats, *, n_iter=1000, tol=1e-8):
     Raises
     ------
     ValueError
-        For empty ``stats``, when every document was shown at a single rank
-        (theta is then not identifiable), or when no document shown at rank 1
-        was also shown elsewhere.
+        For empty ``stats``.
+    NotIdentifiedError
+        (a ValueError) When every document was shown at a single rank (theta
+        is then not identifiable), or when no document shown at rank 1 was
+        also shown elsewhere.
 
     Notes
     -----
@@ -676,7 +690,7 @@ def estimate_pbm_em(stats, *, n_iter=1000, tol=1e-8):
     n_ranks_shown = shown.sum(axis=1)
     multi = np.flatnonzero(n_ranks_shown >= 2)
     if multi.size == 0:
-        raise ValueError(
+        raise NotIdentifiedError(
             "every document of stats was shown at a single rank: PBM-EM cannot separate examination from "
             "attractiveness; log with a stochastic ranker (e.g. shuffle the top ranks in some sessions)"
         )
@@ -684,7 +698,7 @@ def estimate_pbm_em(stats, *, n_iter=1000, tol=1e-8):
     first_rank = rank[np.r_[0, np.flatnonzero(np.diff(local)) + 1]][local]
     linked = _linked_to_top(first_rank, rank, k) & (np.bincount(rank, minlength=k) > 0)
     if not linked[0] or not linked[1:].any():
-        raise ValueError(
+        raise NotIdentifiedError(
             "no document shown at rank 1 was also shown at another rank: theta cannot be normalised to rank 1"
         )
     if not linked.all():
@@ -699,7 +713,7 @@ def estimate_pbm_em(stats, *, n_iter=1000, tol=1e-8):
     cell_n = impressions[doc, rank].astype(np.float64)
     cell_c = clicks[doc, rank].astype(np.float64)
     if not cell_c[rank == 0].any():
-        raise ValueError("the documents shown at rank 1 and at another rank were never clicked at rank 1")
+        raise NotIdentifiedError("the documents shown at rank 1 and at another rank were never clicked at rank 1")
     fit_docs, cell_doc = np.unique(doc, return_inverse=True)
     cell_doc = cell_doc.astype(np.int64)
     doc_ptr = np.r_[0, np.cumsum(np.bincount(cell_doc, minlength=fit_docs.size))].astype(np.int64)

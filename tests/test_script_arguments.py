@@ -19,6 +19,7 @@ CASES = [
     ("experiments/confounding_study.py", ["--rounds", "-1"], "argument --rounds: expected a positive integer"),
     ("experiments/headline_map.py", ["--draw", "/nonexistent"], "argument --draw: no folder '/nonexistent'"),
     ("experiments/headline_map.py", ["--jobs", "-3"], "argument --jobs: expected a positive integer, got -3"),
+    ("experiments/gate_alignment.py", ["--jobs", "5000"], "argument --jobs: expected at most 1024 worker processes"),
     ("experiments/ope_study.py", ["--seed", "-1"], "argument --seed: expected an integer >= 0, got -1"),
     ("benchmarks/bench_letor.py", ["--queries", "0"], "argument --queries: expected a positive integer, got 0"),
     ("benchmarks/bench_scale.py", ["--sizes", "0"], "argument --sizes: expected a positive integer, got 0"),

@@ -297,3 +297,16 @@ def test_a_relative_out_records_its_outputs_inside_the_folder(tmp_path, monkeypa
     assert "plots/propensity.png" in outputs and all(not name.startswith(("..", "x/")) for name in outputs)
     assert cli.main(base + ["--set", "loop.variants=['logger','naive']"]) == 0  # refused before: "outside the folder"
     assert not (tmp_path / "x" / "plots" / "propensity.png").exists()  # the tower's plot went with its run
+
+
+def test_a_learners_warning_is_one_line_on_stderr(tmp_path):
+    """A RuntimeWarning raised in a worker process (IPS estimating theta from deterministic lists, which
+    identify no rank) reaches stderr as one line per warning naming its category, without the source line
+    Python prints under it by default."""
+    result = run("--preset", "smoke", "--out", str(tmp_path / "out"), "--jobs", "2", "--quiet",
+                 "--set", 'variants.ipse.learner="ips"', "--set", 'variants.ipse.propensity="estimated"',
+                 "--set", 'loop.variants=["ipse"]', "--set", 'policy.kind="deterministic"', cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines and all(line.startswith("clickloop: warning: RuntimeWarning: IPS(propensity='estimated'")
+                         for line in lines), lines

@@ -275,3 +275,15 @@ def test_the_em_theta_of_the_gate_recovers_the_examination_from_exploring_sessio
     theta = _gate_theta_em(stats, wrong)
     np.testing.assert_array_less(np.abs(theta[:6] - truth[:6]), 0.03)
     np.testing.assert_allclose(theta[6:], wrong[6:] / 2.0)
+
+
+def test_the_em_theta_of_the_gate_falls_back_where_the_gate_sessions_move_no_document():
+    """Gate sessions that happen to show every document at one rank identify no theta: the gate assumes the
+    learner's (scaled to theta_1 = 1) instead of failing the run (it raised mid-run)."""
+    from clickloop._loop import _gate_theta_em
+    from policies import Deterministic
+
+    wrong = np.linspace(2.0, 0.02, 5)
+    data = make_synthetic(n_queries=40, docs_per_query=10, n_features=3, seed=0)
+    stats = simulate_sessions(data, Deterministic(lambda X: X[:, 0], 5), PBM(eta=1.0), 4000, seed=1).statistics
+    np.testing.assert_allclose(_gate_theta_em(stats, wrong), wrong / 2.0)

@@ -353,6 +353,23 @@ def test_invalid_input(function, args, kwargs, message):
         function(*args, **kwargs)
 
 
+#: The messages of the logs that cannot identify theta: a property of the data, raised as NotIdentifiedError.
+NOT_IDENTIFIED = ("no swap intervention", "too alike to harvest", "every document of stats was shown at a single rank")
+
+
+@pytest.mark.parametrize(
+    "function, args, kwargs, message", INVALID, ids=[f"{f.__name__}-{m[:30]}" for f, _, _, m in INVALID]
+)
+def test_only_logs_without_interventions_are_not_identified(function, args, kwargs, message):
+    """A caller that falls back to an assumed curve catches NotIdentifiedError alone, so a bad argument must
+    not be one, and a log without interventions must be."""
+    from ltr import NotIdentifiedError
+
+    with pytest.raises(ValueError) as raised:
+        function(*args, **kwargs)
+    assert isinstance(raised.value, NotIdentifiedError) == (message in NOT_IDENTIFIED), raised.value
+
+
 def test_every_public_name_has_invalid_input_cases():
     """Every public name of the propensity module (the learners have their table in test_learners.py)."""
     from ltr import _propensity
