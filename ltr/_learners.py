@@ -287,8 +287,8 @@ class _Propensities(_ClickLearner):
         except NotIdentifiedError:
             pass
         self.theta_identified_ = np.isfinite(theta) & (theta > 0)
-        if not self.theta_identified_.all():
-            missing = (np.flatnonzero(~self.theta_identified_) + 1).tolist()
+        if not self.theta_identified_[1:].all():  # rank 1 is 1 by definition: not among the ranks to estimate
+            missing = (np.flatnonzero(~self.theta_identified_[1:]) + 2).tolist()
             warnings.warn(f"{type(self).__name__}(propensity='estimated', estimator={self.estimator!r}): ranks "
                           f"{missing} are not identified by the statistics (no document shown there and at a rank "
                           f"linked to rank 1); they take the assumed PBM curve (1/r)^{self.assumed_eta}",

@@ -1,5 +1,7 @@
 """Doubly robust estimates (Oosterhuis 2023) and policy-aware / estimated-propensity IPS."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -109,9 +111,11 @@ def test_estimated_propensities_from_two_rankers(data):
 
 
 def test_estimated_propensities_fall_back_with_a_warning(data):
-    """One deterministic ranker: no document is seen at two ranks, theta is not identified."""
+    """One deterministic ranker: no document is seen at two ranks, theta is not identified (the warning
+    names ranks 2..K: rank 1 is 1 by definition)."""
     stats = simulate_sessions(data, Deterministic(lambda X: X[:, 0], K), PBM(), 5000, seed=0).statistics
-    with pytest.warns(RuntimeWarning, match="not identified"):
+    ranks = re.escape(str(list(range(2, K + 1))))
+    with pytest.warns(RuntimeWarning, match=f"ranks {ranks} are not identified"):
         ips = IPS(propensity="estimated", assumed_eta=0.5, n_estimators=3).fit(data, stats)
     np.testing.assert_allclose(ips.theta_, (1.0 / np.arange(1, K + 1)) ** 0.5)
 
