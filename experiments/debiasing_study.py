@@ -22,6 +22,8 @@ and 95 % t interval over seeds) and PASS/FAIL:
    simulator's DCM stops by the clicked document's grade, which a per-rank
    lambda cannot express).  PBM-IPS takes the mean true examination per
    rank over the log, the best a per-rank propensity can be.
+   ``crossed_pl`` (mechanism, no verdict): the DCM arm under Plackett-Luce
+   logging of the same logger, where documents move between ranks.
 5. ``topk``: deterministic top-5 logging leaves policy-oblivious IPS below
    full-ranking feedback; Plackett-Luce top-5 logging with policy-aware IPS
    ends within 0.005 of full-ranking feedback at 10^6 (Oosterhuis & de Rijke
@@ -48,7 +50,7 @@ and 95 % t interval over seeds) and PASS/FAIL:
 
 Items 1-5 are one-round studies built from :mod:`simulator`, :mod:`policies`
 and :mod:`ltr` directly (1000 synthetic queries x 50 documents, 75 % / 25 %
-train / held-out split by query, held-out NDCG@10); items 6-8 run
+train / held-out split by query, held-out NDCG@10); items 6-9 run
 ``python -m clickloop`` with user-named variants and read ``metrics.csv``.
 
 Usage::
@@ -77,7 +79,7 @@ from ltr import DR, IPS, FullInformation, Naive, estimate_sdbn_satisfaction, ser
 from policies import Deterministic, PlackettLuce
 from simulator import PBM, click_model, make_synthetic, simulate_sessions
 
-ITEMS = ("one_round", "oosterhuis2023", "trust", "crossed", "topk", "loop_estimated", "tower", "tower_prior",
+ITEMS = ("one_round", "oosterhuis2023", "trust", "crossed", "crossed_pl", "topk", "loop_estimated", "tower", "tower_prior",
          "tower_listwise")
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -368,6 +370,29 @@ def crossed(cfg, rows):
                 out.append((f"on PBM clicks PBM-IPS is at least as good as {label}, {_exp(n)}",
                             "PBM - cascade >= 0 within the 95 % interval", numbers, m - h <= 0))
     return out
+
+
+def crossed_pl(cfg, rows):
+    """DCM clicks as in ``crossed``, logged by Plackett-Luce over the same logger's scores (top 10)."""
+    k, n = 10, cfg["crossed_n"]
+    model = click_model("dcm_informational")
+    res = {}
+    for seed in cfg["seeds"]:
+        st = _Setting.get(seed)
+        run = st.simulate("plackett_luce", k, model, n, log=True)
+        res.setdefault("pbm_ips", []).append(st.score(
+            IPS(propensity=_rank_theta(run.statistics), seed=seed).fit(st.train, run.statistics)))
+        for name, assumed, params in (("cascade_ips", "dcm", None), ("sdbn_ips", "dbn", None),
+                                      ("sdbn_ips_true_sigma", "dbn", {"document_sigma": model.stop(st.train.labels)})):
+            cas = IPS(propensity="cascade_model", click_model=assumed, click_model_params=params, seed=seed)
+            res.setdefault(name, []).append(st.score(cas.fit(st.train, run.statistics, log=run.log)))
+        _progress("crossed_pl", seed)
+    for name, v in res.items():
+        rows.append(("crossed_pl", f"dcm clicks, plackett-luce: {name} N={n}", v))
+    gaps = "; ".join(f"{label} {_fmt(np.array(res[name]) - np.array(res['pbm_ips']))}" for name, label in (
+        ("cascade_ips", "DCM lambda"), ("sdbn_ips", "SDBN sigma"), ("sdbn_ips_true_sigma", "SDBN true sigma")))
+    return [(f"(mechanism) the DCM arm under Plackett-Luce logging, {_exp(n)}", "no verdict: cascade - PBM",
+             f"PBM-IPS {_fmt(res['pbm_ips'])}; {gaps}", None)]
 
 
 def topk(cfg, rows):
