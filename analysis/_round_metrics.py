@@ -31,6 +31,8 @@ Metric names (the ``metric`` column of ``metrics.csv``):
 ``exact_improvement``  the same improvement under the true click model, exact (``ltr.exact_value``)
 ``exact_ndcg_improvement``  the change in NDCG@k of that ranker's top-k lists over the current one's on the
                     served queries, on the true labels (what the loop reports; the gate cannot see it)
+``candidate_heldout_ndcg@K``  gated variants, t >= 1: ``heldout_ndcg@K`` of that ranker, deployed or not (what
+                    the gate's decision costs or saves on queries it never judged)
 ``labelled_queries``  round 0 only: served queries whose true labels trained the ranker deployed in
                     round 0 (the logger's labelled queries, after its ``min_queries`` floor; the skyline's)
 ``confounder_share@K``  share of the top-K documents whose confounding feature (a column independent of
@@ -137,9 +139,11 @@ def loop_metrics(records, train, test=None, *, true_theta=None, ndcg_k=10, relev
         stats = record.statistics
         rows = []
         rows.append((f"ndcg@{ndcg_k}", mean_over_queries(ndcg(record.scores, train.labels, boundaries, k=ndcg_k))))
-        if test is not None and record.test_scores is not None:
-            rows.append((f"heldout_ndcg@{ndcg_k}", mean_over_queries(
-                ndcg(record.test_scores, test.labels, test.query_boundaries, k=ndcg_k))))
+        for name, scores in (("heldout_ndcg", record.test_scores),
+                             ("candidate_heldout_ndcg", getattr(record, "candidate_test_scores", None))):
+            if test is not None and scores is not None:
+                rows.append((f"{name}@{ndcg_k}", mean_over_queries(
+                    ndcg(scores, test.labels, test.query_boundaries, k=ndcg_k))))
         for attribute, name in _SHARE_COLUMNS:
             column = getattr(train, attribute, -1)
             if column >= 0:

@@ -23,7 +23,7 @@ from ._outdir import STATE
 __all__ = ["CheckpointError", "STATE", "load_record", "read_rows", "rows_text", "save_record", "task_dir",
            "write_rows"]
 
-_OPTIONAL = ("test_scores", "theta")
+_OPTIONAL = ("test_scores", "theta", "candidate_test_scores")
 _DECISION = ("deployed", "estimated_improvement", "exact_improvement", "exact_ndcg_improvement")  # a gated round
 
 

@@ -205,6 +205,10 @@ class RoundRecord:
         Round 0 only: the number of served queries whose true labels trained
         the ranker deployed in round 0 (its ``n_queries_``: the logger's, or
         a static reference's own), if it reports one.
+    candidate_test_scores : ndarray of shape (test.n_docs,) or None
+        For a gated variant, from round 1 on: the held-out scores of the
+        ranker retrained after round t - 1, deployed or not (what the gate's
+        refusal costs or saves on queries it never judged).
     deployed, estimated_improvement, exact_improvement, exact_ndcg_improvement : int, float or None
         For a gated variant, from round 1 on: whether the ranker retrained
         after round t - 1 was deployed in round t (1) or the previous one kept
@@ -221,6 +225,7 @@ class RoundRecord:
     click_probability: "ClickProbability | None" = None
     log: Any = field(default=None, repr=False)
     labelled_queries: int | None = None
+    candidate_test_scores: np.ndarray | None = None
     deployed: int | None = None
     estimated_improvement: float | None = None
     exact_improvement: float | None = None
@@ -457,7 +462,7 @@ def run_loop(env, variant, initial, rounds, seed, *, completed=(), on_round=None
     labelled = None if labelled is None else int(labelled)
     if records:  # not checkpointed: the initial ranker is fitted again on every (re)start
         records[0] = replace(records[0], labelled_queries=labelled)
-    ranker, engaged, decision = initial, False, None
+    ranker, engaged, decision, candidate_test = initial, False, None, None
     unseen = _unseen_mode(env, variant)
     holdout = _gate_sessions(env, variant)
     # A gate with a holdout judges on sessions its candidates were not trained on (their own history).
@@ -467,8 +472,8 @@ def run_loop(env, variant, initial, rounds, seed, *, completed=(), on_round=None
         history.add(record.statistics, record.log if variant.needs_log else None)
         if not variant.static and record.round < rounds:
             # the gate's sessions are not checkpointed: drawn again from the round's seed and served scores
-            ranker, engaged, decision = _retrain(env, variant, history, validation, holdout, ranker, engaged,
-                                                 record.scores, extra, unseen_row, unseen, seed, record.round, k)
+            ranker, engaged, decision, candidate_test = _retrain(env, variant, history, validation, holdout, ranker,
+                                                                 engaged, record.scores, extra, unseen_row, unseen, seed, record.round, k)
     for t in range(len(records), rounds + 1):
         # Engagement features of the history before this round: what the round is served with,
         # and what the ranker of the next round trains on (with this round's clicks as targets).
@@ -478,8 +483,7 @@ def run_loop(env, variant, initial, rounds, seed, *, completed=(), on_round=None
         test_scores = None
         if test is not None:
             # held-out documents were never shown: every one has the engagement row of the unseen
-            test_features = StackedFeatures(test.features, unseen_row) if engaged else test.features
-            test_scores = np.asarray(ranker.predict(test_features), dtype=np.float64)
+            test_scores = _test_scores(test, ranker, engaged, unseen_row)
         # Round 0 serves the initial logger as every variant does; a variant's own serving starts with its rankers.
         # A gated variant with a holdout trains on the round's other sessions.
         policy = _serving_policy(env, variant, scores, t)
@@ -493,6 +497,7 @@ def run_loop(env, variant, initial, rounds, seed, *, completed=(), on_round=None
             theta=None if theta is None else np.asarray(theta, dtype=np.float64),
             click_probability=_click_probability(ranker, scores, k, oracle_theta),
             log=run.log if keep_log else None, labelled_queries=labelled if t == 0 else None,
+            candidate_test_scores=candidate_test,
             deployed=None if decision is None else int(decision.deployed),
             estimated_improvement=None if decision is None else decision.estimated_improvement,
             exact_improvement=None if decision is None else decision.exact_improvement,
@@ -504,14 +509,22 @@ def run_loop(env, variant, initial, rounds, seed, *, completed=(), on_round=None
         if variant.static or t == rounds:
             continue
         history.add(run.statistics, run.log if variant.needs_log else None)
-        ranker, engaged, decision = _retrain(env, variant, history, validation, holdout, ranker, engaged, scores,
-                                             extra, unseen_row, unseen, seed, t, k)
+        ranker, engaged, decision, candidate_test = _retrain(env, variant, history, validation, holdout, ranker,
+                                                             engaged, scores, extra, unseen_row, unseen, seed, t, k)
     return records
+
+
+def _test_scores(test, ranker, engaged, unseen_row):
+    """A ranker's scores on the held-out queries: every document has the engagement row of one never shown."""
+    return np.asarray(ranker.predict(StackedFeatures(test.features, unseen_row) if engaged else test.features),
+                      dtype=np.float64)
 
 
 def _retrain(env, variant, history, validation, holdout, ranker, engaged, scores, extra, unseen_row, unseen,
              seed, t, k):
-    """(ranker, engaged, decision) after round t: a candidate fitted on the history, deployed if the gate lets it.
+    """(ranker, engaged, decision, candidate's held-out scores) after round t: a candidate fitted on the
+    history, deployed if the gate lets it (the last two None without a gate; the scores None without held-out
+    queries).
 
     A gate with ``test = "explore"`` draws its sessions of round t around the
     round's ranking (``scores``) before the candidate exists; ``"split"``
@@ -523,7 +536,7 @@ def _retrain(env, variant, history, validation, holdout, ranker, engaged, scores
         _validate(env, variant, validation, holdout, scores, seed, t, k)
     candidate = _refit(env, variant, history, extra, unseen_row, seed, t)
     if variant.gate is None:
-        return candidate, env.engagement != "none", None
+        return candidate, env.engagement != "none", None, None
     current_scores = _served_scores(env, variant, history, ranker, engaged, unseen)
     candidate_scores = _served_scores(env, variant, history, candidate, env.engagement != "none", unseen)
     if validation is not None and test == "split":
@@ -533,7 +546,11 @@ def _retrain(env, variant, history, validation, holdout, ranker, engaged, scores
     if validation is not None and variant.gate.reuse:  # judged: the gate's sessions become training data
         history.extend_last(validation.total, validation.log() if variant.needs_log else None)
         validation.clear()
-    return decision
+    candidate_test = None
+    if env.test is not None:  # as the next round would show it: the unseen row of the history so far
+        candidate_test = _test_scores(env.test, candidate, env.engagement != "none",
+                                      _engagement(env, variant, history, candidate, unseen)[1])
+    return (*decision, candidate_test)
 
 
 def _gate_sessions(env, variant):

@@ -55,6 +55,24 @@ def test_a_gated_variant_records_its_decisions_and_keeps_the_ranker_it_did_not_r
     assert not any(r["metric"] == "deployed" for r in rows if r["variant"] == "logger")
 
 
+def test_the_candidates_held_out_ndcg_is_the_deployed_rankers_when_deployed(gated_run):
+    """candidate_heldout_ndcg@10 of round t is that of the ranker retrained after round t - 1: the held-out
+    NDCG of round t where the gate deployed it; recorded for gated variants only, from round 1."""
+    rows = _rows(gated_run)
+    decisions = []
+    for variant in ("naive_g", "ips_g"):
+        by = {(int(r["round"]), r["metric"]): float(r["value"]) for r in rows if r["variant"] == variant}
+        assert (0, "candidate_heldout_ndcg@10") not in by
+        for t in (1, 2, 3):
+            decisions.append(by[(t, "deployed")])
+            if by[(t, "deployed")] == 1.0:
+                assert by[(t, "candidate_heldout_ndcg@10")] == by[(t, "heldout_ndcg@10")]
+            else:
+                assert 0.0 <= by[(t, "candidate_heldout_ndcg@10")] <= 1.0
+    assert set(decisions) == {0.0, 1.0}, decisions  # both kinds of round are checked
+    assert not any(r["metric"] == "candidate_heldout_ndcg@10" for r in rows if r["variant"] == "logger")
+
+
 def test_decisions_are_replayed_exactly_on_resume(gated_run, tmp_path):
     out = tmp_path / "out"
     clickloop.run_experiment(_config(**KEPT), out, quiet=True)
