@@ -75,7 +75,7 @@ from scipy import stats as sps
 
 from clickloop._arguments import OneLineParser, output_folder
 from analysis import ndcg
-from ltr import DR, IPS, FullInformation, Naive, estimate_sdbn_satisfaction, served_candidates
+from ltr import DR, IPS, FullInformation, Naive, RelevanceModel, estimate_sdbn_satisfaction, served_candidates
 from policies import Deterministic, PlackettLuce
 from simulator import PBM, click_model, make_synthetic, simulate_sessions
 
@@ -231,7 +231,7 @@ def oosterhuis2023(cfg, rows):
     k = 5
     model = click_model("trust_oosterhuis2023", n_ranks=k)
     affine = _affine(model, k)
-    ips, dr = {}, {}
+    ips, dr, dm = {}, {}, {}
     sizes = [n for n in cfg["sizes"] if n <= 10**5]
     top = 10**6
     for seed in cfg["seeds"]:
@@ -240,6 +240,8 @@ def oosterhuis2023(cfg, rows):
             stats = st.simulate("plackett_luce", k, model, n, placement=True).statistics
             ips.setdefault(n, []).append(st.score(IPS(affine=affine, seed=seed).fit(st.train, stats)))
             dr.setdefault(n, []).append(st.score(DR(affine=affine, seed=seed).fit(st.train, stats)))
+            if n == sizes[-1]:
+                _dr_better_regressions(st, stats, model, affine, k, dm)
         _progress("oosterhuis2023", seed)
     for name, curve in (("ips", ips), ("dr", dr)):
         for n, v in curve.items():
@@ -254,7 +256,25 @@ def oosterhuis2023(cfg, rows):
             ("(mechanism) both curves, the same sessions for both learners at each N", "no verdict",
              "; ".join(f"{_exp(n)}: IPS {np.mean(ips[n]):.4f}, DR {np.mean(dr[n]):.4f}, DR - IPS "
                        f"{_fmt(np.array(dr[n]) - np.array(ips[n]))}" for n in both)
-             + f"; skyline {_fmt([_Setting.get(s).skyline_ndcg for s in cfg['seeds']])}", None)]
+             + f"; skyline {_fmt([_Setting.get(s).skyline_ndcg for s in cfg['seeds']])}", None),
+            (f"(mechanism) DR at {_exp(sizes[-1])} with better regressions R_hat: fitted on every training "
+             "document's true attractiveness (the best the features allow), and the true attractiveness itself",
+             "no verdict", f"its own {_fmt(dr[sizes[-1]])}; on the true labels {_fmt(dm['labels'])} (R_hat's RMSE "
+             f"{np.mean(dm['rmse']):.3f}); the truth {_fmt(dm['truth'])}", None)]
+
+
+def _dr_better_regressions(st, stats, model, affine, k, out):
+    """Held-out NDCG@10 of DR with R_hat fitted on the true attractiveness of every training document, and
+    with R_hat the truth, on the same sessions (appended to ``out``)."""
+    truth = model.affine_parameters(st.train.labels, k)[3]
+    regression = RelevanceModel(loss="squared", seed=st.seed).fit(st.train.features, truth)
+    fitted = np.clip(regression.predict(st.train.features), 0.0, 1.0)
+    out.setdefault("rmse", []).append(float(np.sqrt(np.mean((fitted - truth) ** 2))))
+    for name, r_hat in (("labels", fitted), ("truth", truth)):
+        learner = DR(affine=affine, seed=st.seed)
+        rows, sizes, sessions, targets = learner._targets(st.train, stats, r_hat=r_hat)
+        out.setdefault(name, []).append(st.score(learner._fit_targets(st.train, rows, sizes, sessions, targets,
+                                                                      sessions)))
 
 
 def trust(cfg, rows):
