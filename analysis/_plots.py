@@ -80,6 +80,7 @@ _REFERENCE_STYLE = {"skyline": "--", "logger": ":"}
 METRIC_LABELS = {
     "ndcg@10": ("NDCG@10 on served queries (in-sample)", "NDCG@10 on true labels"),
     "heldout_ndcg@10": ("NDCG@10 on held-out queries (never served)", "NDCG@10 on true labels"),
+    "candidate_heldout_ndcg@10": ("Held-out NDCG@10 of each round's candidate (gated)", "NDCG@10 on true labels"),
     "ctr": ("Click-through rate", "clicks per impression"),
     "exposure_gini": ("Exposure concentration (Gini)", "Gini (0 = equal, 1 = one document)"),
     "exposure_entropy": ("Exposure spread (entropy)", "entropy / log n (1 = uniform)"),
@@ -100,7 +101,8 @@ METRIC_LABELS = {
 
 #: Range of the values of the known metrics (bands and error bars are clipped to it).
 METRIC_RANGES = {
-    "ndcg@10": (0.0, 1.0), "heldout_ndcg@10": (0.0, 1.0), "ctr": (0.0, 1.0), "exposure_gini": (0.0, 1.0),
+    "ndcg@10": (0.0, 1.0), "heldout_ndcg@10": (0.0, 1.0), "candidate_heldout_ndcg@10": (0.0, 1.0), "ctr": (0.0, 1.0),
+    "exposure_gini": (0.0, 1.0),
     "exposure_entropy": (0.0, 1.0), "coverage": (0.0, 1.0), "coverage_round": (0.0, 1.0),
     "kendall_tau": (-1.0, 1.0), "rbo@10": (0.0, 1.0), "propensity_error": (0.0, math.inf),
     "log_loss": (0.0, math.inf), "brier": (0.0, 1.0), "ece": (0.0, 1.0), "confounder_share@10": (0.0, 1.0),

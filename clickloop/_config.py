@@ -434,11 +434,12 @@ class ExperimentConfig:
                 f"{self.loop.sessions_per_round} keeps {round(holdout)} sessions for the gate of "
                 f"{', '.join(gated)}: it must keep at least 2 and train on at least 1")
         self._check_variant_settings()
-        towers = [name for name in gated if variant_settings(self, name)[0] == "tower"]
-        if towers and self.deployment.theta == "em" and (self.deployment.holdout == 0 or self.deployment.explore == 0):
-            raise ConfigError(f"deployment.theta = 'em' estimates the theta of the gate of {', '.join(towers)} from "
-                              f"exploring gate sessions: it needs deployment.holdout > 0 and deployment.explore > 0 "
-                              f"(got {self.deployment.holdout} and {self.deployment.explore})")
+        own_theta = [name for name in gated if _estimates_theta(*variant_settings(self, name))]
+        if own_theta and self.deployment.theta == "em" and (self.deployment.holdout == 0
+                                                            or self.deployment.explore == 0):
+            raise ConfigError(f"deployment.theta = 'em' estimates the theta of the gate of {', '.join(own_theta)} "
+                              f"from exploring gate sessions: it needs deployment.holdout > 0 and "
+                              f"deployment.explore > 0 (got {self.deployment.holdout} and {self.deployment.explore})")
         if self.click_model.name not in _ETA_MODELS and self.click_model.eta != 1.0:
             raise ConfigError(f"click_model.eta applies to {', '.join(_ETA_MODELS)} only, "
                               f"not to {self.click_model.name!r}")
@@ -574,6 +575,11 @@ def _variants_from_dict(data):
                            for key in VARIANT_ENGAGEMENT_KEYS if key in table)
         tables.append(VariantTable(name, kind, _section_from_dict(cls, table, path), gate, engagement))
     return tuple(tables)
+
+
+def _estimates_theta(kind, settings):
+    """Whether a learner of this kind and settings estimates its own theta (a ``theta_`` its gate may replace)."""
+    return kind == "tower" or (kind in ("ips", "dr") and settings.get("propensity") == "estimated")
 
 
 def variant_settings(config, name):

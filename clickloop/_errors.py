@@ -26,5 +26,11 @@ def _format_warning(message, category, filename, lineno, line=None):
 
 
 def one_line_warnings():
-    """Print warnings as one line naming their category, without the source file and line (this process)."""
-    warnings.formatwarning = _format_warning
+    """Print warnings as one line naming their category, without the source file and line (this process).
+
+    Returns the previous ``warnings.formatwarning``, for a caller that runs
+    in someone else's process (``clickloop.cli.main`` called in-process) to
+    put it back.
+    """
+    previous, warnings.formatwarning = warnings.formatwarning, _format_warning
+    return previous

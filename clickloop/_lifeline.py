@@ -56,6 +56,7 @@ def worker_init():
 
 def dask_setup(service):
     """Dask preload hook (nanny and worker of a LocalCluster): die with the parent process."""
+    one_line_warnings()
     watch_parent()
 
 

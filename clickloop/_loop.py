@@ -467,13 +467,16 @@ def run_loop(env, variant, initial, rounds, seed, *, completed=(), on_round=None
     holdout = _gate_sessions(env, variant)
     # A gate with a holdout judges on sessions its candidates were not trained on (their own history).
     validation = _History(train.n_docs, k, env.window, variant.max_log_sessions) if holdout else None
-    for record in records:  # replay the finished rounds: same history, same refits
+    for i, record in enumerate(records):  # replay the finished rounds: same history, same refits
         extra, unseen_row = _engagement(env, variant, history, ranker, unseen)
         history.add(record.statistics, record.log if variant.needs_log else None)
         if not variant.static and record.round < rounds:
             # the gate's sessions are not checkpointed: drawn again from the round's seed and served scores
-            ranker, engaged, decision, candidate_test = _retrain(env, variant, history, validation, holdout, ranker,
-                                                                 engaged, record.scores, extra, unseen_row, unseen, seed, record.round, k)
+            ranker, engaged, decision, candidate_test = _retrain(
+                env, variant, history, validation, holdout, ranker, engaged, record.scores, extra, unseen_row,
+                unseen, seed, record.round, k)
+            if i + 1 < len(records) and records[i + 1].candidate_test_scores is None and candidate_test is not None:
+                records[i + 1] = replace(records[i + 1], candidate_test_scores=candidate_test)  # an older checkpoint
     for t in range(len(records), rounds + 1):
         # Engagement features of the history before this round: what the round is served with,
         # and what the ranker of the next round trains on (with this round's clicks as targets).
@@ -652,8 +655,12 @@ def _gate_theta_em(stats, fallback):
         warnings.simplefilter("ignore", RuntimeWarning)
         try:
             estimate = np.asarray(estimate_pbm_em(stats).theta, dtype=np.float64)
-        except NotIdentifiedError:  # e.g. the explored sessions happened to move no document off its rank
-            return fallback
+        except NotIdentifiedError as exc:  # e.g. the explored sessions happened to move no document off its rank
+            estimate, reason = None, exc
+    if estimate is None:
+        warnings.warn(f"deployment.theta = 'em': the gate's sessions identify no rank ({reason}); the gate assumes "
+                      "the learner's theta", RuntimeWarning, stacklevel=2)
+        return fallback
     return np.where(np.isfinite(estimate), estimate, fallback[: estimate.size])
 
 

@@ -22,6 +22,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 from simulator import LetorFormatError
@@ -157,7 +158,14 @@ def _terminate(signum, frame):
 def main(argv=None):
     """The ``clickloop`` command (``python -m clickloop``): 0 done, 1 a task failed, 2 bad input, 130 interrupted."""
     args = _parser().parse_args(argv)
-    one_line_warnings()
+    previous = one_line_warnings()
+    try:
+        return _main(args)
+    finally:  # called in-process (tests, notebooks): the caller's warning format again
+        warnings.formatwarning = previous
+
+
+def _main(args):
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
     if args.sweep is not None or args.scheduler is not None or args.dask_local is not None \

@@ -6,8 +6,13 @@ queries' labels, deterministic top 10, PBM eta = 1, 5 seeds).  For each N it
 prints, per rank of the logger's list, the mean true attractiveness of the
 documents shown there and the mean IPS and DR target (``IPS._targets``,
 ``DR._targets``, default settings) with the share of targets that are
-exactly 0, and the held-out NDCG@10 of the two learners and of DR's
-regression alone (clipped to [0, 1], as DR reads it).
+exactly 0, and the held-out NDCG@10 of the two learners, of DR's
+regression alone (clipped to [0, 1], as DR reads it), of DR with a perfect
+regression (R_hat = each document's true attractiveness; the paired
+difference to IPS with its 95 % t interval) and of the same ranker fitted on
+each shown document's true attractiveness (IPS's rows, groups and weights: no
+click noise, no bias), each with the share of held-out queries whose first
+document is the logger's first.
 
 Under a deterministic logger a shown document's realised impressions are
 its expected ones, so DR's target is IPS's wherever the per-cell clip does
@@ -20,10 +25,9 @@ Usage::
 """
 
 import numpy as np
-import scipy.stats as sps
 
 from clickloop._arguments import OneLineParser, int_list, seed_list
-from debiasing_study import _Setting  # the study's data, split and logger per seed
+from debiasing_study import _interval, _Setting  # the study's data, split, logger and interval
 from ltr import DR, IPS
 from simulator import PBM
 
@@ -69,13 +73,6 @@ def _keeps_first(setting, model):
 LABELS = {"ips": "IPS", "dr": "DR", "r_hat": "DR's regression R_hat alone (clipped to [0, 1])",
           "dr_true_r_hat": "DR with the true attractiveness as R_hat",
           "exact": "fitted on each shown document's true attractiveness"}
-
-
-def _interval(values):
-    """(mean, half-width of the 95 % t interval)."""
-    v = np.asarray(values, dtype=np.float64)
-    half = sps.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size) if v.size > 1 else np.nan
-    return float(v.mean()), float(half)
 
 
 class _Clipped:

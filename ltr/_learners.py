@@ -606,7 +606,10 @@ class DR(_Propensities):
             r_hat = np.clip(self._fit_direct_model(dataset, statistics, alpha, beta).predict(
                 dataset.features[rows]), 0.0, 1.0)
         else:
-            r_hat = np.asarray(r_hat, dtype=np.float64)[rows]
+            r_hat = np.asarray(r_hat, dtype=np.float64)
+            if r_hat.shape != (dataset.n_docs,) or not np.isfinite(r_hat).all():
+                raise ValueError(f"r_hat must be finite and of shape ({dataset.n_docs},), got shape {r_hat.shape}")
+            r_hat = r_hat[rows]
         impressions = statistics.take("impressions", rows).astype(np.float64)
         c = statistics.row_sums("clicks")[rows].astype(np.float64)
         a = (impressions * alpha).sum(axis=1)

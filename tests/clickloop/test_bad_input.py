@@ -57,6 +57,11 @@ CASES = [
                                                "--set", "deployment.explore=0"],
      "deployment.theta = 'em' estimates the theta of the gate of tower_gated from exploring gate sessions: it needs "
      "deployment.holdout > 0"),
+    ("gate em theta of an estimating IPS without exploration", {},
+     ["--set", 'variants.ipse.learner="ips"', "--set", 'variants.ipse.propensity="estimated"', "--set",
+      'variants.ipse.gate="ope"', "--set", 'loop.variants=["logger","ipse"]', "--set", "deployment.theta=em",
+      "--set", "deployment.explore=0"],
+     "deployment.theta = 'em' estimates the theta of the gate of ipse from exploring gate sessions"),
     ("gate test unknown", {}, ["--set", "deployment.test=ab"], "deployment.test must be one of explore, split"),
     ("temperature zero", {}, ["--set", "policy.temperature=0"], "policy.temperature must be > 0.0"),
     ("policy kind", {}, ["--set", "policy.kind=greedy"], "policy.kind must be one of deterministic"),

@@ -308,5 +308,17 @@ def test_a_learners_warning_is_one_line_on_stderr(tmp_path):
                  "--set", 'loop.variants=["ipse"]', "--set", 'policy.kind="deterministic"', cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = result.stderr.splitlines()
-    assert lines and all(line.startswith("clickloop: warning: RuntimeWarning: IPS(propensity='estimated'")
-                         for line in lines), lines
+    ours = [line for line in lines if line.startswith("clickloop: warning: RuntimeWarning: IPS(propensity='estimated'")]
+    assert len(ours) == 2, lines  # one per seed (one task each); no source line under it
+    assert not any(line.startswith(" ") for line in lines), lines
+
+
+def test_main_called_in_process_puts_the_callers_warning_format_back(capsys):
+    """The one-line format is the command's: a caller of clickloop.cli.main (a test, a notebook) keeps its own."""
+    import warnings
+
+    from clickloop.cli import main
+
+    before = warnings.formatwarning
+    assert main(["--list-presets"]) == 0
+    assert warnings.formatwarning is before

@@ -310,6 +310,9 @@ def _stats(impressions, clicks=None):
 
 SWAPPED = _stats([[5, 5], [5, 5]], [[3, 1], [2, 1]])  # both documents at both ranks
 FIXED = _stats([[5, 0], [0, 5]], [[3, 0], [0, 1]])  # each document at one rank
+UNLINKED = _stats([[5, 0, 0], [0, 5, 5]], [[1, 0, 0], [0, 1, 1]])  # rank 1's document shown nowhere else
+UNCLICKED = _stats([[5, 5], [5, 5]], [[0, 1], [0, 1]])  # swapped, but never clicked at rank 1
+UNCLICKED_PAIR = [_stats([[5, 0], [0, 5]], [[0, 0], [0, 1]]), _stats([[0, 5], [5, 0]], [[0, 1], [0, 0]])]
 EMPTY = ClickStatistics.empty(2, 2)
 QB = np.array([0, 2])
 MISMATCHED = types.SimpleNamespace(impressions=np.ones((2, 2), int), clicks=np.ones((2, 3), int))
@@ -329,6 +332,7 @@ INVALID = [
     (estimate_harvesting, ([SWAPPED, ClickStatistics.empty(3, 2)], QB), {}, r"stats_list\[1\] holds no impressions"),
     (estimate_harvesting, ([SWAPPED, _stats([[1, 1, 1], [1, 1, 1]])], QB), {}, r"stats_list\[1\] has shape \(2, 3\)"),
     (estimate_harvesting, ([FIXED, FIXED], QB), {}, "too alike to harvest"),
+    (estimate_harvesting, (UNCLICKED_PAIR, QB), {}, "never clicked at rank 1"),
     (estimate_harvesting, ([SWAPPED, SWAPPED], [0, 3]), {}, "query_boundaries must end at n_docs=2"),
     (estimate_harvesting, ([SWAPPED, SWAPPED], [0.0, 2.0]), {}, "query_boundaries must be an integer array"),
     (estimate_harvesting, ([SWAPPED, SWAPPED], QB), {"n_bootstrap": 1}, "n_bootstrap must be 0"),
@@ -336,6 +340,8 @@ INVALID = [
     (estimate_pbm_em, (EMPTY,), {}, "stats holds no impressions"),
     (estimate_pbm_em, (MISMATCHED,), {}, "must share one 2-D shape"),
     (estimate_pbm_em, (FIXED,), {}, "every document of stats was shown at a single rank"),
+    (estimate_pbm_em, (UNLINKED,), {}, "theta cannot be normalised to rank 1"),
+    (estimate_pbm_em, (UNCLICKED,), {}, "never clicked at rank 1"),
     (estimate_pbm_em, (SWAPPED,), {"n_iter": 0}, "n_iter must be an integer >= 1"),
     (estimate_pbm_em, (SWAPPED,), {"tol": -1.0}, "tol must be a finite number > 0"),
     (PropensityEstimate, ([0.5, 1.0], None, None, "m", 1), {}, r"theta must be normalised to theta\[0\] == 1"),
@@ -354,7 +360,8 @@ def test_invalid_input(function, args, kwargs, message):
 
 
 #: The messages of the logs that cannot identify theta: a property of the data, raised as NotIdentifiedError.
-NOT_IDENTIFIED = ("no swap intervention", "too alike to harvest", "every document of stats was shown at a single rank")
+NOT_IDENTIFIED = ("no swap intervention", "too alike to harvest", "every document of stats was shown at a single rank",
+                  "theta cannot be normalised to rank 1", "never clicked at rank 1")
 
 
 @pytest.mark.parametrize(
