@@ -7,7 +7,7 @@ the manifest ``complete`` only after its last output is in place.  So a
 folder never shows one configuration beside another run's results:
 
 - a reader (``python -m analysis``) refuses a folder whose manifest is not
-  ``complete``, or whose ``config.toml`` is not the manifest's;
+  ``complete``, or whose ``config.toml`` is not the manifest's or is missing;
 - a fresh run removes exactly the outputs the previous manifest lists (and
   nothing it did not write) before it writes its own.
 
@@ -169,6 +169,9 @@ def check_complete(folder):
                            f"{manifest.started}): its results are not complete; finish it with --resume "
                            "or run it again")
     config = folder / "config.toml"
+    if not config.exists() and "config.toml" in manifest.outputs:
+        raise ResultsError(f"{config} is missing: the results in {folder} are no longer with the configuration "
+                           "they came from; run it again")
     if config.exists() and config_digest(config.read_text(encoding="utf-8")) != manifest.config_sha256:
         raise ResultsError(f"{config} is not the configuration of the results in {folder} (the manifest's "
                            "digest differs)")

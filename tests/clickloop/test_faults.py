@@ -144,6 +144,19 @@ def test_an_interrupted_fresh_run_never_sits_beside_an_older_result(tmp_path, ca
     assert "holds an unfinished run (status running" in capsys.readouterr().err
 
 
+def test_analysis_refuses_a_finished_run_whose_configuration_was_removed(tmp_path, capsys):
+    """The manifest lists config.toml: results without it no longer say what produced them."""
+    out = tmp_path / "out"
+    assert cli.main([*SMALL, "--set", "loop.rounds=1", "--out", str(out)]) == 0
+    (out / "config.toml").unlink()
+    from analysis.__main__ import main as analysis_main
+
+    capsys.readouterr()
+    assert analysis_main([str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "config.toml is missing" in err and len(err.strip().splitlines()) == 1, err
+
+
 def _text(path):
     try:
         return path.read_text()
