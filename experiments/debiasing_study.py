@@ -22,8 +22,11 @@ and 95 % t interval over seeds) and PASS/FAIL:
    simulator's DCM stops by the clicked document's grade, which a per-rank
    lambda cannot express).  PBM-IPS takes the mean true examination per
    rank over the log, the best a per-rank propensity can be.
-   ``crossed_pl`` (mechanism, no verdict): the DCM arm under Plackett-Luce
-   logging of the same logger, where documents move between ranks.
+   ``crossed_explore``: the same two arms with an epsilon-greedy logger (a
+   uniformly random list in ``EPSILON`` = 10 % of the sessions, the
+   deterministic one in the others).  ``crossed_pl`` (mechanism, no
+   verdict): the DCM arm under Plackett-Luce logging of the same logger at
+   temperature 1 and 0.3, where documents move between ranks.
 5. ``topk``: deterministic top-5 logging leaves policy-oblivious IPS below
    full-ranking feedback; Plackett-Luce top-5 logging with policy-aware IPS
    ends within 0.005 of full-ranking feedback at 10^6 (Oosterhuis & de Rijke
@@ -76,12 +79,14 @@ from scipy import stats as sps
 from clickloop._arguments import OneLineParser, output_folder
 from analysis import ndcg
 from ltr import DR, IPS, FullInformation, Naive, RelevanceModel, estimate_sdbn_satisfaction, served_candidates
-from policies import Deterministic, PlackettLuce
+from policies import Deterministic, EpsilonGreedy, PlackettLuce
 from simulator import PBM, RankingDataset, click_model, make_synthetic, simulate_sessions
 
-ITEMS = ("one_round", "oosterhuis2023", "trust", "crossed", "crossed_pl", "topk", "loop_estimated", "tower",
-         "tower_prior", "tower_listwise")
+ITEMS = ("one_round", "oosterhuis2023", "trust", "crossed", "crossed_explore", "crossed_pl", "topk", "loop_estimated",
+         "tower", "tower_prior", "tower_listwise")
 ROOT = Path(__file__).resolve().parents[1]
+#: Share of the sessions an epsilon-greedy logger shows a uniformly random list (``crossed_explore``).
+EPSILON = 0.1
 
 
 # ------------------------------------------------------------------------------------------
@@ -115,13 +120,19 @@ class _Setting:
         return float(ndcg(model.predict(self.test.features), self.test.labels, self.test.query_boundaries,
                           k=10).mean())
 
-    def policy(self, kind, k):
+    def policy(self, kind, k, temperature=1.0):
+        """The logger's scores served deterministically, by Plackett-Luce at ``temperature``, or epsilon-greedy
+        (a uniformly random list in ``EPSILON`` of the sessions)."""
         scorer = lambda X, s=self.scores: s  # noqa: E731  (the train set's logger scores)
-        return Deterministic(scorer, k) if kind == "deterministic" else PlackettLuce(scorer, k, 1.0)
+        if kind == "deterministic":
+            return Deterministic(scorer, k)
+        if kind == "epsilon_greedy":
+            return EpsilonGreedy(scorer, k, EPSILON)
+        return PlackettLuce(scorer, k, temperature)
 
-    def simulate(self, kind, k, model, n, *, log=False, placement=False, stream=0):
+    def simulate(self, kind, k, model, n, *, log=False, placement=False, stream=0, temperature=1.0):
         seed = np.random.SeedSequence(self.seed, spawn_key=(stream, n, k))
-        return simulate_sessions(self.train, self.policy(kind, k), model, n, seed=seed, keep_log=log,
+        return simulate_sessions(self.train, self.policy(kind, k, temperature), model, n, seed=seed, keep_log=log,
                                  placement=placement)
 
 
@@ -338,19 +349,29 @@ def _trust_without_noise(st, stats, model, theta, affine, seed):
 
 
 def crossed(cfg, rows):
+    return _crossed(cfg, rows, "crossed", "deterministic")
+
+
+def crossed_explore(cfg, rows):
+    """The crossed design with an epsilon-greedy logger: the deterministic list in 90 % of the sessions."""
+    return _crossed(cfg, rows, "crossed_explore", "epsilon_greedy")
+
+
+def _crossed(cfg, rows, item, logging):
     k = 10
     n = cfg["crossed_n"]
     out = []
+    shown_as = "" if logging == "deterministic" else f", {logging.replace('_', '-')} {EPSILON} logging"
     for clicks_name, model in (("dcm", click_model("dcm_informational")), ("pbm", PBM(eta=1.0))):
         res = {}
         for seed in cfg["seeds"]:
             st = _Setting.get(seed)
-            run = st.simulate("deterministic", k, model, n, log=True)
+            run = st.simulate(logging, k, model, n, log=True)
             theta = _rank_theta(run.statistics)
             pbm = IPS(propensity=theta, seed=seed).fit(st.train, run.statistics)
             res.setdefault("pbm_ips", []).append(st.score(pbm))
             variants = [("cascade_ips", "dcm", None), ("sdbn_ips", "dbn", None)]
-            if clicks_name == "dcm":  # why SDBN-IPS with estimated satisfaction fails: the same with the truth
+            if clicks_name == "dcm" and logging == "deterministic":  # why estimated SDBN fails: vs the truth
                 displayed, clicks = run.log.displayed, run.log.clicks
                 sigma = estimate_sdbn_satisfaction(displayed, clicks, n_docs=st.train.n_docs)
                 truth = model.stop(st.train.labels)
@@ -362,12 +383,14 @@ def crossed(cfg, rows):
                 variants += [("sdbn_ips_true_sigma", "dbn", {"document_sigma": truth}),
                              ("sdbn_ips_prior_10", "dbn", {"document_sigma": estimate_sdbn_satisfaction(
                                  displayed, clicks, n_docs=st.train.n_docs, prior_count=10)})]
+            elif clicks_name == "dcm":
+                variants.append(("sdbn_ips_true_sigma", "dbn", {"document_sigma": model.stop(st.train.labels)}))
             for name, assumed, params in variants:
                 cas = IPS(propensity="cascade_model", click_model=assumed, click_model_params=params, seed=seed)
                 res.setdefault(name, []).append(st.score(cas.fit(st.train, run.statistics, log=run.log)))
-            _progress(f"crossed {clicks_name}", seed)
+            _progress(f"{item} {clicks_name}", seed)
         for name, v in res.items():
-            rows.append(("crossed", f"{clicks_name} clicks: {name} N={n}", v))
+            rows.append((item, f"{clicks_name} clicks: {name} N={n}", v))
         for name, label in (("cascade_ips", "cascade-IPS (DCM, lambda per rank)"),
                             ("sdbn_ips", "cascade-IPS (SDBN, sigma per document)")):
             diff = np.array(res[name]) - np.array(res["pbm_ips"])
@@ -375,42 +398,51 @@ def crossed(cfg, rows):
             numbers = (f"PBM-IPS {_fmt(res['pbm_ips'])}, {label} {_fmt(res[name])}; "
                        f"difference {m:+.4f} ± {h:.4f}")
             if clicks_name == "dcm":
-                out.append((f"on DCM clicks {label} beats PBM-IPS (Vardasbi et al. 2020), {_exp(n)}",
+                out.append((f"on DCM clicks {label} beats PBM-IPS (Vardasbi et al. 2020), {_exp(n)}{shown_as}",
                             "cascade - PBM > 0 beyond the 95 % interval", numbers, m - h > 0))
-                if name == "sdbn_ips":
+                if name == "sdbn_ips" and logging == "deterministic":
                     errors = ", ".join(f"{np.mean(res[f'sigma_error_rank_{r}']):.3f}" for r in range(1, k))
                     out.append(("mechanism (no verdict): SDBN-IPS with the true satisfaction, and with a prior",
                                 "the same weighting with sigma known, and with a Beta prior of 10 pseudo-clicks",
                                 f"true sigma {_fmt(res['sdbn_ips_true_sigma'])}, prior 10 "
                                 f"{_fmt(res['sdbn_ips_prior_10'])}; mean absolute sigma error of the clicked documents "
                                 f"at ranks 1-{k - 1}: {errors}", None))
+                elif name == "sdbn_ips":
+                    out.append((f"mechanism (no verdict): SDBN-IPS with the true satisfaction{shown_as}",
+                                "true sigma - PBM-IPS", _fmt(np.array(res["sdbn_ips_true_sigma"])
+                                                             - np.array(res["pbm_ips"])), None))
             else:
-                out.append((f"on PBM clicks PBM-IPS is at least as good as {label}, {_exp(n)}",
+                out.append((f"on PBM clicks PBM-IPS is at least as good as {label}, {_exp(n)}{shown_as}",
                             "PBM - cascade >= 0 within the 95 % interval", numbers, m - h <= 0))
     return out
 
 
 def crossed_pl(cfg, rows):
-    """DCM clicks as in ``crossed``, logged by Plackett-Luce over the same logger's scores (top 10)."""
+    """DCM clicks as in ``crossed``, logged by Plackett-Luce over the same logger's scores (top 10), at
+    temperature 1 and 0.3 (closer to the deterministic list)."""
     k, n = 10, cfg["crossed_n"]
     model = click_model("dcm_informational")
-    res = {}
-    for seed in cfg["seeds"]:
-        st = _Setting.get(seed)
-        run = st.simulate("plackett_luce", k, model, n, log=True)
-        res.setdefault("pbm_ips", []).append(st.score(
-            IPS(propensity=_rank_theta(run.statistics), seed=seed).fit(st.train, run.statistics)))
-        for name, assumed, params in (("cascade_ips", "dcm", None), ("sdbn_ips", "dbn", None),
-                                      ("sdbn_ips_true_sigma", "dbn", {"document_sigma": model.stop(st.train.labels)})):
-            cas = IPS(propensity="cascade_model", click_model=assumed, click_model_params=params, seed=seed)
-            res.setdefault(name, []).append(st.score(cas.fit(st.train, run.statistics, log=run.log)))
-        _progress("crossed_pl", seed)
-    for name, v in res.items():
-        rows.append(("crossed_pl", f"dcm clicks, plackett-luce: {name} N={n}", v))
-    gaps = "; ".join(f"{label} {_fmt(np.array(res[name]) - np.array(res['pbm_ips']))}" for name, label in (
-        ("cascade_ips", "DCM lambda"), ("sdbn_ips", "SDBN sigma"), ("sdbn_ips_true_sigma", "SDBN true sigma")))
-    return [(f"(mechanism) the DCM arm under Plackett-Luce logging, {_exp(n)}", "no verdict: cascade - PBM",
-             f"PBM-IPS {_fmt(res['pbm_ips'])}; {gaps}", None)]
+    out = []
+    for temperature in (1.0, 0.3):
+        res = {}
+        for seed in cfg["seeds"]:
+            st = _Setting.get(seed)
+            run = st.simulate("plackett_luce", k, model, n, log=True, temperature=temperature)
+            res.setdefault("pbm_ips", []).append(st.score(
+                IPS(propensity=_rank_theta(run.statistics), seed=seed).fit(st.train, run.statistics)))
+            for name, assumed, params in (("cascade_ips", "dcm", None), ("sdbn_ips", "dbn", None),
+                                          ("sdbn_ips_true_sigma", "dbn",
+                                           {"document_sigma": model.stop(st.train.labels)})):
+                cas = IPS(propensity="cascade_model", click_model=assumed, click_model_params=params, seed=seed)
+                res.setdefault(name, []).append(st.score(cas.fit(st.train, run.statistics, log=run.log)))
+            _progress(f"crossed_pl {temperature}", seed)
+        for name, v in res.items():
+            rows.append(("crossed_pl", f"dcm clicks, plackett-luce {temperature}: {name} N={n}", v))
+        gaps = "; ".join(f"{label} {_fmt(np.array(res[name]) - np.array(res['pbm_ips']))}" for name, label in (
+            ("cascade_ips", "DCM lambda"), ("sdbn_ips", "SDBN sigma"), ("sdbn_ips_true_sigma", "SDBN true sigma")))
+        out.append((f"(mechanism) the DCM arm under Plackett-Luce logging at temperature {temperature}, {_exp(n)}",
+                    "no verdict: cascade - PBM", f"PBM-IPS {_fmt(res['pbm_ips'])}; {gaps}", None))
+    return out
 
 
 def topk(cfg, rows):
