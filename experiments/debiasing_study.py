@@ -61,6 +61,7 @@ Usage::
     python experiments/debiasing_study.py --quick [--only one_round tower] [--out results/debiasing]
     python experiments/debiasing_study.py            # full: 5 seeds (8 for trust), N up to 10^6
     python experiments/debiasing_study.py --big      # also 10^7 sessions for the trust row
+    python experiments/debiasing_study.py --only crossed_explore --seeds 5,6,7,8,9   # other seeds
 
 Writes ``OUT/table.md`` (the table) and ``OUT/rows.csv`` (every number per
 seed) and prints the table.
@@ -76,7 +77,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats as sps
 
-from clickloop._arguments import OneLineParser, output_folder
+from clickloop._arguments import OneLineParser, output_folder, seed_list
 from analysis import ndcg
 from ltr import DR, IPS, FullInformation, Naive, RelevanceModel, estimate_sdbn_satisfaction, served_candidates
 from policies import Deterministic, EpsilonGreedy, PlackettLuce
@@ -658,8 +659,13 @@ def main(argv=None):
     parser.add_argument("--big", action="store_true", help="also 10^7 sessions for the trust-bias row")
     parser.add_argument("--only", nargs="+", choices=ITEMS, default=list(ITEMS))
     parser.add_argument("--out", type=output_folder, default=Path("results/debiasing_study"))
+    parser.add_argument("--seeds", type=seed_list, default=None,
+                        help="the one-round items' seeds instead of 0..4 (e.g. 5,6,7,8,9: a replication on fresh "
+                             "data and logger)")
     args = parser.parse_args(argv)
     cfg = settings(args.quick, args.big, args.out)
+    if args.seeds is not None:
+        cfg["seeds"] = args.seeds
     args.out.mkdir(parents=True, exist_ok=True)
     rows, table = [], []
     for item in args.only:
