@@ -38,7 +38,8 @@ and 95 % t interval over seeds) and PASS/FAIL:
 7. ``tower``: the loop from a good logger (``logger.query_fraction = 0.5``),
    eta 1 and 2, engagement none and ctr: no round of the position tower more
    than 0.05 below the logger (served NDCG@10; Zhang et al. 2023 on the
-   tower's failure under a good logger).
+   tower's failure under a good logger); beside it (mechanism) the tower with
+   the true theta held fixed.
 8. ``tower_prior`` (mechanism, no verdict): the same loop with CTR fed back
    at eta 1 and 2, the debiased and raw CTR features smoothed towards the
    variant's mean CTR with ``loop.engagement_prior`` = 0, 5, 20 and 50
@@ -542,16 +543,22 @@ def _served_curves(values, names, rounds, rows, item, label):
 
 
 def tower(cfg, rows):
-    out = []
+    out, true_theta = [], []
     rounds = cfg["tower_rounds"]
-    text = 'preset = "default"\n[loop]\nvariants = ["logger", "naive", "tower"]\n'
     for eta in (1, 2):
+        # tower_true_theta (mechanism): the true examination curve held fixed, for its likelihood and for the
+        # debiased CTR it is fed back; the other variants are unchanged by its presence (independent tasks)
+        text = ('preset = "default"\n[loop]\nvariants = ["logger", "naive", "tower", "tower_true_theta"]\n'
+                f'[variants.tower_true_theta]\nlearner = "tower"\ntheta = "pbm"\ntheta_prior = "fixed"\n'
+                f'assumed_eta = {float(eta)}\n')
         for engagement in ("none", "ctr"):
             values = _clickloop(cfg["out"] / f"tower_eta{eta}_{engagement}", cfg["tower_seeds"],
                                 ["logger.query_fraction=0.5", f"click_model.eta={eta}",
                                  f"loop.engagement={engagement}", f"loop.rounds={rounds}"], text)
-            logger, curves = _served_curves(values, ("naive", "tower"), rounds, rows, "tower",
+            logger, curves = _served_curves(values, ("naive", "tower", "tower_true_theta"), rounds, rows, "tower",
                                             f"eta {eta} {engagement}")
+            true_theta.append(f"eta {eta} {engagement} {_worst_round(curves['tower'], logger)[1]} / "
+                              f"{_worst_round(curves['tower_true_theta'], logger)[1]}")
             summary = {name: curve - logger for name, curve in curves.items()}
             rows.append(("tower", f"eta {eta} {engagement} logger", logger.tolist()))
             worst = summary["tower"].mean(axis=1).min()
@@ -562,6 +569,9 @@ def tower(cfg, rows):
                         + ", ".join(f"{m:.4f}" for m in summary["tower"].mean(axis=1) + logger.mean())
                         + f"; worst round {worst:+.4f} (worst seed-round {worst_seed:+.4f}); naive's worst round "
                         f"{summary['naive'].mean(axis=1).min():+.4f}", worst >= -0.05))
+    out.append(("(mechanism) the same loops, the tower with the true theta held fixed (its likelihood and its "
+                "debiased CTR)", "no verdict: worst round minus the logger, tower / true theta", "; ".join(true_theta),
+                None))
     return out
 
 
