@@ -544,8 +544,9 @@ class DR(_Propensities):
     Attributes
     ----------
     model_ : RelevanceModel
-    direct_model_ : RelevanceModel
-        The regression R_hat (squared loss).
+    direct_model_ : RelevanceModel or None
+        The regression R_hat (squared loss); None after targets computed
+        from a given ``r_hat``.
     theta_ : ndarray of shape (k,)
         Only for ``propensity="estimated"``.
 
@@ -610,6 +611,7 @@ class DR(_Propensities):
             if r_hat.shape != (dataset.n_docs,) or not np.isfinite(r_hat).all():
                 raise ValueError(f"r_hat must be finite and of shape ({dataset.n_docs},), got shape {r_hat.shape}")
             r_hat = r_hat[rows]
+            self.direct_model_ = None  # no regression was fitted for these targets (nor a previous one kept)
         impressions = statistics.take("impressions", rows).astype(np.float64)
         c = statistics.row_sums("clicks")[rows].astype(np.float64)
         a = (impressions * alpha).sum(axis=1)

@@ -41,6 +41,23 @@ def z_scores(estimate, truth, stats, alpha, r_hat, exposure, monte_carlo):
     return (estimate - truth) / se
 
 
+def test_a_given_r_hat_replaces_the_regression(data):
+    """The study hook: with R_hat = 0 the DR target is the clipped IPS estimate C / max(X, floor), shown
+    documents and candidates alike; no regression is fitted (nor an earlier one kept); a bad R_hat is refused."""
+    stats = simulate_sessions(data, PlackettLuce(lambda X: X[:, 0], K), PBM(), 2_000, seed=1,
+                              placement=True).statistics
+    dr = DR(propensity="policy_aware", candidates="all", clip=0.1, n_estimators=5, dm_n_estimators=5)
+    dr.relevance_estimates(data, stats)
+    assert dr.direct_model_ is not None
+    rows, _, _, targets = dr._targets(data, stats, r_hat=np.zeros(data.n_docs))
+    assert dr.direct_model_ is None
+    ips = IPS(propensity="policy_aware", clip=0.1).relevance_estimates(data, stats)
+    np.testing.assert_allclose(targets, ips[rows], rtol=1e-12)
+    for bad in (np.zeros(data.n_docs - 1), np.full(data.n_docs, np.nan)):
+        with pytest.raises(ValueError, match="r_hat must be finite and of shape"):
+            dr._targets(data, stats, r_hat=bad)
+
+
 @pytest.mark.parametrize("click_model", ["pbm", "trust"])
 def test_dr_is_unbiased_under_plackett_luce_logging(data, click_model):
     """Plackett-Luce top 5 with placement=True, 4 * 10^5 sessions: the DR estimate of every
