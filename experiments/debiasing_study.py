@@ -288,13 +288,7 @@ def _query_offset_r_hat(st, stats):
     """
     train = st.train
     theta = DR()._rank_theta(stats)
-    shown = np.flatnonzero(stats.row_sums("impressions") > 0)
-    impressions = stats.take("impressions", shown).astype(np.float64)
-    clicks = stats.take("clicks", shown).astype(np.float64)
-    weight = (impressions * theta**2).sum(axis=1)
-    keep = weight > 0
-    rows, weight = shown[keep], weight[keep]
-    target = (theta * clicks).sum(axis=1)[keep] / weight
+    rows, target, weight = DR.direct_targets(train, stats, theta, np.zeros_like(theta))
     query = train.doc_query[rows]
 
     def query_mean(values):

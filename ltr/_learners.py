@@ -621,17 +621,32 @@ class DR(_Propensities):
         targets = r_hat + (c - r_hat * a - b) / np.maximum(x, floor)
         return rows, sizes, sessions, targets
 
-    def _fit_direct_model(self, dataset, statistics, alpha, beta):
-        """Direct method: weighted least squares of the clicks on alpha_r R + beta_r, per shown document."""
+    @staticmethod
+    def direct_targets(dataset, statistics, alpha, beta):
+        """What the direct method regresses: per shown document, the weighted least-squares fit of its clicks
+        on alpha_r R + beta_r over its impressions.
+
+        Returns
+        -------
+        rows : ndarray of int64
+            Documents with a positive weight (shown at a rank with alpha_r > 0), in dataset order.
+        targets, weights : ndarray of float64
+            The estimate of R per row and its weight sum_r impressions_r alpha_r^2.
+        """
         shown, _, _ = shown_documents(dataset, statistics)
         impressions = statistics.take("impressions", shown).astype(np.float64)
         clicks = statistics.take("clicks", shown).astype(np.float64)
         weight = (impressions * alpha**2).sum(axis=1)
         keep = weight > 0
-        dm_targets = (alpha * (clicks - beta * impressions)).sum(axis=1)[keep] / weight[keep]
+        targets = (alpha * (clicks - beta * impressions)).sum(axis=1)[keep] / weight[keep]
+        return shown[keep], targets, weight[keep]
+
+    def _fit_direct_model(self, dataset, statistics, alpha, beta):
+        """Direct method: a regression of :meth:`direct_targets` on the features (squared loss)."""
+        rows, targets, weights = self.direct_targets(dataset, statistics, alpha, beta)
         self.direct_model_ = RelevanceModel(backend=self.backend, loss="squared", n_estimators=self.dm_n_estimators,
                                             num_threads=self.num_threads, seed=self.seed)
-        return self.direct_model_.fit(dataset.features[shown[keep]], dm_targets, weight[keep])
+        return self.direct_model_.fit(dataset.features[rows], targets, weights)
 
     def relevance_estimates(self, dataset, statistics, log=None):
         """The doubly robust estimate of every document's relevance, ndarray of shape (n_docs,).
