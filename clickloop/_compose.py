@@ -161,14 +161,15 @@ def policy_factory(config):
 
 
 def engagement_settings(config, name=None):
-    """The engagement settings a retrained :class:`Variant` carries (prior, unseen value, dropout).
+    """The engagement settings a retrained :class:`Variant` carries (prior, minimum examinations, unseen value, dropout).
 
     ``[loop]``'s, with those the variant's ``[variants.NAME]`` table sets for
     itself (``name``; a built-in name has no table).
     """
     lp = config.loop
-    settings = {"engagement_prior": lp.engagement_prior, "engagement_unseen": lp.engagement_unseen,
-                "engagement_dropout": lp.engagement_dropout}
+    settings = {"engagement_prior": lp.engagement_prior,
+                "engagement_min_examinations": lp.engagement_min_examinations,
+                "engagement_unseen": lp.engagement_unseen, "engagement_dropout": lp.engagement_dropout}
     for table in config.variants:
         if table.name == name:
             settings.update(table.engagement_settings())

@@ -36,7 +36,7 @@ Examples
 >>> config_from_dict({"loop": {"roundz": 3}})
 Traceback (most recent call last):
 ...
-clickloop._errors.ConfigError: unknown key 'loop.roundz'; allowed keys of [loop]: rounds, sessions_per_round, window, engagement, engagement_prior, engagement_unseen, engagement_dropout, variants
+clickloop._errors.ConfigError: unknown key 'loop.roundz'; allowed keys of [loop]: rounds, sessions_per_round, window, engagement, engagement_prior, engagement_min_examinations, engagement_unseen, engagement_dropout, variants
 >>> config = config_from_dict({"loop": {"variants": ["naive", "ips", "ips_clip01"]},
 ...                            "variants": {"ips_clip01": {"learner": "ips", "clip": 0.1}}})
 >>> variant_settings(config, "ips_clip01")[0], variant_settings(config, "ips_clip01")[1]["clip"]
@@ -44,7 +44,7 @@ clickloop._errors.ConfigError: unknown key 'loop.roundz'; allowed keys of [loop]
 >>> config_from_dict({"loop": {"variants": ["x"]}, "variants": {"x": {"learner": "ips", "clp": 0.1}}})
 Traceback (most recent call last):
 ...
-clickloop._errors.ConfigError: unknown key 'variants.x.clp'; allowed keys of [variants.x] (learner ips): learner, propensity, assumed_eta, clip, loss, estimator, affine, assumed_click_model, gate, engagement_prior, engagement_unseen, engagement_dropout
+clickloop._errors.ConfigError: unknown key 'variants.x.clp'; allowed keys of [variants.x] (learner ips): learner, propensity, assumed_eta, clip, loss, estimator, affine, assumed_click_model, gate, engagement_prior, engagement_min_examinations, engagement_unseen, engagement_dropout
 """
 
 import dataclasses
@@ -171,8 +171,13 @@ class LoopConfig:
     window: int = _opt(0, low=0, high=1_000_000, doc="rounds of history a variant trains on; 0 = all")
     engagement: str = _opt("none", choices=("none", "ctr", "ctr_count"),
                            doc="engagement features fed back from the logs (raw for naive, debiased otherwise)")
-    engagement_prior: float = _opt(0.0, low=0.0, high=1e6, doc="pseudo-impressions of a prior at the variant's own mean CTR "
-                                                     "(smoothed CTR); 0 = raw CTR")
+    engagement_prior: float = _opt(0.0, low=0.0, high=1e6, words=("auto",),
+                                   doc="pseudo-impressions of a prior at the variant's own mean CTR (smoothed CTR); "
+                                       "0 = raw CTR; 'auto' = estimated from the history each round (empirical Bayes)")
+    engagement_min_examinations: float = _opt(0.0, low=0.0, high=1e9,
+                                              doc="a document with fewer (expected) examinations than this, "
+                                                  "impressions for a raw CTR, gets the unseen value: its CTR is not "
+                                                  "measured yet")
     engagement_unseen: str = _opt("missing", choices=("estimate", "missing"),
                                   doc="engagement of a document never shown (held-out ones too): missing (NaN, "
                                       "routed by LightGBM; the linear backend gets the estimate) or the formula's "
@@ -536,7 +541,8 @@ class VariantTable:
 
 _GATES = ("", "none", "ope")
 #: ``[loop]`` keys a variant table may set for its variant alone (the rest of [loop] is shared).
-VARIANT_ENGAGEMENT_KEYS = ("engagement_prior", "engagement_unseen", "engagement_dropout")
+VARIANT_ENGAGEMENT_KEYS = ("engagement_prior", "engagement_min_examinations", "engagement_unseen",
+                           "engagement_dropout")
 
 
 def _variants_from_dict(data):

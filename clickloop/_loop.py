@@ -29,7 +29,10 @@ Two feedback channels:
     ``"estimate"``: what the formula gives with no observation, 0 for a raw CTR
     and the prior mean for a smoothed one).  The CTR may be smoothed towards
     the variant's own mean CTR with :attr:`Variant.engagement_prior`
-    pseudo-impressions, and a share :attr:`Variant.engagement_dropout` of the
+    pseudo-impressions (or with a prior estimated from the history, ``"auto"``),
+    a document with fewer (expected) examinations than
+    :attr:`Variant.engagement_min_examinations` is treated as never shown (its
+    CTR is not measured yet), and a share :attr:`Variant.engagement_dropout` of the
     training documents may have their engagement hidden (set to the unseen
     value), so that the ranker learns what the features alone say for a
     document nobody has seen.  A learner with ``backend = "linear"`` cannot
@@ -104,10 +107,14 @@ class Variant:
         session logs and the expected placements of the history.
     kind : str, default=""
         The learner kind (``naive``, ``ips``, ...), for the record.
-    engagement_prior : float, default=0.0
+    engagement_prior : float or "auto", default=0.0
         Pseudo-impressions of the prior of a smoothed CTR, ``(clicks + a p0) /
         (impressions + a)`` with ``p0`` the variant's own mean CTR over its
-        history; 0 = the raw CTR.
+        history; 0 = the raw CTR; ``"auto"``: ``a`` estimated from the history
+        each round (empirical Bayes, method of moments).
+    engagement_min_examinations : float, default=0.0
+        A document with fewer examinations than this (expected examinations
+        for a debiased CTR, impressions for a raw one) gets the unseen value.
     engagement_unseen : {"estimate", "missing"}, default="estimate"
         Engagement of a document never shown: the formula's value without
         observations, or NaN (missing).
@@ -128,12 +135,15 @@ class Variant:
     gate: Any = None
     kind: str = ""
     engagement_prior: float = 0.0
+    engagement_min_examinations: float = 0.0
     engagement_unseen: str = "estimate"
     engagement_dropout: float = 0.0
 
     def __post_init__(self):
-        if not self.engagement_prior >= 0:
-            raise ValueError(f"engagement_prior must be >= 0, got {self.engagement_prior!r}")
+        if not (self.engagement_prior == "auto" or self.engagement_prior >= 0):
+            raise ValueError(f"engagement_prior must be >= 0 or 'auto', got {self.engagement_prior!r}")
+        if not self.engagement_min_examinations >= 0:
+            raise ValueError(f"engagement_min_examinations must be >= 0, got {self.engagement_min_examinations!r}")
         if self.engagement_unseen not in UNSEEN:
             raise ValueError(f"engagement_unseen must be one of {UNSEEN}, got {self.engagement_unseen!r}")
         if not 0 <= self.engagement_dropout < 1:
@@ -232,7 +242,8 @@ class RoundRecord:
     exact_ndcg_improvement: float | None = None
 
 
-def engagement_features(statistics, kind, debiased, theta=None, *, prior=0.0, unseen="estimate"):
+def engagement_features(statistics, kind, debiased, theta=None, *, prior=0.0, min_examinations=0.0,
+                        unseen="estimate"):
     """Engagement features of every document from a history of clicks.
 
     Parameters
@@ -245,13 +256,19 @@ def engagement_features(statistics, kind, debiased, theta=None, *, prior=0.0, un
     theta : ndarray of shape (k,), optional
         Examination per rank to use for the expected examinations (a
         learner's estimate); default: the true examination of the log.
-    prior : float, default=0.0
+    prior : float or "auto", default=0.0
         Pseudo-impressions of a prior at the history's mean CTR ``p0 = sum
         clicks / sum denominators``: the CTR is ``(clicks + prior * p0) /
-        (denominator + prior)``. 0: the raw CTR.
+        (denominator + prior)``. 0: the raw CTR. ``"auto"``: the
+        pseudo-examinations of a beta prior fitted to the history by the
+        method of moments (empirical Bayes, :func:`_empirical_bayes_prior`).
+    min_examinations : float, default=0.0
+        A document whose denominator (expected examinations, or impressions
+        for the raw CTR) is below this is treated as never shown.
     unseen : {"estimate", "missing"}, default="estimate"
-        Features of a document without an impression: the formula's value
-        (CTR 0, or ``p0`` with a prior; log count 0), or NaN.
+        Features of a document without an impression (or below
+        ``min_examinations``): the formula's value with no observation (CTR
+        0, or ``p0`` with a prior; log count 0), or NaN.
 
     Returns
     -------
@@ -273,12 +290,20 @@ def engagement_features(statistics, kind, debiased, theta=None, *, prior=0.0, un
 
     >>> engagement_features(stats, "ctr", debiased=False, prior=10.0)[:, 0].round(4).tolist()
     [0.3333, 0.0667, 0.2]
+
+    Debiased with theta (1, 0.5), the second document's 20 impressions at
+    rank 2 are 10 expected examinations: below ``min_examinations = 12`` its
+    CTR counts as not measured yet, like the third document's:
+
+    >>> engagement_features(stats, "ctr", debiased=True, theta=[1.0, 0.5], min_examinations=12,
+    ...                     unseen="missing")[:, 0].round(4).tolist()
+    [0.5333, nan, nan]
     """
-    values, unseen_row = _engagement_columns(statistics, kind, debiased, theta, prior, unseen)
+    values, unseen_row = _engagement_columns(statistics, kind, debiased, theta, prior, unseen, min_examinations)
     return values
 
 
-def _engagement_columns(statistics, kind, debiased, theta, prior, unseen):
+def _engagement_columns(statistics, kind, debiased, theta, prior, unseen, min_examinations=0.0):
     """(features of every document, the feature row of a document never shown), float32."""
     if statistics is None:
         raise ValueError("engagement_features needs click statistics")
@@ -286,8 +311,10 @@ def _engagement_columns(statistics, kind, debiased, theta, prior, unseen):
         raise ValueError(f"engagement kind must be 'ctr' or 'ctr_count', got {kind!r}")
     if unseen not in UNSEEN:
         raise ValueError(f"unseen must be one of {UNSEEN}, got {unseen!r}")
-    if not prior >= 0:
-        raise ValueError(f"prior must be >= 0, got {prior!r}")
+    if not (prior == "auto" or prior >= 0):
+        raise ValueError(f"prior must be >= 0 or 'auto', got {prior!r}")
+    if not min_examinations >= 0:
+        raise ValueError(f"min_examinations must be >= 0, got {min_examinations!r}")
     impressions = statistics.row_sums("impressions").astype(np.float64)
     clicks = statistics.row_sums("clicks").astype(np.float64)
     if debiased:
@@ -300,6 +327,8 @@ def _engagement_columns(statistics, kind, debiased, theta, prior, unseen):
         denominator = np.maximum(expected, 1e-3 * impressions)
     else:
         denominator = impressions
+    if prior == "auto":
+        prior = _empirical_bayes_prior(statistics, clicks, denominator, theta if debiased else None, debiased)
     if prior > 0:
         total = denominator.sum()
         mean = clicks.sum() / total if total > 0 else 0.0
@@ -315,9 +344,46 @@ def _engagement_columns(statistics, kind, debiased, theta, prior, unseen):
     values = np.column_stack(columns)
     row = np.asarray(row)
     if unseen == "missing":
-        values[impressions == 0] = np.nan
         row[:] = np.nan
+    values[(impressions == 0) | (denominator < min_examinations)] = row
     return values.astype(np.float32), row.astype(np.float32)
+
+
+def _empirical_bayes_prior(statistics, clicks, denominator, theta, debiased):
+    """Pseudo-examinations of a beta prior on P(click | examined), by the method of moments (empirical Bayes).
+
+    A document with ``E`` expected examinations (``denominator``) and click
+    probability ``p`` per examination has ``E[c | p] = p E`` and ``Var[c | p] =
+    p E - p^2 F``, ``F`` the sum over its impressions of the squared
+    examination probability (``F = E`` without debiasing).  Over documents, with
+    ``p`` of mean ``m`` and variance ``tau^2``, ``E[(c - m E)^2 - m E + m^2 F] =
+    tau^2 (E^2 - F)``, which gives ``tau^2``; a beta prior of that mean and
+    variance has ``a = m (1 - m) / tau^2 - 1`` pseudo-examinations.  No spread
+    left after the sampling noise (``tau^2 <= 0``) gives ``a = 1e6`` (every
+    CTR at the mean).
+    """
+    impressions = statistics.values("impressions").astype(np.float64)
+    row, rank = statistics.cell_index()
+    if not debiased:
+        per_cell = impressions  # every impression examined: F = E
+    else:
+        examined = (impressions * np.asarray(theta, dtype=np.float64)[rank] if theta is not None
+                    else statistics.values("examination"))
+        per_cell = np.divide(examined ** 2, impressions, out=np.zeros_like(impressions), where=impressions > 0)
+    second = np.bincount(row, weights=per_cell, minlength=clicks.size)
+    seen = denominator > 0
+    c, e, f = clicks[seen], denominator[seen], second[seen]
+    if c.sum() <= 0:
+        return 0.0
+    mean = c.sum() / e.sum()
+    spread = np.sum((c - mean * e) ** 2 - mean * e + mean ** 2 * f)
+    scale = np.sum(e ** 2 - f)
+    if not (scale > 0 and spread > 0):
+        return 1e6
+    tau2 = spread / scale
+    if mean >= 1:  # debiased with too flat an examination curve: a gamma prior of that mean and variance
+        return float(min(mean / tau2, 1e6))
+    return float(np.clip(mean * (1.0 - mean) / tau2 - 1.0, 0.0, 1e6))
 
 
 def _served_features(dataset, extra, engaged):
@@ -683,7 +749,7 @@ def _engagement(env, variant, history, ranker, unseen):
     if variant.debiased:
         theta = variant.assumed_theta if variant.assumed_theta is not None else getattr(ranker, "theta_", None)
     return _engagement_columns(history.total, env.engagement, variant.debiased, theta,
-                               variant.engagement_prior, unseen)
+                               variant.engagement_prior, unseen, variant.engagement_min_examinations)
 
 
 def _refit(env, variant, history, extra, unseen_row, seed, t):

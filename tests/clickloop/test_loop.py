@@ -9,6 +9,7 @@ import pytest
 
 from policies import Deterministic
 from clickloop import LoopEnvironment, Variant, engagement_features, run_loop
+from clickloop._loop import _empirical_bayes_prior
 from simulator import PBM, ClickStatistics, make_synthetic
 
 
@@ -145,6 +146,53 @@ def test_never_shown_is_not_shown_and_never_clicked():
     # Smoothed towards the mean CTR 8 / 40 with 10 pseudo-impressions: never shown = the mean.
     smoothed = engagement_features(stats, "ctr", debiased=False, prior=10.0)[:, 0]
     np.testing.assert_allclose(smoothed, [(8 + 2) / 30, 2 / 30, 0.2], rtol=1e-6)
+
+
+@pytest.mark.parametrize("debiased", [False, True])
+def test_the_empirical_bayes_prior_recovers_the_beta_prior_of_the_documents(debiased):
+    # P(click | examined) ~ Beta(2, 5): mean 2/7, variance 10/392, so a = m (1 - m) / var - 1 = 7
+    # pseudo-examinations.  Each document is shown at one rank of a steep theta, 1 to 200 times.
+    rng = np.random.default_rng(0)
+    n, k = 20_000, 10
+    theta = 1.0 / np.arange(1, k + 1) ** 2 if debiased else np.ones(k)
+    p = rng.beta(2, 5, n)
+    rank = rng.integers(0, k, n)
+    impressions = np.zeros((n, k), np.int64)
+    impressions[np.arange(n), rank] = rng.integers(1, 201, n)
+    stats = ClickStatistics.empty(n_docs=n, k=k)
+    stats.impressions[:] = impressions
+    stats.clicks[:] = rng.binomial(impressions, theta * p[:, None])
+    stats.examination[:] = impressions * theta
+    denominator = (impressions * theta).sum(axis=1)
+    a = _empirical_bayes_prior(stats, stats.row_sums("clicks").astype(float), denominator,
+                               theta if debiased else None, debiased)
+    assert 6.0 < a < 8.0, a
+    # "auto" smooths with that a: (clicks + a m) / (denominator + a), m the pooled CTR.
+    smoothed = engagement_features(stats, "ctr", debiased, theta if debiased else None, prior="auto")[:, 0]
+    clicks = stats.row_sums("clicks")
+    m = clicks.sum() / denominator.sum()
+    np.testing.assert_allclose(smoothed, (clicks + a * m) / (denominator + a), rtol=1e-5)
+
+
+def test_no_spread_beyond_the_sampling_noise_puts_every_ctr_at_the_mean():
+    rng = np.random.default_rng(1)
+    stats = ClickStatistics.empty(n_docs=2000, k=1)
+    stats.impressions[:] = 50
+    stats.clicks[:] = rng.binomial(50, 0.3, (2000, 1))  # one click probability for every document
+    assert _empirical_bayes_prior(stats, stats.row_sums("clicks").astype(float),
+                                  stats.row_sums("impressions").astype(float), None, False) > 100
+
+
+def test_a_document_below_the_minimum_examinations_is_unseen_in_the_loop(env):
+    engaged = LoopEnvironment(env.train, None, env.click_model, env.make_policy, 2_000, engagement="ctr")
+    FeatureLearner.fitted = []
+    # Every shown document of a query has that query's sessions as impressions, about 50 in round 0.
+    variant = Variant("v", FeatureLearner, engagement_unseen="missing", engagement_min_examinations=52)
+    records = run_loop(engaged, variant, Fixed(0), rounds=2, seed=0)
+    # Raw CTR: the denominator is the impressions; the second fit sees the history of round 0.
+    impressions = records[0].statistics.impressions.sum(axis=1)
+    assert (impressions >= 52).any() and ((impressions > 0) & (impressions < 52)).any()
+    np.testing.assert_array_equal(np.isnan(FeatureLearner.fitted[1]), impressions < 52)
 
 
 class FeatureLearner:

@@ -52,9 +52,11 @@ def test_the_variants_build_their_own_learners():
 def test_a_variant_table_sets_its_own_engagement_and_the_others_keep_the_loops():
     config = config_from_dict({
         "loop": {"variants": ["ips", "tower", "tower_smooth"], "engagement": "ctr", "engagement_prior": 5.0},
-        "variants": {"tower_smooth": {"learner": "tower", "engagement_prior": 20.0, "engagement_dropout": 0.8}}})
+        "variants": {"tower_smooth": {"learner": "tower", "engagement_prior": 20.0, "engagement_dropout": 0.8,
+                                      "engagement_min_examinations": 20.0}}})
     built = {name: clickloop.build_variant(config, name, seed=0) for name in ("ips", "tower", "tower_smooth")}
     assert (built["tower_smooth"].engagement_prior, built["tower_smooth"].engagement_dropout) == (20.0, 0.8)
+    assert [built[name].engagement_min_examinations for name in ("ips", "tower", "tower_smooth")] == [0.0, 0.0, 20.0]
     assert built["tower_smooth"].engagement_unseen == config.loop.engagement_unseen  # not set: the loop's
     for name in ("ips", "tower"):
         assert (built[name].engagement_prior, built[name].engagement_dropout) == (5.0, config.loop.engagement_dropout)
@@ -71,7 +73,7 @@ def test_a_variant_table_sets_its_own_engagement_and_the_others_keep_the_loops()
     ({"x": {"learner": "tower", "engagement_prior": -1.0}}, "variants.x.engagement_prior must be >= 0"),
     ({"x": {"learner": "ips", "engagement_unseen": "zero"}}, "variants.x.engagement_unseen must be one of"),
     ({"x": {"learner": "naive", "engagement_window": 2}}, "allowed keys of [variants.x] (learner naive): learner, "
-                                                          "loss, gate, engagement_prior, engagement_unseen"),
+                                                          "loss, gate, engagement_prior, engagement_min_examinations"),
     ({"x": {"learner": "ips", "clp": 0.1}}, "unknown key 'variants.x.clp'"),
     ({"x": {"learner": "tower", "clip": 0.1}}, "unknown key 'variants.x.clip'; allowed keys of [variants.x] "
                                                 "(learner tower): learner, n_iter, dropout, document_prior"),
