@@ -174,10 +174,11 @@ class LoopConfig:
     engagement_prior: float = _opt(0.0, low=0.0, high=1e6, words=("auto",),
                                    doc="pseudo-impressions of a prior at the variant's own mean CTR (smoothed CTR); "
                                        "0 = raw CTR; 'auto' = estimated from the history each round (empirical Bayes)")
-    engagement_min_examinations: float = _opt(0.0, low=0.0, high=1e9,
+    engagement_min_examinations: float = _opt(20.0, low=0.0, high=1e9,
                                               doc="a document with fewer (expected) examinations than this, "
                                                   "impressions for a raw CTR, gets the unseen value: its CTR is not "
-                                                  "measured yet")
+                                                  "measured yet (0 = every shown document's CTR). "
+                                                  "experiments/min_examinations.toml")
     engagement_unseen: str = _opt("missing", choices=("estimate", "missing"),
                                   doc="engagement of a document never shown (held-out ones too): missing (NaN, "
                                       "routed by LightGBM; the linear backend gets the estimate) or the formula's "

@@ -42,9 +42,12 @@ and 95 % t interval over seeds) and PASS/FAIL:
    eta 1 and 2, engagement none and ctr: no round of the position tower more
    than 0.05 below the logger (served NDCG@10; Zhang et al. 2023 on the
    tower's failure under a good logger); beside it (mechanism) the tower with
-   the true theta held fixed.
+   the true theta held fixed, and the tower fed every shown document's CTR
+   (``engagement_min_examinations = 0``; the default hides the CTR of a
+   document examined fewer than 20 times).
 8. ``tower_prior`` (mechanism, no verdict): the same loop with CTR fed back
-   at eta 1 and 2, the debiased and raw CTR features smoothed towards the
+   at eta 1 and 2, every shown document's CTR (``engagement_min_examinations
+   = 0``), the debiased and raw CTR features smoothed towards the
    variant's mean CTR with ``loop.engagement_prior`` = 0, 5, 20 and 50
    pseudo-impressions: the worst round of naive, IPS and the tower against
    the logger, and the default preset's final round (served and held-out)
@@ -608,22 +611,28 @@ def _served_curves(values, names, rounds, rows, item, label):
 
 
 def tower(cfg, rows):
-    out, true_theta = [], []
+    out, true_theta, every_ctr = [], [], []
     rounds = cfg["tower_rounds"]
     for eta in (1, 2):
         # tower_true_theta (mechanism): the true examination curve held fixed, for its likelihood and for the
         # debiased CTR it is fed back; the other variants are unchanged by its presence (independent tasks)
-        text = ('preset = "default"\n[loop]\nvariants = ["logger", "naive", "tower", "tower_true_theta"]\n'
+        # tower_min0 (mechanism): every shown document's CTR fed back, however rarely examined
+        text = ('preset = "default"\n[loop]\nvariants = ["logger", "naive", "tower", "tower_true_theta", '
+                '"tower_min0"]\n'
                 f'[variants.tower_true_theta]\nlearner = "tower"\ntheta = "pbm"\ntheta_prior = "fixed"\n'
-                f'assumed_eta = {float(eta)}\n')
+                f'assumed_eta = {float(eta)}\n'
+                '[variants.tower_min0]\nlearner = "tower"\nengagement_min_examinations = 0.0\n')
         for engagement in ("none", "ctr"):
             values = _clickloop(cfg["out"] / f"tower_eta{eta}_{engagement}", cfg["tower_seeds"],
                                 ["logger.query_fraction=0.5", f"click_model.eta={eta}",
                                  f"loop.engagement={engagement}", f"loop.rounds={rounds}"], text)
-            logger, curves = _served_curves(values, ("naive", "tower", "tower_true_theta"), rounds, rows, "tower",
-                                            f"eta {eta} {engagement}")
+            logger, curves = _served_curves(values, ("naive", "tower", "tower_true_theta", "tower_min0"), rounds,
+                                            rows, "tower", f"eta {eta} {engagement}")
             true_theta.append(f"eta {eta} {engagement} {_worst_round(curves['tower'], logger)[1]} / "
                               f"{_worst_round(curves['tower_true_theta'], logger)[1]}")
+            if engagement == "ctr":
+                every_ctr.append(f"eta {eta}: {_worst_round(curves['tower'], logger)[1]} / "
+                                 f"{_worst_round(curves['tower_min0'], logger)[1]}")
             summary = {name: curve - logger for name, curve in curves.items()}
             rows.append(("tower", f"eta {eta} {engagement} logger", logger.tolist()))
             worst = summary["tower"].mean(axis=1).min()
@@ -637,6 +646,9 @@ def tower(cfg, rows):
     out.append(("(mechanism) the same loops, the tower with the true theta held fixed (its likelihood and its "
                 "debiased CTR)", "no verdict: worst round minus the logger, tower / true theta", "; ".join(true_theta),
                 None))
+    out.append(("(mechanism) the same loops with CTR, every shown document's CTR fed back "
+                "(engagement_min_examinations = 0)", "no verdict: worst round minus the logger, tower (20) / 0",
+                "; ".join(every_ctr), None))
     return out
 
 
@@ -651,7 +663,8 @@ def tower_prior(cfg, rows):
         for eta in (1, 2):
             values = _clickloop(cfg["out"] / f"tower_prior{prior}_eta{eta}", cfg["tower_seeds"],
                                 ["logger.query_fraction=0.5", f"click_model.eta={eta}", "loop.engagement=ctr",
-                                 f"loop.rounds={rounds}", f"loop.engagement_prior={prior}"], text)
+                                 f"loop.rounds={rounds}", f"loop.engagement_prior={prior}",
+                                 "loop.engagement_min_examinations=0"], text)
             logger, curves = _served_curves(values, names, rounds, rows, "tower_prior", f"prior {prior} eta {eta}")
             measured.append(f"eta {eta}: " + " / ".join(_worst_round(curves[name], logger)[1] for name in names))
         out.append((f"(mechanism) the loop from a good logger with CTR fed back, engagement_prior = {prior}",
@@ -659,7 +672,8 @@ def tower_prior(cfg, rows):
     final = {}
     for prior in (0, 20):
         values = _clickloop(cfg["out"] / f"default_prior{prior}", cfg["loop_seeds"],
-                            [f"loop.rounds={cfg['loop_rounds']}", f"loop.engagement_prior={prior}"], text)
+                            [f"loop.rounds={cfg['loop_rounds']}", f"loop.engagement_prior={prior}",
+                             "loop.engagement_min_examinations=0"], text)
         for name in names:
             for metric in ("ndcg@10", "heldout_ndcg@10"):
                 by_seed = values[name, metric, cfg["loop_rounds"]]

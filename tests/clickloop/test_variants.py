@@ -53,10 +53,10 @@ def test_a_variant_table_sets_its_own_engagement_and_the_others_keep_the_loops()
     config = config_from_dict({
         "loop": {"variants": ["ips", "tower", "tower_smooth"], "engagement": "ctr", "engagement_prior": 5.0},
         "variants": {"tower_smooth": {"learner": "tower", "engagement_prior": 20.0, "engagement_dropout": 0.8,
-                                      "engagement_min_examinations": 20.0}}})
+                                      "engagement_min_examinations": 5.0}}})
     built = {name: clickloop.build_variant(config, name, seed=0) for name in ("ips", "tower", "tower_smooth")}
     assert (built["tower_smooth"].engagement_prior, built["tower_smooth"].engagement_dropout) == (20.0, 0.8)
-    assert [built[name].engagement_min_examinations for name in ("ips", "tower", "tower_smooth")] == [0.0, 0.0, 20.0]
+    assert [built[name].engagement_min_examinations for name in ("ips", "tower", "tower_smooth")] == [20.0, 20.0, 5.0]
     assert built["tower_smooth"].engagement_unseen == config.loop.engagement_unseen  # not set: the loop's
     for name in ("ips", "tower"):
         assert (built[name].engagement_prior, built[name].engagement_dropout) == (5.0, config.loop.engagement_dropout)
