@@ -21,7 +21,7 @@ from ._outdir import LOGS, STATE, OutputFolder
 from ._progress import RoundProgress
 from ._tasks import run_task
 
-__all__ = ["TaskFailures", "UsageError", "load_config_text", "run_experiment", "write_outputs"]
+__all__ = ["TaskFailures", "UsageError", "load_config_text", "resolved_table", "run_experiment", "write_outputs"]
 
 #: What a run writes at the top of its folder (and ``logs`` with ``output.save_logs``): a folder without a
 #: manifest that holds one of them is refused.
@@ -33,10 +33,25 @@ def load_config_text(text):
     return config_from_dict(tomllib.loads(text))
 
 
+def resolved_table(text, *, seeds=True):
+    """The table of a resolved config.toml, checked to be a valid configuration; without ``seeds`` if False.
+
+    Resolved configurations are compared as these tables, not as the
+    configurations they load into: a file written before a key existed lacks
+    it, and loading it would fill in the present default, which may not be
+    what that run used.
+    """
+    table = tomllib.loads(text)
+    load_config_text(text)
+    if not seeds:
+        table.pop("seeds", None)
+    return table
+
+
 def _same_config(path, resolved):
     """Whether a folder's config.toml is this configuration (a damaged file is a UsageError)."""
     try:
-        return load_config_text(path.read_text(encoding="utf-8")) == load_config_text(resolved)
+        return resolved_table(path.read_text(encoding="utf-8")) == resolved_table(resolved)
     except (UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError, TypeError) as exc:
         raise UsageError(f"--resume: {path} is not a readable configuration ({type(exc).__name__}); "
                          "run without --resume to start afresh") from None

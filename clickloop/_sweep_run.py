@@ -8,7 +8,6 @@ and ``OUT/plots/`` compare the grid.
 """
 
 import csv
-import dataclasses
 import io
 import shutil
 from pathlib import Path
@@ -21,7 +20,7 @@ from ._config import config_to_toml
 from ._executors import execute
 from ._outdir import STATE, OutputFolder
 from ._progress import RoundProgress
-from ._run import load_config_text
+from ._run import resolved_table
 from ._sweep import expand, format_value
 from ._tasks import finished_rows, run_point_seed
 
@@ -51,8 +50,7 @@ def _prepare_point(point, out):
     previous = folder / "config.toml"
     if previous.exists():
         try:
-            same = (dataclasses.replace(load_config_text(previous.read_text()), seeds=1)
-                    == dataclasses.replace(point.config, seeds=1))
+            same = resolved_table(previous.read_text(), seeds=False) == resolved_table(resolved, seeds=False)
         except Exception:  # an unreadable or outdated config.toml: start the point afresh
             same = False
         if not same and (folder / STATE).exists():

@@ -113,6 +113,19 @@ def test_resume_rejects_another_configuration(smoke_run, tmp_path):
     assert "config.toml differs" in result.stderr and result.stderr.count("\n") == 1
 
 
+def test_a_config_toml_written_before_a_key_existed_is_another_configuration(tmp_path):
+    # Loaded, the file would get the key's present default, which the run it describes may not have used.
+    from clickloop._run import _same_config, load_config_text
+
+    resolved = clickloop.config_to_toml(clickloop.preset("smoke"))
+    written = tmp_path / "config.toml"
+    written.write_text(resolved)
+    assert _same_config(written, resolved)
+    written.write_text(resolved.replace("engagement_min_examinations = 20.0\n", ""))
+    assert load_config_text(written.read_text()) == clickloop.preset("smoke")
+    assert not _same_config(written, resolved)
+
+
 def test_list_presets():
     result = run("--list-presets", cwd=ROOT)
     assert result.returncode == 0

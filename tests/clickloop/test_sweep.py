@@ -353,3 +353,21 @@ def test_changed_base_config_reruns_the_point(serial_sweep, tmp_path):
     clickloop.run_sweep(changed, tmp_path, quiet=True, task=counting)
     assert calls == [("eta=0.5", 0), ("eta=0.5", 0)], "checkpoints of another configuration are not reused"
 
+
+def test_a_point_written_before_a_key_existed_is_rerun(serial_sweep, tmp_path):
+    # Loading that config.toml would fill in the key's present default, which the run may not have used.
+    calls = []
+
+    def counting(config, seed, out, numba_threads=None):
+        calls.append((Path(out).name, seed))
+        return clickloop.run_point_seed(config, seed, out, numba_threads)
+
+    spec = tiny_spec(grid={"click_model.eta": [0.5]}, seeds=1)
+    clickloop.run_sweep(spec, tmp_path, quiet=True, task=counting)
+    written = tmp_path / "runs" / "eta=0.5" / "config.toml"
+    written.write_text(written.read_text().replace("engagement_min_examinations = 20.0\n", ""))
+    clickloop.run_sweep(spec, tmp_path, quiet=True, task=counting)
+    assert calls == [("eta=0.5", 0), ("eta=0.5", 0)]
+    clickloop.run_sweep(spec, tmp_path, quiet=True, task=counting)  # now the same: nothing to run
+    assert len(calls) == 2
+
