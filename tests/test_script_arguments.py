@@ -21,6 +21,7 @@ CASES = [
     ("experiments/headline_map.py", ["--jobs", "-3"], "argument --jobs: expected a positive integer, got -3"),
     ("experiments/gate_alignment.py", ["--jobs", "5000"], "argument --jobs: expected at most 1024 worker processes"),
     ("experiments/ope_study.py", ["--seed", "-1"], "argument --seed: expected an integer >= 0, got -1"),
+    ("experiments/loop_gaps.py", [".", "--pair", "ab"], "argument --pair: expected A:B (two variant names), got 'ab'"),
     ("benchmarks/bench_letor.py", ["--queries", "0"], "argument --queries: expected a positive integer, got 0"),
     ("benchmarks/bench_scale.py", ["--sizes", "0"], "argument --sizes: expected a positive integer, got 0"),
     ("benchmarks/bench_sweep.py", ["--backends", "nonsense"], "argument --backends: 'nonsense' is not one of"),
