@@ -340,13 +340,19 @@ def test_rerun_retries_only_failed_and_skips_finished(serial_sweep, tmp_path):
     assert third.n_skipped == 4
 
 
-def test_changed_base_config_reruns_the_point(serial_sweep, tmp_path):
-    calls = []
+def _counting_task(calls):
+    """A sweep task that records (point, seed) in ``calls`` and runs the point."""
 
     def counting(config, seed, out, numba_threads=None):
         calls.append((Path(out).name, seed))
         return clickloop.run_point_seed(config, seed, out, numba_threads)
 
+    return counting
+
+
+def test_changed_base_config_reruns_the_point(serial_sweep, tmp_path):
+    calls = []
+    counting = _counting_task(calls)
     spec = tiny_spec(grid={"click_model.eta": [0.5]}, seeds=1)
     clickloop.run_sweep(spec, tmp_path, quiet=True, task=counting)
     changed = tiny_spec(grid={"click_model.eta": [0.5]}, seeds=1, set={**BASE, "learner.n_estimators": 6})
@@ -357,11 +363,7 @@ def test_changed_base_config_reruns_the_point(serial_sweep, tmp_path):
 def test_a_point_written_before_a_key_existed_is_rerun(serial_sweep, tmp_path):
     # Loading that config.toml would fill in the key's present default, which the run may not have used.
     calls = []
-
-    def counting(config, seed, out, numba_threads=None):
-        calls.append((Path(out).name, seed))
-        return clickloop.run_point_seed(config, seed, out, numba_threads)
-
+    counting = _counting_task(calls)
     spec = tiny_spec(grid={"click_model.eta": [0.5]}, seeds=1)
     clickloop.run_sweep(spec, tmp_path, quiet=True, task=counting)
     written = tmp_path / "runs" / "eta=0.5" / "config.toml"
