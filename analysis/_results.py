@@ -199,6 +199,8 @@ class MetricRows:
            [nan, 0.4]])
     >>> rows.final("naive", "ctr")
     (1, array([0.2, 0.4]))
+    >>> rows.for_seeds([1]).value
+    array([0.4])
     """
 
     seed: np.ndarray
@@ -247,6 +249,20 @@ class MetricRows:
     def seeds(self):
         """The distinct seeds, ascending."""
         return tuple(int(s) for s in np.unique(self.seed))
+
+    def for_seeds(self, seeds):
+        """The rows of these seeds only.
+
+        Raises
+        ------
+        ValueError
+            If a seed has no row; the message names it and the seeds there are.
+        """
+        missing = sorted({int(s) for s in seeds} - set(self.seeds))
+        if missing:
+            raise ValueError(f"no seed {missing[0]} (its seeds: {', '.join(map(str, self.seeds))})")
+        keep = np.isin(self.seed, list(seeds))
+        return MetricRows(self.seed[keep], self.variant[keep], self.round[keep], self.metric[keep], self.value[keep])
 
     def has(self, variant, metric):
         """Whether any row holds ``metric`` of ``variant``."""

@@ -20,7 +20,7 @@ import sys
 
 import numpy as np
 
-from analysis import MetricRows, ResultsError, check_complete, read_metrics, t_interval
+from analysis import ResultsError, check_complete, read_metrics, t_interval
 from clickloop._arguments import OneLineParser, existing_folder, seed_list
 
 
@@ -74,12 +74,10 @@ def main(argv=None):
     except ResultsError as exc:
         parser.error(str(exc))
     if args.seeds is not None:
-        missing = sorted(set(args.seeds) - set(rows.seeds))
-        if missing:
-            parser.error(f"argument --seeds: the run has no seed {missing[0]} (its seeds: "
-                         f"{', '.join(map(str, rows.seeds))})")
-        keep = np.isin(rows.seed, args.seeds)
-        rows = MetricRows(rows.seed[keep], rows.variant[keep], rows.round[keep], rows.metric[keep], rows.value[keep])
+        try:
+            rows = rows.for_seeds(args.seeds)
+        except ValueError as exc:
+            parser.error(f"argument --seeds: the run has {exc}")
     pairs = [(name, name.partition("_gated")[0]) for name in rows.variants
              if "_gated" in name and name.partition("_gated")[0] in rows.variants]
     if not pairs:

@@ -27,7 +27,7 @@ import sys
 
 import numpy as np
 
-from analysis import MetricRows, ResultsError, check_complete, read_metrics, t_interval
+from analysis import ResultsError, check_complete, read_metrics, read_sweep_metrics, t_interval
 from analysis._results import METRICS_HEADER
 from clickloop._arguments import OneLineParser, existing_folder, seed_list
 
@@ -81,27 +81,12 @@ def gap_line(rows_a, a, rows_b, b, label):
 def _points(path):
     """[(point label, MetricRows)] of a metrics.csv: one unnamed point for a run, one per grid point of a sweep."""
     with open(path, newline="") as f:
-        header = next(csv.reader(f))
-    leading = header[:-len(METRICS_HEADER)]
-    if not leading:
+        header = next(csv.reader(f), [])
+    if tuple(header) == METRICS_HEADER:
         return [("", read_metrics(path))]
-    groups = {}
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            key = ", ".join(f"{name}={row[name]}" for name in leading)
-            groups.setdefault(key, []).append(row)
-    points = []
-    for key, group in groups.items():
-        columns = {name: np.array([row[name] for row in group]) for name in METRICS_HEADER}
-        points.append((key, MetricRows(columns["seed"].astype(np.int64), columns["variant"].astype(str),
-                                       columns["round"].astype(np.int64), columns["metric"].astype(str),
-                                       columns["value"].astype(np.float64))))
-    return points
-
-
-def _subset(rows, seeds):
-    keep = np.isin(rows.seed, seeds)
-    return MetricRows(rows.seed[keep], rows.variant[keep], rows.round[keep], rows.metric[keep], rows.value[keep])
+    sweep = read_sweep_metrics(path)
+    return [(", ".join(f"{key}={value}" for key, value in zip(sweep.keys, point)), rows)
+            for point, rows in zip(sweep.points, sweep.rows)]
 
 
 def _pair(text):
@@ -135,9 +120,8 @@ def main(argv=None):
             parser.error("argument --against: RUN is a sweep; --against compares two plain runs")
         out = []
         for key, rows in points:
-            if args.seeds is not None:
-                rows = _subset(rows, args.seeds)
             try:
+                rows = rows if args.seeds is None else rows.for_seeds(args.seeds)
                 out += [f"== {key}"] + curve_lines(rows) + [gap_line(rows, a, rows, b, f"{b} - {a}")
                                                          for a, b in args.pair]
             except (ValueError, IndexError, KeyError) as exc:
@@ -145,12 +129,13 @@ def main(argv=None):
         print("\n".join(out))
         return 0
     if args.seeds is not None:
+        subsets = []
         for run, rows in zip(runs, loaded):
-            missing = sorted(set(args.seeds) - set(rows.seeds))
-            if missing:
-                parser.error(f"argument --seeds: {run} has no seed {missing[0]} (its seeds: "
-                             f"{', '.join(map(str, rows.seeds))})")
-        loaded = [_subset(rows, args.seeds) for rows in loaded]
+            try:
+                subsets.append(rows.for_seeds(args.seeds))
+            except ValueError as exc:
+                parser.error(f"argument --seeds: {run} has {exc}")
+        loaded = subsets
     rows = loaded[0]
     if args.cross and args.against is None:
         parser.error("argument --cross: needs --against OTHER")

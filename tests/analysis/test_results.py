@@ -139,6 +139,16 @@ def test_curve_and_final():
     assert rows.has("naive", "ndcg@10") and not rows.has("ips", "ndcg@10")
 
 
+def test_for_seeds_keeps_those_seeds_rows_and_names_a_missing_seed():
+    rows = MetricRows.from_records([(s, v, r, "ctr", 10 * s + r) for s in (0, 1, 2) for v in ("naive", "ips")
+                                    for r in (0, 1)])
+    subset = rows.for_seeds([2, 0])
+    assert subset.seeds == (0, 2) and len(subset) == 8
+    assert subset.final("ips", "ctr")[1].tolist() == [1.0, 21.0]
+    with pytest.raises(ValueError, match=r"^no seed 5 \(its seeds: 0, 1, 2\)$"):
+        rows.for_seeds([0, 5])
+
+
 def test_propensity_final_takes_the_last_round_of_each_variant():
     rows = PropensityRows.from_records(
         [(s, "ips", r, k, 1 / k, (1 + 0.1 * s) / k) for s in range(2) for r in (1, 4) for k in (1, 2)]
