@@ -399,31 +399,58 @@ class IPS(_Propensities):
         :meth:`relevance_estimates`).  ``log`` is needed by ``cascade_model``;
         ``rows`` (document rows) restricts the result to them (default: all).
         """
-        k = statistics.k
         rows = np.arange(statistics.n_docs) if rows is None else np.asarray(rows)
-        impressions = statistics.take("impressions", rows)
-        clicks = statistics.take("clicks", rows).astype(np.float64)
+        return self._click_weigher(statistics, log)(rows)
+
+    def _click_weigher(self, statistics, log):
+        """:meth:`weighted_clicks` as a function of the document rows.
+
+        What the weights take from the whole statistics (the clip, the
+        estimated theta, an assumed click model's examination: an EM over the
+        statistics or the log) is computed here, once, however many blocks of
+        rows are weighted.
+        """
+        k = statistics.k
+
+        def cells(rows):
+            return statistics.take("impressions", rows), statistics.take("clicks", rows).astype(np.float64)
+
         if self.affine is not None:
             self._check_clip()
             alpha, beta = self._affine(k)
-            return (clicks - beta * impressions) / alpha
+
+            def affine(rows):
+                impressions, clicks = cells(rows)
+                return (clicks - beta * impressions) / alpha
+            return affine
         self._check_propensity(PROPENSITIES)
         if self._all_candidates():
             raise ValueError(f"propensity={self.propensity!r} weights clicks per query session: use "
                              "relevance_estimates(dataset, statistics)")
         tau = self._clip(statistics)
         if isinstance(self.propensity, str) and self.propensity in ("oracle_per_click", "cascade_model"):
-            if self.propensity == "cascade_model":
-                statistics = self._assumed_statistics(statistics, log)
-            cell_tau = _cell_tau(tau, impressions)
-            cap = np.where(cell_tau > 0, clicks / np.maximum(cell_tau, 1e-300), np.inf)
-            return np.minimum(statistics.take("inverse_examination_clicks", rows), cap)
-        cell_tau = np.maximum(_cell_tau(tau, impressions), 1e-12)
+            examined = self._assumed_statistics(statistics, log) if self.propensity == "cascade_model" else statistics
+
+            def per_click(rows):
+                impressions, clicks = cells(rows)
+                cell_tau = _cell_tau(tau, impressions)
+                cap = np.where(cell_tau > 0, clicks / np.maximum(cell_tau, 1e-300), np.inf)
+                return np.minimum(examined.take("inverse_examination_clicks", rows), cap)
+            return per_click
         if isinstance(self.propensity, str) and self.propensity == "oracle":
-            with np.errstate(invalid="ignore", divide="ignore"):
-                p = statistics.take("examination", rows) / impressions
-            return np.where(impressions > 0, clicks / np.maximum(np.nan_to_num(p), cell_tau), 0.0)
-        return clicks / np.maximum(self._rank_theta(statistics), cell_tau)
+            def oracle(rows):
+                impressions, clicks = cells(rows)
+                cell_tau = np.maximum(_cell_tau(tau, impressions), 1e-12)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    p = statistics.take("examination", rows) / impressions
+                return np.where(impressions > 0, clicks / np.maximum(np.nan_to_num(p), cell_tau), 0.0)
+            return oracle
+        theta = self._rank_theta(statistics)
+
+        def per_rank(rows):
+            impressions, clicks = cells(rows)
+            return clicks / np.maximum(theta, np.maximum(_cell_tau(tau, impressions), 1e-12))
+        return per_rank
 
     def _assumed_statistics(self, statistics, log):
         from ._examination import assumed_statistics
@@ -443,8 +470,9 @@ class IPS(_Propensities):
             rows, sizes, sessions = shown_documents(dataset, statistics)
             impressions = statistics.row_sums("impressions")[rows].astype(np.float64)
             # In blocks of rows: the (rows x k) temporaries of weighted_clicks stay small (the same sums).
-            sums = np.concatenate([self.weighted_clicks(statistics, log, rows=rows[i:i + _BLOCK_ROWS]).sum(axis=1)
-                                   for i in range(0, rows.size, _BLOCK_ROWS)] or [np.zeros(0)])
+            blocks = [rows[i:i + _BLOCK_ROWS] for i in range(0, rows.size, _BLOCK_ROWS)]
+            weigh = self._click_weigher(statistics, log) if blocks else None
+            sums = np.concatenate([weigh(block).sum(axis=1) for block in blocks] or [np.zeros(0)])
             return rows, sizes, sessions, sums / impressions, impressions
         rows, sizes, sessions = served_candidates(dataset, statistics)
         theta = self._rank_theta(statistics)

@@ -215,6 +215,34 @@ def test_cascade_model_ips_needs_the_log_and_per_click_is_renamed():
         IPS(propensity="per_click").fit(data, run.statistics)
 
 
+@pytest.mark.parametrize("propensity, module, function", [
+    (dict(propensity="cascade_model"), "ltr._examination", "assumed_statistics"),
+    (dict(propensity="estimated", estimator="em"), "ltr._propensity", "estimate_pbm_em"),
+])
+def test_ips_estimates_its_examination_once_for_all_row_blocks(monkeypatch, propensity, module, function):
+    """The targets are summed in blocks of rows; what the weights take from the whole log (cascade_model's
+    examination, an EM over the log; the estimated theta, an EM over the statistics) is not recomputed per
+    block (it was: twice the fit time at 10^4 queries), and the targets do not depend on the block size."""
+    import importlib
+
+    import ltr._learners as learners
+    from policies import PlackettLuce
+    from simulator import PBM
+
+    data = make_synthetic(n_queries=30, docs_per_query=8, n_features=3, seed=0)
+    click_model = DCM() if propensity["propensity"] == "cascade_model" else PBM(eta=1.0)
+    run = simulate_sessions(data, PlackettLuce(lambda X: X[:, 0], 5), click_model, 3000, seed=0, keep_log=True)
+    ips = IPS(n_estimators=3, **propensity)
+    whole = ips.relevance_estimates(data, run.statistics, log=run.log)
+    calls = []
+    target = importlib.import_module(module)
+    counted = getattr(target, function)
+    monkeypatch.setattr(target, function, lambda *a, **kw: calls.append(1) or counted(*a, **kw))
+    monkeypatch.setattr(learners, "_BLOCK_ROWS", 16)  # 30 queries x 5 shown rows or more: 10 blocks or more
+    np.testing.assert_array_equal(ips.relevance_estimates(data, run.statistics, log=run.log), whole)
+    assert len(calls) == 1
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(model="ubm"), "model must be one of"),
     (dict(model="pbm"), "needs theta"),
